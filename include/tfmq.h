@@ -1,0 +1,285 @@
+/**
+ * tfmq.h: the public C API of tfmq, a tool that makes trained neural networks fast.
+ *
+ * tfmq imports a trained model (ONNX today; TensorFlow SavedModel and Keras later), infers its
+ * shapes and runs it. This header is the only one installed; it needs only a C11 compiler and
+ * <stdint.h>, <stddef.h>, <stdbool.h>.
+ *
+ * Conventions
+ *  - Every fallible function returns a tfmq_status. TFMQ_OK is 0. On failure a message naming
+ *    the file, node and problem is available from tfmq_last_error() on the same thread.
+ *  - Handles are opaque. Every _load/_create has a _destroy, and _destroy(NULL) does nothing.
+ *    The output handle is the last parameter, its name ends in _out, and it is NULL on failure.
+ *  - Option structs begin with `uint32_t struct_size`, which the caller sets to sizeof(struct);
+ *    the library checks it, so structs can grow without breaking old callers. NULL options mean
+ *    defaults.
+ *  - Pointers passed in are borrowed for the duration of the call unless a doc says otherwise.
+ *    Strings and arrays returned by the library belong to the object they came from.
+ *
+ * Thread safety
+ *  - A loaded tfmq_model is immutable: any number of threads may inspect it and create sessions
+ *    on it concurrently. It must outlive every session created on it.
+ *  - A tfmq_session belongs to one thread at a time; several sessions on one model may run
+ *    concurrently on different threads.
+ *  - The error message of tfmq_last_error() is per thread.
+ *
+ * Memory
+ *  - tfmq_session_run() allocates nothing when the input shapes are those of the previous run (or
+ *    those the session was planned for), unless the model has shapes that depend on the values
+ *    of its inputs (e.g. a Loop whose trip count is an input); such a session grows its buffers
+ *    only when a run needs more than every earlier run did.
+ */
+#ifndef TFMQ_H
+#define TFMQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TFMQ_VERSION_MAJOR 0
+#define TFMQ_VERSION_MINOR 1
+#define TFMQ_VERSION_PATCH 0
+#define TFMQ_VERSION_STRING "0.1.0"
+
+#if defined(_WIN32) && defined(TFMQ_BUILDING_DLL)
+#define TFMQ_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define TFMQ_API __attribute__((visibility("default")))
+#else
+#define TFMQ_API
+#endif
+
+#if defined(__GNUC__)
+#define TFMQ_NODISCARD __attribute__((warn_unused_result))
+#else
+#define TFMQ_NODISCARD
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Status and errors
+ * ------------------------------------------------------------------------------------------- */
+
+/** Result of every fallible call. Values are explicit and only ever appended. */
+typedef enum tfmq_status {
+    TFMQ_OK = 0,
+    TFMQ_ERR_INVALID_ARG = 1,   /**< bad argument or bad input data (wrong name, shape, dtype) */
+    TFMQ_ERR_OUT_OF_MEMORY = 2, /**< an allocation failed */
+    TFMQ_ERR_IO = 3,            /**< a file could not be opened, read or written */
+    TFMQ_ERR_PARSE = 4,         /**< a file is malformed (truncated, corrupt, inconsistent) */
+    TFMQ_ERR_UNSUPPORTED = 5,   /**< valid input that tfmq does not support (op, dtype, attr) */
+    TFMQ_ERR_BACKEND = 6,       /**< a backend library (CUDA, cuDNN, oneDNN) failed */
+    TFMQ_ERR_INVALID_STATE = 7, /**< call not allowed in the object's current state */
+    TFMQ_ERR_VERSION = 8,       /**< file written by a newer, incompatible version */
+    TFMQ_ERR_INTERNAL = 9       /**< a bug in tfmq: please report it */
+} tfmq_status;
+
+/** Static, human-readable name of a status ("invalid argument", ...). Never NULL.
+ *  Thread-safety: safe. */
+TFMQ_API const char *tfmq_status_str(tfmq_status st);
+
+/** Message written by the last call on this thread that failed ("" if none). The text stays valid
+ *  until the next failing call on the same thread. Needs no allocation, so it survives OOM.
+ *  Thread-safety: per thread. */
+TFMQ_API const char *tfmq_last_error(void);
+
+/** Library version as "MAJOR.MINOR.PATCH"; may differ from TFMQ_VERSION_STRING when a program
+ *  runs against a newer shared library. Thread-safety: safe. */
+TFMQ_API const char *tfmq_version(void);
+
+/** Space-separated list of the backends compiled into this library, e.g. "cpu" or "cpu cuda".
+ *  Thread-safety: safe. */
+TFMQ_API const char *tfmq_backends(void);
+
+/** Version of the compiled-engine file format this library writes (and the newest it reads).
+ *  Thread-safety: safe. */
+TFMQ_API uint32_t tfmq_engine_format_version(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Data types. The values are those of ONNX TensorProto.DataType, explicit and only appended.
+ * ------------------------------------------------------------------------------------------- */
+typedef enum tfmq_dtype {
+    TFMQ_DTYPE_UNDEFINED = 0,
+    TFMQ_DTYPE_FLOAT32 = 1,
+    TFMQ_DTYPE_UINT8 = 2,
+    TFMQ_DTYPE_INT8 = 3,
+    TFMQ_DTYPE_UINT16 = 4,
+    TFMQ_DTYPE_INT16 = 5,
+    TFMQ_DTYPE_INT32 = 6,
+    TFMQ_DTYPE_INT64 = 7,
+    TFMQ_DTYPE_STRING = 8, /**< recognised so errors can name it; not supported as data */
+    TFMQ_DTYPE_BOOL = 9,   /**< one byte per element, 0 or 1 */
+    TFMQ_DTYPE_FLOAT16 = 10,
+    TFMQ_DTYPE_FLOAT64 = 11,
+    TFMQ_DTYPE_UINT32 = 12,
+    TFMQ_DTYPE_UINT64 = 13,
+    /* 14, 15: complex64, complex128 (not supported) */
+    TFMQ_DTYPE_BFLOAT16 = 16
+} tfmq_dtype;
+
+/** Lower-case name of a dtype ("float32", "int64", ...) or "undefined". Thread-safety: safe. */
+TFMQ_API const char *tfmq_dtype_name(tfmq_dtype dtype);
+
+/** Size of one element in bytes, or 0 for an unknown or unsized dtype. Thread-safety: safe. */
+TFMQ_API size_t tfmq_dtype_size(tfmq_dtype dtype);
+
+/* ---------------------------------------------------------------------------------------------
+ * Allocator and logging
+ * ------------------------------------------------------------------------------------------- */
+
+/** Optional user allocator. alloc returns memory aligned to `align` (a power of two, at most
+ *  4096) or NULL; free receives the size given to alloc. */
+typedef struct tfmq_allocator {
+    void *user_data;
+    void *(*alloc)(void *user_data, size_t n_bytes, size_t align);
+    void (*free)(void *user_data, void *ptr, size_t n_bytes);
+} tfmq_allocator;
+
+/** Log levels for the optional log callback. */
+typedef enum tfmq_log_level {
+    TFMQ_LOG_ERROR = 0,
+    TFMQ_LOG_WARN = 1,
+    TFMQ_LOG_INFO = 2,
+    TFMQ_LOG_DEBUG = 3
+} tfmq_log_level;
+
+/** Log callback: receives one line of text without a trailing newline. */
+typedef void (*tfmq_log_fn)(void *user_data, tfmq_log_level level, const char *message);
+
+/** Install a process-wide log callback (NULL removes it) and the most verbose level passed to
+ *  it. The library never prints on its own. Thread-safety: call before other threads use tfmq. */
+TFMQ_API void tfmq_set_log_callback(tfmq_log_fn fn, void *user_data, tfmq_log_level max_level);
+
+/* ---------------------------------------------------------------------------------------------
+ * Models
+ * ------------------------------------------------------------------------------------------- */
+
+/** A loaded, validated, immutable model. */
+typedef struct tfmq_model tfmq_model;
+
+/** Options for tfmq_model_load(). */
+typedef struct tfmq_load_options {
+    uint32_t struct_size;             /**< sizeof(tfmq_load_options) */
+    const tfmq_allocator *allocator;  /**< NULL: the C library's allocator. Copied. */
+} tfmq_load_options;
+
+/** Load a model from `path`. The format is detected from the content, not the file name:
+ *  ONNX protobuf today. External tensor data files are resolved relative to the model's folder.
+ *  The model is imported, validated and its shapes inferred with symbolic dimensions set to 1.
+ *  @param path      [in, borrowed] file to read.
+ *  @param opts      [in] may be NULL for defaults; opts->struct_size must be set.
+ *  @param model_out [out] new model, free with tfmq_model_destroy(); NULL on failure.
+ *  @return TFMQ_OK, or TFMQ_ERR_INVALID_ARG / _OUT_OF_MEMORY / _IO / _PARSE / _UNSUPPORTED.
+ *  Thread-safety: safe. */
+TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_model_load(const char *path, const tfmq_load_options *opts,
+                                                    tfmq_model **model_out);
+
+/** Free a model. Every session created on it must have been destroyed. NULL does nothing. */
+TFMQ_API void tfmq_model_destroy(tfmq_model *model);
+
+/** Summary of a model, for inspection. Strings belong to the model. */
+typedef struct tfmq_model_info {
+    uint32_t struct_size;    /**< sizeof(tfmq_model_info), set by the caller */
+    const char *format;      /**< "onnx" */
+    const char *producer;    /**< producer name and version from the file, or "" */
+    int64_t ir_version;      /**< format's IR version (ONNX ir_version) */
+    int64_t opset;           /**< default-domain opset version */
+    size_t n_inputs;         /**< graph inputs the caller must feed (initializers excluded) */
+    size_t n_outputs;        /**< graph outputs */
+    size_t n_nodes;          /**< nodes in the main graph (subgraphs not counted) */
+    size_t n_op_types;       /**< distinct op types; see tfmq_model_op_type() */
+    uint64_t n_params;       /**< elements in all initializers (weights) */
+    uint64_t n_macs;         /**< multiply-accumulates of one inference, symbolic dims as 1 */
+} tfmq_model_info;
+
+/** Fill `info_out` (whose struct_size the caller sets) with a summary of `model`.
+ *  @return TFMQ_OK or TFMQ_ERR_INVALID_ARG. Thread-safety: safe. */
+TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_model_get_info(const tfmq_model *model,
+                                                        tfmq_model_info *info_out);
+
+/** The k-th distinct op type (0 <= k < n_op_types), in first-appearance order, and how many
+ *  nodes of the main graph have it. @return TFMQ_OK or TFMQ_ERR_INVALID_ARG. */
+TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_model_op_type(const tfmq_model *model, size_t k,
+                                                       const char **op_out, size_t *count_out);
+
+/** Which side of the graph an I/O query is about. */
+typedef enum tfmq_io_kind { TFMQ_IO_INPUT = 0, TFMQ_IO_OUTPUT = 1 } tfmq_io_kind;
+
+/** Description of one graph input or output. Arrays and strings belong to the model.
+ *  A dimension is either fixed (dims[i] >= 0, dim_names[i] == NULL) or symbolic
+ *  (dims[i] == -1, dim_names[i] the symbol such as "batch", or "?" if the file names none). */
+typedef struct tfmq_io_info {
+    uint32_t struct_size;         /**< sizeof(tfmq_io_info), set by the caller */
+    const char *name;
+    tfmq_dtype dtype;
+    int32_t rank;                 /**< -1 if the rank is unknown */
+    const int64_t *dims;          /**< rank entries */
+    const char *const *dim_names; /**< rank entries */
+} tfmq_io_info;
+
+/** Describe input or output `index` of `model`.
+ *  @return TFMQ_OK or TFMQ_ERR_INVALID_ARG. Thread-safety: safe. */
+TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_model_io(const tfmq_model *model, tfmq_io_kind kind,
+                                                  size_t index, tfmq_io_info *info_out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Sessions
+ * ------------------------------------------------------------------------------------------- */
+
+/** An execution context: planned memory and per-run state for one model. */
+typedef struct tfmq_session tfmq_session;
+
+/** Options for tfmq_session_create(). */
+typedef struct tfmq_session_options {
+    uint32_t struct_size;            /**< sizeof(tfmq_session_options) */
+    int32_t n_threads;               /**< 0: default. The reference backend uses one thread. */
+    int64_t symbolic_dim_default;    /**< value planned for symbolic dims; 0 means 1 */
+    const tfmq_allocator *allocator; /**< NULL: the model's allocator. Copied. */
+} tfmq_session_options;
+
+/** Create a session for `model` and plan its memory for the model's input shapes, symbolic
+ *  dimensions taking opts->symbolic_dim_default.
+ *  @param model    [in, borrowed] must outlive the session.
+ *  @param opts     [in] may be NULL for defaults; opts->struct_size must be set.
+ *  @param sess_out [out] new session, free with tfmq_session_destroy(); NULL on failure.
+ *  @return TFMQ_OK, or TFMQ_ERR_INVALID_ARG / _OUT_OF_MEMORY / _UNSUPPORTED / _BACKEND.
+ *  Thread-safety: safe to call concurrently on the same model. */
+TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_session_create(const tfmq_model *model,
+                                                        const tfmq_session_options *opts,
+                                                        tfmq_session **sess_out);
+
+/** Free a session. NULL does nothing. */
+TFMQ_API void tfmq_session_destroy(tfmq_session *sess);
+
+/** A tensor buffer crossing the API: a name, an explicit dtype and shape, and plain memory.
+ *  As a run input all fields are read. As a run output, `name` is read; if `data` is non-NULL
+ *  the output is copied there (data_bytes must be large enough), otherwise `data` is set to
+ *  memory owned by the session, valid until its next run or destruction. On return `dtype`,
+ *  `rank`, `dims` (owned by the session) and `data_bytes` describe the result. */
+typedef struct tfmq_tensor {
+    const char *name;
+    tfmq_dtype dtype;
+    int32_t rank;
+    const int64_t *dims; /**< rank entries, row-major (C order) */
+    void *data;
+    size_t data_bytes;
+} tfmq_tensor;
+
+/** Run the model once. Every graph input must be given exactly once; outputs are requested by
+ *  name (any subset of the graph outputs, n_outputs may be 0).
+ *  @param inputs  [in, borrowed] n_inputs tensors.
+ *  @param outputs [in, out] n_outputs tensors; see tfmq_tensor.
+ *  @return TFMQ_OK, or TFMQ_ERR_INVALID_ARG (unknown or missing name, wrong dtype, rank or
+ *          shape, too small output buffer) / _OUT_OF_MEMORY / _UNSUPPORTED / _BACKEND.
+ *  Thread-safety: one thread at a time per session. */
+TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_session_run(tfmq_session *sess, const tfmq_tensor *inputs,
+                                                     size_t n_inputs, tfmq_tensor *outputs,
+                                                     size_t n_outputs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TFMQ_H */
