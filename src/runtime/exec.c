@@ -1,0 +1,729 @@
+/* exec.c: plans and runs one graph with the reference kernels (see exec.h for the model).
+ * Ownership: the exec owns its workspace, scratch, folded constants and dynamic buffers; tensor
+ * data of graph constants belongs to the graph, and run inputs are borrowed from the caller.
+ * Memory plan: values with static shapes get offsets in one workspace, assigned greedily
+ * (largest first, lowest non-conflicting offset) over their [producer, last consumer] lifetime. */
+#include <string.h>
+
+#include "runtime/exec.h"
+
+enum tq_ev_kind {
+    TQ_EV_UNKNOWN = 0,
+    TQ_EV_CONST,   /* graph constant or folded at plan time: data fixed */
+    TQ_EV_INPUT,   /* caller-fed: data borrowed at run */
+    TQ_EV_OUTER,   /* enclosing graph's value */
+    TQ_EV_PLANNED, /* static shape, lives in the workspace */
+    TQ_EV_DYNAMIC  /* shape known only at run time, own growable buffer */
+};
+
+typedef struct tq_exec_value {
+    tq_tensor t;
+    size_t bytes;        /* bytes of t for PLANNED / folded values */
+    uint8_t kind;        /* enum tq_ev_kind */
+    int32_t first, last; /* lifetime in node positions (PLANNED) */
+    size_t offset;       /* workspace offset (PLANNED) */
+    void *dyn;           /* DYNAMIC buffer, or the folded block of a folded value */
+    size_t dyn_cap;
+    bool folded;         /* dyn holds plan-time folded data */
+    tq_exec *outer_exec; /* OUTER: where the value lives */
+    int32_t outer_idx;
+} tq_exec_value;
+
+typedef struct tq_exec_node {
+    bool folded;  /* computed at plan time */
+    bool dynamic; /* infer at run time */
+    size_t scratch_bytes;
+    tq_exec **subs; /* one exec per attribute, created on first use (graph attributes only) */
+} tq_exec_node;
+
+struct tq_exec {
+    const tq_graph *g;
+    const tfmq_allocator *alloc;
+    tq_exec *parent;
+    tq_exec_value *vals;
+    tq_exec_node *nodes;
+    void *workspace;
+    size_t workspace_bytes, workspace_cap;
+    void *scratch;
+    size_t scratch_cap;
+    bool planned;
+    bool all_dynamic; /* subgraphs: everything inferred at run time */
+    int32_t running_node;
+};
+
+#define TQ_FOLD_MAX_BYTES ((size_t)64 << 20)
+
+static tfmq_status tq_oom(const char *what)
+{
+    return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "session: out of memory (%s)", what);
+}
+
+tfmq_status tq_exec_create(const tq_graph *g, const tfmq_allocator *alloc, tq_exec *parent,
+                           tq_exec **exec_out)
+{
+    *exec_out = NULL;
+    tq_exec *e = tq_calloc(alloc, 1, sizeof(*e));
+    if (!e) {
+        return tq_oom("exec");
+    }
+    e->g = g;
+    e->alloc = alloc;
+    e->parent = parent;
+    e->all_dynamic = parent != NULL;
+    e->running_node = -1;
+    e->vals = tq_calloc(alloc, g->n_values ? g->n_values : 1, sizeof(*e->vals));
+    e->nodes = tq_calloc(alloc, g->n_nodes ? g->n_nodes : 1, sizeof(*e->nodes));
+    if (!e->vals || !e->nodes) {
+        tq_exec_destroy(e);
+        return tq_oom("exec");
+    }
+    /* bind outer values by name, searching enclosing execs outwards */
+    for (size_t v = 0; v < g->n_values; v++) {
+        if (!(g->values[v].flags & TQ_VALUE_OUTER)) {
+            continue;
+        }
+        tq_exec *p = parent;
+        int32_t idx = -1;
+        while (p) {
+            idx = tq_graph_find_value(p->g, g->values[v].name);
+            if (idx >= 0 && !(p->g->values[idx].flags & TQ_VALUE_OUTER)) {
+                break;
+            }
+            p = p->parent;
+        }
+        if (!p || idx < 0) {
+            tq_exec_destroy(e);
+            return tq_fail(TFMQ_ERR_INVALID_ARG, "subgraph '%s': outer value '%s' not found",
+                           g->name, g->values[v].name);
+        }
+        e->vals[v].outer_exec = p;
+        e->vals[v].outer_idx = idx;
+    }
+    *exec_out = e;
+    return TFMQ_OK;
+}
+
+static void tq_exec_free_value_buffers(tq_exec *e)
+{
+    for (size_t v = 0; v < e->g->n_values; v++) {
+        tq_exec_value *ev = &e->vals[v];
+        tq_free_aligned(e->alloc, ev->dyn, ev->dyn_cap);
+        ev->dyn = NULL;
+        ev->dyn_cap = 0;
+        ev->folded = false;
+    }
+}
+
+void tq_exec_destroy(tq_exec *e)
+{
+    if (!e) {
+        return;
+    }
+    if (e->vals) {
+        tq_exec_free_value_buffers(e);
+    }
+    if (e->nodes) {
+        for (size_t i = 0; i < e->g->n_nodes; i++) {
+            tq_exec_node *en = &e->nodes[i];
+            if (!en->subs) {
+                continue;
+            }
+            for (int32_t a = 0; a < e->g->nodes[i].n_attrs; a++) {
+                tq_exec_destroy(en->subs[a]);
+            }
+            tq_free(e->alloc, en->subs, sizeof(tq_exec *) * (size_t)e->g->nodes[i].n_attrs);
+        }
+    }
+    tq_free_aligned(e->alloc, e->workspace, e->workspace_cap);
+    tq_free_aligned(e->alloc, e->scratch, e->scratch_cap);
+    tq_free(e->alloc, e->vals, (e->g->n_values ? e->g->n_values : 1) * sizeof(*e->vals));
+    tq_free(e->alloc, e->nodes, (e->g->n_nodes ? e->g->n_nodes : 1) * sizeof(*e->nodes));
+    tq_free(e->alloc, e, sizeof(*e));
+}
+
+const tq_tensor *tq_exec_value(const tq_exec *e, int32_t v)
+{
+    return &e->vals[v].t;
+}
+
+const tq_tensor *tq_exec_input(const tq_exec *e, size_t i)
+{
+    return &e->vals[e->g->inputs[i]].t;
+}
+
+size_t tq_exec_workspace_bytes(const tq_exec *e)
+{
+    return e->workspace_bytes;
+}
+
+/* Ensure a growable aligned buffer holds `need` bytes; keeps contents when keep is true. */
+static tfmq_status tq_grow(const tfmq_allocator *alloc, void **buf, size_t *cap, size_t need,
+                           bool keep)
+{
+    if (need <= *cap && *buf) {
+        return TFMQ_OK;
+    }
+    size_t ncap = need < 64 ? 64 : need;
+    if (*cap && ncap < *cap * 2 && *cap * 2 <= TQ_MAX_TENSOR_BYTES) {
+        ncap = *cap * 2;
+    }
+    void *p = tq_alloc_aligned(alloc, ncap);
+    if (!p) {
+        return tq_oom("buffer");
+    }
+    if (keep && *buf) {
+        memcpy(p, *buf, *cap < ncap ? *cap : ncap);
+    }
+    tq_free_aligned(alloc, *buf, *cap);
+    *buf = p;
+    *cap = ncap;
+    return TFMQ_OK;
+}
+
+/* Resolve the tensor currently behind value v (following OUTER links). */
+static tq_tensor *tq_exec_tensor(tq_exec *e, int32_t v)
+{
+    tq_exec_value *ev = &e->vals[v];
+    if (ev->kind == TQ_EV_OUTER || (e->g->values[v].flags & TQ_VALUE_OUTER)) {
+        ev->t = ev->outer_exec->vals[ev->outer_idx].t;
+    }
+    return &ev->t;
+}
+
+/* Build the op context of node i; absent optional outputs get no tensor. */
+static void tq_exec_ctx(tq_exec *e, size_t i, tq_op_ctx *ctx)
+{
+    const tq_node *n = &e->g->nodes[i];
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->graph = e->g;
+    ctx->node = n;
+    ctx->n_in = n->n_in;
+    ctx->n_out = n->n_out;
+    ctx->opset = e->g->opset;
+    ctx->exec = e;
+    ctx->node_index = (int32_t)i;
+    for (int32_t k = 0; k < n->n_in; k++) {
+        ctx->in[k] = n->in[k] >= 0 ? tq_exec_tensor(e, n->in[k]) : NULL;
+    }
+    for (int32_t k = 0; k < n->n_out; k++) {
+        ctx->out[k] = n->out[k] >= 0 ? &e->vals[n->out[k]].t : NULL;
+    }
+}
+
+static bool tq_inputs_shapes_known(const tq_op_ctx *ctx)
+{
+    for (int32_t k = 0; k < ctx->n_in; k++) {
+        if (ctx->in[k] && !tq_tensor_shape_known(ctx->in[k])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool tq_inputs_data_known(const tq_op_ctx *ctx)
+{
+    for (int32_t k = 0; k < ctx->n_in; k++) {
+        if (ctx->in[k] && !ctx->in[k]->data) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool tq_node_has_subgraph(const tq_node *n)
+{
+    for (int32_t a = 0; a < n->n_attrs; a++) {
+        if (n->attrs[a].type == TQ_ATTR_GRAPH) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void tq_clear_outputs(tq_op_ctx *ctx)
+{
+    for (int32_t k = 0; k < ctx->n_out; k++) {
+        if (ctx->out[k]) {
+            memset(ctx->out[k], 0, sizeof(tq_tensor));
+            ctx->out[k]->rank = -1;
+        }
+    }
+}
+
+/* Call the inference function and check what it produced. */
+static tfmq_status tq_exec_infer(tq_op_ctx *ctx)
+{
+    tq_clear_outputs(ctx);
+    ctx->scratch_bytes = 0;
+    tfmq_status st = tq_infer_table[ctx->node->op](ctx);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    for (int32_t k = 0; k < ctx->n_out; k++) {
+        tq_tensor *t = ctx->out[k];
+        if (!t) {
+            continue;
+        }
+        t->data = NULL;
+        if (t->rank > TQ_MAX_RANK) {
+            return tq_op_fail(ctx, TFMQ_ERR_UNSUPPORTED, "output %d has rank %d (max %d)", k,
+                              t->rank, TQ_MAX_RANK);
+        }
+        size_t bytes;
+        if (tq_tensor_shape_known(t) && !tq_tensor_bytes(t, &bytes)) {
+            char s[128];
+            return tq_op_fail(ctx, TFMQ_ERR_INVALID_ARG,
+                              "output %d of shape %s and dtype %s is too large or has no size",
+                              k, tq_shape_str(t, s, sizeof(s)), tfmq_dtype_name(t->dtype));
+        }
+    }
+    return TFMQ_OK;
+}
+
+/* Run the reference kernel of ctx's node with scratch memory from the exec. */
+static tfmq_status tq_exec_kernel(tq_exec *e, tq_op_ctx *ctx)
+{
+    tfmq_status st = tq_grow(e->alloc, &e->scratch, &e->scratch_cap, ctx->scratch_bytes, false);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    ctx->scratch = e->scratch;
+    int32_t prev = e->running_node;
+    e->running_node = ctx->node_index;
+    st = tq_ref_table[ctx->node->op](ctx);
+    e->running_node = prev;
+    return st;
+}
+
+/* Set dynamic output buffers for a node whose shapes were inferred at run time. */
+static tfmq_status tq_exec_dyn_outputs(tq_exec *e, const tq_node *n, tq_op_ctx *ctx)
+{
+    for (int32_t k = 0; k < n->n_out; k++) {
+        if (n->out[k] < 0) {
+            continue;
+        }
+        tq_exec_value *ev = &e->vals[n->out[k]];
+        size_t bytes;
+        if (!tq_tensor_shape_known(&ev->t)) {
+            ev->t.data = NULL; /* the kernel sizes it with tq_exec_resize_output */
+            continue;
+        }
+        if (!tq_tensor_bytes(&ev->t, &bytes)) {
+            return tq_op_fail(ctx, TFMQ_ERR_INVALID_ARG, "output %d is too large", k);
+        }
+        tfmq_status st = tq_grow(e->alloc, &ev->dyn, &ev->dyn_cap, bytes, false);
+        if (st != TFMQ_OK) {
+            return st;
+        }
+        ev->bytes = bytes;
+        ev->t.data = ev->dyn;
+    }
+    return TFMQ_OK;
+}
+
+/* Fold node i at plan time: all inputs known, outputs computed into owned blocks. */
+static tfmq_status tq_exec_fold(tq_exec *e, size_t i, tq_op_ctx *ctx)
+{
+    const tq_node *n = &e->g->nodes[i];
+    for (int32_t k = 0; k < n->n_out; k++) {
+        if (n->out[k] < 0) {
+            continue;
+        }
+        tq_exec_value *ev = &e->vals[n->out[k]];
+        size_t bytes = 0;
+        tq_tensor_bytes(&ev->t, &bytes);
+        tfmq_status st = tq_grow(e->alloc, &ev->dyn, &ev->dyn_cap, bytes, false);
+        if (st != TFMQ_OK) {
+            return st;
+        }
+        ev->t.data = ev->dyn;
+        ev->bytes = bytes;
+        ev->folded = true;
+        ev->kind = TQ_EV_CONST;
+    }
+    e->nodes[i].folded = true;
+    return tq_exec_kernel(e, ctx);
+}
+
+/* Greedy lifetime-based offset assignment for PLANNED values. */
+static tfmq_status tq_exec_assign_offsets(tq_exec *e)
+{
+    const tq_graph *g = e->g;
+    size_t nv = g->n_values, n_planned = 0;
+    int32_t *order = tq_alloc(e->alloc, sizeof(int32_t) * (nv ? nv : 1));
+    int32_t *placed = tq_alloc(e->alloc, sizeof(int32_t) * (nv ? nv : 1));
+    if (!order || !placed) {
+        tq_free(e->alloc, order, sizeof(int32_t) * (nv ? nv : 1));
+        tq_free(e->alloc, placed, sizeof(int32_t) * (nv ? nv : 1));
+        return tq_oom("plan");
+    }
+    for (size_t v = 0; v < nv; v++) {
+        if (e->vals[v].kind == TQ_EV_PLANNED) {
+            order[n_planned++] = (int32_t)v;
+        }
+    }
+    /* insertion sort by size, descending (stable, deterministic) */
+    for (size_t a = 1; a < n_planned; a++) {
+        int32_t x = order[a];
+        size_t b = a;
+        while (b > 0 && e->vals[order[b - 1]].bytes < e->vals[x].bytes) {
+            order[b] = order[b - 1];
+            b--;
+        }
+        order[b] = x;
+    }
+    size_t total = 0, n_placed = 0;
+    for (size_t a = 0; a < n_planned; a++) {
+        tq_exec_value *ev = &e->vals[order[a]];
+        size_t size = tq_align_up(ev->bytes ? ev->bytes : 1, TQ_ALIGN);
+        size_t offset = 0;
+        bool moved = true;
+        while (moved) { /* lowest offset that overlaps no live placed value */
+            moved = false;
+            for (size_t b = 0; b < n_placed; b++) {
+                const tq_exec_value *o = &e->vals[placed[b]];
+                if (o->last < ev->first || ev->last < o->first) {
+                    continue; /* lifetimes disjoint */
+                }
+                size_t osize = tq_align_up(o->bytes ? o->bytes : 1, TQ_ALIGN);
+                if (offset < o->offset + osize && o->offset < offset + size) {
+                    offset = o->offset + osize;
+                    moved = true;
+                }
+            }
+        }
+        ev->offset = offset;
+        placed[n_placed++] = order[a];
+        if (offset + size > total) {
+            total = offset + size;
+        }
+    }
+    tq_free(e->alloc, order, sizeof(int32_t) * (nv ? nv : 1));
+    tq_free(e->alloc, placed, sizeof(int32_t) * (nv ? nv : 1));
+    e->workspace_bytes = total;
+    return TFMQ_OK;
+}
+
+/* Mark uses of outer values inside node i's subgraphs as uses by node i in this graph. */
+static void tq_exec_mark_sub_uses(tq_exec *e, const tq_graph *sub, int32_t pos)
+{
+    for (size_t v = 0; v < sub->n_values; v++) {
+        if (!(sub->values[v].flags & TQ_VALUE_OUTER)) {
+            continue;
+        }
+        int32_t idx = tq_graph_find_value(e->g, sub->values[v].name);
+        if (idx >= 0 && e->vals[idx].kind == TQ_EV_PLANNED && e->vals[idx].last < pos) {
+            e->vals[idx].last = pos;
+        }
+    }
+    for (size_t s = 0; s < sub->n_subs; s++) {
+        tq_exec_mark_sub_uses(e, sub->subs[s], pos);
+    }
+}
+
+tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_only)
+{
+    const tq_graph *g = e->g;
+    tfmq_status st = TFMQ_OK;
+    tq_op_ctx ctx;
+
+    e->planned = false;
+    tq_exec_free_value_buffers(e);
+    for (size_t v = 0; v < g->n_values; v++) {
+        tq_exec_value *ev = &e->vals[v];
+        const tq_value *gv = &g->values[v];
+        tq_exec *oe = ev->outer_exec;
+        int32_t oi = ev->outer_idx;
+        memset(ev, 0, sizeof(*ev));
+        ev->outer_exec = oe;
+        ev->outer_idx = oi;
+        ev->t.rank = -1;
+        if (gv->flags & TQ_VALUE_CONST) {
+            ev->kind = TQ_EV_CONST;
+            ev->t = gv->t;
+        } else if (gv->flags & TQ_VALUE_OUTER) {
+            ev->kind = TQ_EV_OUTER;
+        }
+    }
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        tq_exec_value *ev = &e->vals[g->inputs[i]];
+        ev->kind = TQ_EV_INPUT;
+        if (input_shapes) {
+            ev->t = input_shapes[i];
+        }
+        ev->t.data = NULL;
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        e->nodes[i].folded = false;
+        e->nodes[i].dynamic = true;
+        e->nodes[i].scratch_bytes = 0;
+    }
+    if (e->all_dynamic) {
+        for (size_t i = 0; i < g->n_nodes; i++) {
+            for (int32_t k = 0; k < g->nodes[i].n_out; k++) {
+                if (g->nodes[i].out[k] >= 0) {
+                    e->vals[g->nodes[i].out[k]].kind = TQ_EV_DYNAMIC;
+                }
+            }
+        }
+        e->planned = true;
+        return TFMQ_OK;
+    }
+
+    /* 1. infer shapes in topological order; fold what is computable now */
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const tq_node *n = &g->nodes[i];
+        tq_exec_ctx(e, i, &ctx);
+        bool control = tq_node_has_subgraph(n);
+        if (control || !tq_inputs_shapes_known(&ctx)) {
+            tq_clear_outputs(&ctx);
+            if (!control) {
+                goto dynamic;
+            }
+        }
+        TQ_TRY(st, tq_exec_infer(&ctx));
+        bool known = true;
+        size_t out_bytes = 0;
+        for (int32_t k = 0; k < n->n_out; k++) {
+            if (!ctx.out[k]) {
+                continue;
+            }
+            size_t b = 0;
+            if (!tq_tensor_shape_known(ctx.out[k]) || !tq_tensor_bytes(ctx.out[k], &b)) {
+                known = false;
+            }
+            out_bytes += b;
+        }
+        if (!known) {
+            goto dynamic;
+        }
+        if (!control && tq_inputs_data_known(&ctx) && out_bytes <= TQ_FOLD_MAX_BYTES) {
+            TQ_TRY(st, tq_exec_fold(e, i, &ctx));
+            continue;
+        }
+        e->nodes[i].dynamic = false;
+        e->nodes[i].scratch_bytes = ctx.scratch_bytes;
+        for (int32_t k = 0; k < n->n_out; k++) {
+            if (n->out[k] < 0) {
+                continue;
+            }
+            tq_exec_value *ev = &e->vals[n->out[k]];
+            ev->kind = TQ_EV_PLANNED;
+            tq_tensor_bytes(&ev->t, &ev->bytes);
+            ev->first = (int32_t)i;
+            ev->last = (int32_t)i;
+        }
+        continue;
+    dynamic:
+        for (int32_t k = 0; k < n->n_out; k++) {
+            if (n->out[k] >= 0) {
+                e->vals[n->out[k]].kind = TQ_EV_DYNAMIC;
+                e->vals[n->out[k]].t.rank = -1;
+            }
+        }
+    }
+    if (shapes_only) {
+        e->planned = true;
+        return TFMQ_OK;
+    }
+
+    /* 2. lifetimes: last consumer (explicit inputs and outer uses in subgraphs); outputs live on */
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const tq_node *n = &g->nodes[i];
+        if (e->nodes[i].folded) {
+            continue;
+        }
+        for (int32_t k = 0; k < n->n_in; k++) {
+            int32_t v = n->in[k];
+            if (v >= 0 && e->vals[v].kind == TQ_EV_PLANNED && e->vals[v].last < (int32_t)i) {
+                e->vals[v].last = (int32_t)i;
+            }
+        }
+        for (int32_t a = 0; a < n->n_attrs; a++) {
+            if (n->attrs[a].type == TQ_ATTR_GRAPH) {
+                tq_exec_mark_sub_uses(e, n->attrs[a].graph, (int32_t)i);
+            }
+        }
+    }
+    for (size_t i = 0; i < g->n_outputs; i++) {
+        tq_exec_value *ev = &e->vals[g->outputs[i]];
+        if (ev->kind == TQ_EV_PLANNED) {
+            ev->last = (int32_t)g->n_nodes;
+        }
+    }
+    /* 3. offsets, workspace, scratch */
+    TQ_TRY(st, tq_exec_assign_offsets(e));
+    TQ_TRY(st, tq_grow(e->alloc, &e->workspace, &e->workspace_cap, e->workspace_bytes, false));
+    size_t scratch = 0;
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        if (e->nodes[i].scratch_bytes > scratch) {
+            scratch = e->nodes[i].scratch_bytes;
+        }
+    }
+    TQ_TRY(st, tq_grow(e->alloc, &e->scratch, &e->scratch_cap, scratch, false));
+    for (size_t v = 0; v < g->n_values; v++) {
+        tq_exec_value *ev = &e->vals[v];
+        if (ev->kind == TQ_EV_PLANNED) {
+            ev->t.data = (char *)e->workspace + ev->offset;
+        }
+    }
+    e->planned = true;
+    return TFMQ_OK;
+fail:
+    return st;
+}
+
+static bool tq_same_shape(const tq_tensor *a, const tq_tensor *b)
+{
+    if (a->rank != b->rank || a->dtype != b->dtype) {
+        return false;
+    }
+    for (int32_t i = 0; i < a->rank; i++) {
+        if (a->dims[i] != b->dims[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+tfmq_status tq_exec_run(tq_exec *e, const tq_tensor *inputs)
+{
+    const tq_graph *g = e->g;
+    tfmq_status st;
+    tq_op_ctx ctx;
+
+    if (!e->planned) {
+        return tq_fail(TFMQ_ERR_INVALID_STATE, "session: run before planning");
+    }
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        tq_exec_value *ev = &e->vals[g->inputs[i]];
+        if (!e->all_dynamic && !tq_same_shape(&ev->t, &inputs[i])) {
+            return tq_fail(TFMQ_ERR_INTERNAL, "session: input '%s' differs from the plan",
+                           g->values[g->inputs[i]].name);
+        }
+        ev->t = inputs[i];
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const tq_node *n = &g->nodes[i];
+        tq_exec_node *en = &e->nodes[i];
+        if (en->folded) {
+            continue;
+        }
+        if (!en->dynamic) {
+            tq_exec_ctx(e, i, &ctx);
+            ctx.scratch_bytes = en->scratch_bytes;
+            st = tq_exec_kernel(e, &ctx);
+            if (st != TFMQ_OK) {
+                return st;
+            }
+            continue;
+        }
+        tq_exec_ctx(e, i, &ctx);
+        for (int32_t k = 0; k < n->n_in; k++) {
+            if (ctx.in[k] && (!ctx.in[k]->data && tq_tensor_numel(ctx.in[k]) != 0)) {
+                char lbl[64];
+                return tq_fail(TFMQ_ERR_INTERNAL, "node '%s': input %d has no data",
+                               tq_node_label(g, n, lbl, sizeof(lbl)), k);
+            }
+        }
+        st = tq_exec_infer(&ctx);
+        if (st != TFMQ_OK) {
+            return st;
+        }
+        st = tq_exec_dyn_outputs(e, n, &ctx);
+        if (st != TFMQ_OK) {
+            return st;
+        }
+        st = tq_exec_kernel(e, &ctx);
+        if (st != TFMQ_OK) {
+            return st;
+        }
+    }
+    return TFMQ_OK;
+}
+
+/* ---- services for control-flow kernels ---- */
+
+tfmq_status tq_exec_resize_output(tq_op_ctx *ctx, int32_t k, tfmq_dtype dtype, int32_t rank,
+                                  const int64_t *dims)
+{
+    tq_exec *e = ctx->exec;
+    const tq_node *n = ctx->node;
+    if (k < 0 || k >= n->n_out || n->out[k] < 0 || rank < 0 || rank > TQ_MAX_RANK) {
+        return tq_op_fail(ctx, TFMQ_ERR_INTERNAL, "resize_output: bad output %d or rank %d", k,
+                          rank);
+    }
+    tq_exec_value *ev = &e->vals[n->out[k]];
+    tq_tensor t;
+    memset(&t, 0, sizeof(t));
+    t.dtype = dtype;
+    t.rank = rank;
+    for (int32_t i = 0; i < rank; i++) {
+        t.dims[i] = dims[i];
+    }
+    size_t bytes;
+    if (!tq_tensor_bytes(&t, &bytes)) {
+        return tq_op_fail(ctx, TFMQ_ERR_INVALID_ARG, "output %d is too large", k);
+    }
+    if (ev->kind != TQ_EV_DYNAMIC) {
+        return tq_op_fail(ctx, TFMQ_ERR_INTERNAL, "output %d is not dynamic", k);
+    }
+    tfmq_status st = tq_grow(e->alloc, &ev->dyn, &ev->dyn_cap, bytes, true);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    t.data = ev->dyn;
+    ev->t = t;
+    ev->bytes = bytes;
+    ctx->out[k] = &ev->t;
+    return TFMQ_OK;
+}
+
+tfmq_status tq_exec_run_subgraph(tq_op_ctx *ctx, const tq_graph *sub, const tq_tensor *const *ins,
+                                 size_t n_ins, const tq_tensor **outs, size_t n_outs)
+{
+    tq_exec *e = ctx->exec;
+    const tq_node *n = ctx->node;
+    tq_exec_node *en = &e->nodes[ctx->node_index];
+    tfmq_status st;
+    int32_t a = -1;
+    for (int32_t i = 0; i < n->n_attrs; i++) {
+        if (n->attrs[i].type == TQ_ATTR_GRAPH && n->attrs[i].graph == sub) {
+            a = i;
+        }
+    }
+    if (a < 0) {
+        return tq_op_fail(ctx, TFMQ_ERR_INTERNAL, "subgraph is not an attribute of the node");
+    }
+    if (n_ins != sub->n_inputs || n_outs != sub->n_outputs) {
+        return tq_op_fail(ctx, TFMQ_ERR_INVALID_ARG,
+                          "subgraph '%s' takes %zu inputs and gives %zu outputs, %zu and %zu "
+                          "used",
+                          sub->name, sub->n_inputs, sub->n_outputs, n_ins, n_outs);
+    }
+    if (!en->subs) {
+        en->subs = tq_calloc(e->alloc, (size_t)n->n_attrs, sizeof(tq_exec *));
+        if (!en->subs) {
+            return tq_oom("subgraph");
+        }
+    }
+    if (!en->subs[a]) {
+        TQ_TRY(st, tq_exec_create(sub, e->alloc, e, &en->subs[a]));
+        TQ_TRY(st, tq_exec_plan(en->subs[a], NULL, false));
+    }
+    tq_exec *se = en->subs[a];
+    tq_tensor in_buf[TQ_MAX_IO];
+    if (n_ins > TQ_MAX_IO) {
+        return tq_op_fail(ctx, TFMQ_ERR_UNSUPPORTED, "subgraph with %zu inputs", n_ins);
+    }
+    for (size_t i = 0; i < n_ins; i++) {
+        in_buf[i] = *ins[i];
+    }
+    TQ_TRY(st, tq_exec_run(se, in_buf));
+    for (size_t i = 0; i < n_outs; i++) {
+        outs[i] = tq_exec_tensor(se, sub->outputs[i]);
+    }
+    return TFMQ_OK;
+fail:
+    return st;
+}

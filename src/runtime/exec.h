@@ -1,0 +1,38 @@
+/* exec.h: the graph executor behind sessions. An exec holds, for one graph (the main graph or
+ * an If/Loop body), the concrete tensor of every value, a memory plan and per-node state.
+ * Planning (tq_exec_plan) infers every shape for given input shapes, folds nodes whose inputs
+ * are all known (shape computations, weight transforms), and assigns each remaining value with a
+ * static shape an offset in one workspace by lifetime, so values reuse memory once dead. Values
+ * whose shapes depend on input data (after If/Loop, say) are "dynamic": inferred at run time and
+ * kept in buffers that grow only when a run needs more than every earlier run did. */
+#ifndef TQ_EXEC_H
+#define TQ_EXEC_H
+
+#include "ir/ir.h"
+
+typedef struct tq_exec tq_exec;
+
+/* Create an executor for graph g (not planned yet). parent is the exec of the enclosing graph
+ * for subgraphs (NULL for the main graph). */
+tfmq_status tq_exec_create(const tq_graph *g, const tfmq_allocator *alloc, tq_exec *parent,
+                           tq_exec **exec_out);
+void tq_exec_destroy(tq_exec *e);
+
+/* Plan for the given shapes of the caller-fed inputs (in g->inputs order; dtype from the graph).
+ * shapes_only: infer and fold but allocate no workspace (model validation, MAC counting). */
+tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_only);
+
+/* The planned shape of input i, to compare against a run's inputs. */
+const tq_tensor *tq_exec_input(const tq_exec *e, size_t i);
+
+/* Run once. inputs[i] (in g->inputs order) must match the planned shapes; data is borrowed.
+ * Afterwards tq_exec_value() gives every value's tensor. */
+tfmq_status tq_exec_run(tq_exec *e, const tq_tensor *inputs);
+
+/* Current tensor of value v (shape after planning; data after a run). */
+const tq_tensor *tq_exec_value(const tq_exec *e, int32_t v);
+
+/* Bytes of planned workspace, for tests and inspection. */
+size_t tq_exec_workspace_bytes(const tq_exec *e);
+
+#endif

@@ -1,0 +1,26 @@
+/* model.h: the internals of tfmq_model, shared by model.c and session.c. */
+#ifndef TQ_MODEL_H
+#define TQ_MODEL_H
+
+#include "import/onnx/onnx_import.h"
+#include "ir/ir.h"
+#include "runtime/exec.h"
+
+struct tfmq_model {
+    tfmq_allocator alloc;          /* copy of the user's allocator */
+    const tfmq_allocator *palloc;  /* &alloc, or NULL for the C library */
+    tq_arena arena;                /* IR objects */
+    tq_graph *graph;
+    const char *format;            /* "onnx" */
+    tq_onnx_meta meta;
+    uint32_t *op_types;            /* distinct ops, first-appearance order */
+    size_t *op_counts;
+    size_t n_op_types;
+    uint64_t n_params;
+    uint64_t n_macs;
+};
+
+/* The file's input shapes with symbolic dims set to sym; shapes has graph->n_inputs entries. */
+tfmq_status tq_model_default_shapes(const tfmq_model *m, int64_t sym, tq_tensor *shapes);
+
+#endif

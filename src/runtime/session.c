@@ -1,0 +1,247 @@
+/* session.c: tfmq_session: binds caller buffers to a planned executor of the model's graph.
+ * A session plans at creation for the model's shapes (symbolic dims from the options) and
+ * re-plans only when a run brings other input shapes; a run with planned shapes allocates
+ * nothing (outputs are returned from the session's own memory or copied to the caller's). */
+#include <string.h>
+
+#include "runtime/model.h"
+
+struct tfmq_session {
+    const tfmq_model *model;
+    tfmq_allocator alloc;
+    const tfmq_allocator *palloc;
+    tq_exec *exec;
+    tq_tensor *planned;  /* planned input shapes, graph->n_inputs entries */
+    tq_tensor *bound;    /* scratch for a run's inputs */
+};
+
+static size_t tq_n_inputs(const tfmq_session *s)
+{
+    return s->model->graph->n_inputs ? s->model->graph->n_inputs : 1;
+}
+
+tfmq_status tfmq_session_create(const tfmq_model *model, const tfmq_session_options *opts,
+                                tfmq_session **sess_out)
+{
+    tfmq_status st;
+    tfmq_session *s = NULL;
+    tfmq_session_options o;
+
+    if (!model || !sess_out) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "session_create: NULL argument");
+    }
+    *sess_out = NULL;
+    memset(&o, 0, sizeof(o));
+    if (opts) {
+        if (opts->struct_size < sizeof(uint32_t) || opts->struct_size > sizeof(o)) {
+            return tq_fail(TFMQ_ERR_INVALID_ARG, "session_create: bad opts->struct_size %u",
+                           opts->struct_size);
+        }
+        memcpy(&o, opts, opts->struct_size);
+    }
+    if (o.n_threads < 0) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "session_create: n_threads %d < 0", o.n_threads);
+    }
+    if (o.symbolic_dim_default < 0) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "session_create: symbolic_dim_default %lld < 0",
+                       (long long)o.symbolic_dim_default);
+    }
+    const tfmq_allocator *a = o.allocator ? o.allocator : model->palloc;
+    s = tq_calloc(a, 1, sizeof(*s));
+    if (!s) {
+        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "session: out of memory");
+    }
+    if (a) {
+        s->alloc = *a;
+        s->palloc = &s->alloc;
+    }
+    s->model = model;
+    s->planned = tq_calloc(s->palloc, tq_n_inputs(s), sizeof(tq_tensor));
+    s->bound = tq_calloc(s->palloc, tq_n_inputs(s), sizeof(tq_tensor));
+    if (!s->planned || !s->bound) {
+        st = tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "session: out of memory");
+        goto fail;
+    }
+    TQ_TRY(st, tq_model_default_shapes(model,
+                                       o.symbolic_dim_default ? o.symbolic_dim_default : 1,
+                                       s->planned));
+    TQ_TRY(st, tq_exec_create(model->graph, s->palloc, NULL, &s->exec));
+    TQ_TRY(st, tq_exec_plan(s->exec, s->planned, false));
+    *sess_out = s;
+    return TFMQ_OK;
+fail:
+    tfmq_session_destroy(s);
+    return st;
+}
+
+void tfmq_session_destroy(tfmq_session *s)
+{
+    if (!s) {
+        return;
+    }
+    tfmq_allocator copy = s->alloc;
+    const tfmq_allocator *a = s->palloc ? &copy : NULL;
+    tq_exec_destroy(s->exec);
+    if (s->model) {
+        tq_free(a, s->planned, tq_n_inputs(s) * sizeof(tq_tensor));
+        tq_free(a, s->bound, tq_n_inputs(s) * sizeof(tq_tensor));
+    }
+    tq_free(a, s, sizeof(*s));
+}
+
+/* Check one caller input against the graph input it binds; fill *t. */
+static tfmq_status tq_bind_input(const tq_value *v, const tfmq_tensor *in, tq_tensor *t)
+{
+    if (in->dtype != v->t.dtype) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "input '%s': dtype %s given, the model takes %s",
+                       v->name, tfmq_dtype_name(in->dtype), tfmq_dtype_name(v->t.dtype));
+    }
+    if (in->rank < 0 || in->rank > TQ_MAX_RANK || (in->rank > 0 && !in->dims)) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "input '%s': bad rank %d", v->name, in->rank);
+    }
+    if (v->t.rank >= 0 && in->rank != v->t.rank) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "input '%s': rank %d given, the model takes %d",
+                       v->name, in->rank, v->t.rank);
+    }
+    memset(t, 0, sizeof(*t));
+    t->dtype = in->dtype;
+    t->rank = in->rank;
+    for (int32_t d = 0; d < in->rank; d++) {
+        if (in->dims[d] < 0) {
+            return tq_fail(TFMQ_ERR_INVALID_ARG, "input '%s': negative dim %lld", v->name,
+                           (long long)in->dims[d]);
+        }
+        if (v->t.rank >= 0 && v->t.dims[d] >= 0 && v->t.dims[d] != in->dims[d]) {
+            char want[128], got[128];
+            tq_tensor tmp = *t;
+            tmp.dims[d] = in->dims[d];
+            for (int32_t k = d + 1; k < in->rank; k++) {
+                tmp.dims[k] = in->dims[k];
+            }
+            return tq_fail(TFMQ_ERR_INVALID_ARG,
+                           "input '%s': shape %s given, the model takes %s (dim %d)", v->name,
+                           tq_shape_str(&tmp, got, sizeof(got)),
+                           tq_shape_str(&v->t, want, sizeof(want)), d);
+        }
+        t->dims[d] = in->dims[d];
+    }
+    size_t bytes;
+    if (!tq_tensor_bytes(t, &bytes)) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "input '%s': too large", v->name);
+    }
+    if (in->data_bytes < bytes || (!in->data && bytes)) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "input '%s': %zu bytes given, shape needs %zu",
+                       v->name, in->data_bytes, bytes);
+    }
+    t->data = in->data;
+    return TFMQ_OK;
+}
+
+static bool tq_shapes_equal(const tq_tensor *a, const tq_tensor *b)
+{
+    if (a->rank != b->rank) {
+        return false;
+    }
+    for (int32_t d = 0; d < a->rank; d++) {
+        if (a->dims[d] != b->dims[d]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+tfmq_status tfmq_session_run(tfmq_session *s, const tfmq_tensor *inputs, size_t n_inputs,
+                             tfmq_tensor *outputs, size_t n_outputs)
+{
+    if (!s || (n_inputs && !inputs) || (n_outputs && !outputs)) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "session_run: NULL argument");
+    }
+    const tq_graph *g = s->model->graph;
+    tfmq_status st;
+    if (n_inputs != g->n_inputs) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "session_run: %zu inputs given, the model has %zu",
+                       n_inputs, g->n_inputs);
+    }
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        s->bound[i].rank = -1;
+    }
+    for (size_t k = 0; k < n_inputs; k++) {
+        const char *name = inputs[k].name ? inputs[k].name : "";
+        size_t i = 0;
+        while (i < g->n_inputs && strcmp(g->values[g->inputs[i]].name, name) != 0) {
+            i++;
+        }
+        if (i == g->n_inputs) {
+            return tq_fail(TFMQ_ERR_INVALID_ARG, "session_run: the model has no input named '%s'",
+                           name);
+        }
+        if (s->bound[i].rank != -1) {
+            return tq_fail(TFMQ_ERR_INVALID_ARG, "session_run: input '%s' given twice", name);
+        }
+        st = tq_bind_input(&g->values[g->inputs[i]], &inputs[k], &s->bound[i]);
+        if (st != TFMQ_OK) {
+            return st;
+        }
+    }
+    bool replan = false;
+    for (size_t i = 0; i < g->n_inputs; i++) {
+        if (!tq_shapes_equal(&s->bound[i], &s->planned[i])) {
+            replan = true;
+        }
+    }
+    if (replan) { /* new input shapes: plan again (this allocates) */
+        for (size_t i = 0; i < g->n_inputs; i++) {
+            s->planned[i] = s->bound[i];
+            s->planned[i].data = NULL;
+        }
+        st = tq_exec_plan(s->exec, s->planned, false);
+        if (st != TFMQ_OK) {
+            return st;
+        }
+    }
+    /* resolve output names before running, so a typo costs no inference */
+    for (size_t k = 0; k < n_outputs; k++) {
+        const char *name = outputs[k].name ? outputs[k].name : "";
+        size_t i = 0;
+        while (i < g->n_outputs && strcmp(g->values[g->outputs[i]].name, name) != 0) {
+            i++;
+        }
+        if (i == g->n_outputs) {
+            return tq_fail(TFMQ_ERR_INVALID_ARG,
+                           "session_run: the model has no output named '%s'", name);
+        }
+    }
+    st = tq_exec_run(s->exec, s->bound);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    for (size_t k = 0; k < n_outputs; k++) {
+        size_t i = 0;
+        while (strcmp(g->values[g->outputs[i]].name, outputs[k].name) != 0) {
+            i++;
+        }
+        const tq_tensor *t = tq_exec_value(s->exec, g->outputs[i]);
+        size_t bytes = 0;
+        if (!tq_tensor_bytes(t, &bytes)) {
+            return tq_fail(TFMQ_ERR_INTERNAL, "session_run: output '%s' has no shape",
+                           outputs[k].name);
+        }
+        if (outputs[k].data) {
+            if (outputs[k].data_bytes < bytes) {
+                return tq_fail(TFMQ_ERR_INVALID_ARG,
+                               "session_run: output '%s' needs %zu bytes, %zu given",
+                               outputs[k].name, bytes, outputs[k].data_bytes);
+            }
+            if (bytes) {
+                memcpy(outputs[k].data, t->data, bytes);
+            }
+        } else {
+            outputs[k].data = t->data;
+        }
+        outputs[k].dtype = t->dtype;
+        outputs[k].rank = t->rank;
+        outputs[k].dims = t->dims;
+        outputs[k].data_bytes = bytes;
+    }
+    return TFMQ_OK;
+}
