@@ -16,7 +16,7 @@ enum tq_ev_kind {
     TQ_EV_DYNAMIC  /* shape known only at run time, own growable buffer */
 };
 
-typedef struct tq_exec_value {
+typedef struct tq_xval {
     tq_tensor t;
     size_t bytes;        /* bytes of t for PLANNED / folded values */
     uint8_t kind;        /* enum tq_ev_kind */
@@ -27,7 +27,7 @@ typedef struct tq_exec_value {
     bool folded;         /* dyn holds plan-time folded data */
     tq_exec *outer_exec; /* OUTER: where the value lives */
     int32_t outer_idx;
-} tq_exec_value;
+} tq_xval;
 
 typedef struct tq_exec_node {
     bool folded;  /* computed at plan time */
@@ -40,7 +40,7 @@ struct tq_exec {
     const tq_graph *g;
     const tfmq_allocator *alloc;
     tq_exec *parent;
-    tq_exec_value *vals;
+    tq_xval *vals;
     tq_exec_node *nodes;
     void *workspace;
     size_t workspace_bytes, workspace_cap;
@@ -106,7 +106,7 @@ tfmq_status tq_exec_create(const tq_graph *g, const tfmq_allocator *alloc, tq_ex
 static void tq_exec_free_value_buffers(tq_exec *e)
 {
     for (size_t v = 0; v < e->g->n_values; v++) {
-        tq_exec_value *ev = &e->vals[v];
+        tq_xval *ev = &e->vals[v];
         tq_free_aligned(e->alloc, ev->dyn, ev->dyn_cap);
         ev->dyn = NULL;
         ev->dyn_cap = 0;
@@ -183,7 +183,7 @@ static tfmq_status tq_grow(const tfmq_allocator *alloc, void **buf, size_t *cap,
 /* Resolve the tensor currently behind value v (following OUTER links). */
 static tq_tensor *tq_exec_tensor(tq_exec *e, int32_t v)
 {
-    tq_exec_value *ev = &e->vals[v];
+    tq_xval *ev = &e->vals[v];
     if (ev->kind == TQ_EV_OUTER || (e->g->values[v].flags & TQ_VALUE_OUTER)) {
         ev->t = ev->outer_exec->vals[ev->outer_idx].t;
     }
@@ -302,7 +302,7 @@ static tfmq_status tq_exec_dyn_outputs(tq_exec *e, const tq_node *n, tq_op_ctx *
         if (n->out[k] < 0) {
             continue;
         }
-        tq_exec_value *ev = &e->vals[n->out[k]];
+        tq_xval *ev = &e->vals[n->out[k]];
         size_t bytes;
         if (!tq_tensor_shape_known(&ev->t)) {
             ev->t.data = NULL; /* the kernel sizes it with tq_exec_resize_output */
@@ -329,7 +329,7 @@ static tfmq_status tq_exec_fold(tq_exec *e, size_t i, tq_op_ctx *ctx)
         if (n->out[k] < 0) {
             continue;
         }
-        tq_exec_value *ev = &e->vals[n->out[k]];
+        tq_xval *ev = &e->vals[n->out[k]];
         size_t bytes = 0;
         tq_tensor_bytes(&ev->t, &bytes);
         tfmq_status st = tq_grow(e->alloc, &ev->dyn, &ev->dyn_cap, bytes, false);
@@ -374,14 +374,14 @@ static tfmq_status tq_exec_assign_offsets(tq_exec *e)
     }
     size_t total = 0, n_placed = 0;
     for (size_t a = 0; a < n_planned; a++) {
-        tq_exec_value *ev = &e->vals[order[a]];
+        tq_xval *ev = &e->vals[order[a]];
         size_t size = tq_align_up(ev->bytes ? ev->bytes : 1, TQ_ALIGN);
         size_t offset = 0;
         bool moved = true;
         while (moved) { /* lowest offset that overlaps no live placed value */
             moved = false;
             for (size_t b = 0; b < n_placed; b++) {
-                const tq_exec_value *o = &e->vals[placed[b]];
+                const tq_xval *o = &e->vals[placed[b]];
                 if (o->last < ev->first || ev->last < o->first) {
                     continue; /* lifetimes disjoint */
                 }
@@ -430,7 +430,7 @@ tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_
     e->planned = false;
     tq_exec_free_value_buffers(e);
     for (size_t v = 0; v < g->n_values; v++) {
-        tq_exec_value *ev = &e->vals[v];
+        tq_xval *ev = &e->vals[v];
         const tq_value *gv = &g->values[v];
         tq_exec *oe = ev->outer_exec;
         int32_t oi = ev->outer_idx;
@@ -446,7 +446,7 @@ tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_
         }
     }
     for (size_t i = 0; i < g->n_inputs; i++) {
-        tq_exec_value *ev = &e->vals[g->inputs[i]];
+        tq_xval *ev = &e->vals[g->inputs[i]];
         ev->kind = TQ_EV_INPUT;
         if (input_shapes) {
             ev->t = input_shapes[i];
@@ -507,7 +507,7 @@ tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_
             if (n->out[k] < 0) {
                 continue;
             }
-            tq_exec_value *ev = &e->vals[n->out[k]];
+            tq_xval *ev = &e->vals[n->out[k]];
             ev->kind = TQ_EV_PLANNED;
             tq_tensor_bytes(&ev->t, &ev->bytes);
             ev->first = (int32_t)i;
@@ -546,7 +546,7 @@ tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_
         }
     }
     for (size_t i = 0; i < g->n_outputs; i++) {
-        tq_exec_value *ev = &e->vals[g->outputs[i]];
+        tq_xval *ev = &e->vals[g->outputs[i]];
         if (ev->kind == TQ_EV_PLANNED) {
             ev->last = (int32_t)g->n_nodes;
         }
@@ -562,7 +562,7 @@ tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_
     }
     TQ_TRY(st, tq_grow(e->alloc, &e->scratch, &e->scratch_cap, scratch, false));
     for (size_t v = 0; v < g->n_values; v++) {
-        tq_exec_value *ev = &e->vals[v];
+        tq_xval *ev = &e->vals[v];
         if (ev->kind == TQ_EV_PLANNED) {
             ev->t.data = (char *)e->workspace + ev->offset;
         }
@@ -596,7 +596,7 @@ tfmq_status tq_exec_run(tq_exec *e, const tq_tensor *inputs)
         return tq_fail(TFMQ_ERR_INVALID_STATE, "session: run before planning");
     }
     for (size_t i = 0; i < g->n_inputs; i++) {
-        tq_exec_value *ev = &e->vals[g->inputs[i]];
+        tq_xval *ev = &e->vals[g->inputs[i]];
         if (!e->all_dynamic && !tq_same_shape(&ev->t, &inputs[i])) {
             return tq_fail(TFMQ_ERR_INTERNAL, "session: input '%s' differs from the plan",
                            g->values[g->inputs[i]].name);
@@ -653,7 +653,7 @@ tfmq_status tq_exec_resize_output(tq_op_ctx *ctx, int32_t k, tfmq_dtype dtype, i
         return tq_op_fail(ctx, TFMQ_ERR_INTERNAL, "resize_output: bad output %d or rank %d", k,
                           rank);
     }
-    tq_exec_value *ev = &e->vals[n->out[k]];
+    tq_xval *ev = &e->vals[n->out[k]];
     tq_tensor t;
     memset(&t, 0, sizeof(t));
     t.dtype = dtype;
