@@ -106,6 +106,11 @@ void tq_store_f64(tfmq_dtype dt, void *base, size_t i, double v); /* ints: trunc
 int64_t tq_load_i64(tfmq_dtype dt, const void *base, size_t i);
 void tq_store_i64(tfmq_dtype dt, void *base, size_t i, int64_t v);  /* wraps like C casts */
 
+/* ---- checksums (crc32c.c) ---- */
+/* CRC-32C of n bytes, continuing from crc (start with 0). tq_crc32c(0, "123456789", 9) is
+ * 0xE3069283. */
+uint32_t tq_crc32c(uint32_t crc, const void *data, size_t n);
+
 /* ---- logging (log.c) ---- */
 void tq_log(tfmq_log_level level, const char *fmt, ...) TQ_PRINTF(2, 3);
 

@@ -27,6 +27,14 @@ const tq_op_fn tq_ref_table[TQ_OP_COUNT_] = {
 
 bool tq_op_from_name(const char *name, uint32_t *op_out)
 {
+    if (strncmp(name, "tfmq.", 5) == 0) {
+        return false; /* internal ops (fused, integer) never come from a file's default domain */
+    }
+    return tq_op_from_name_internal(name, op_out);
+}
+
+bool tq_op_from_name_internal(const char *name, uint32_t *op_out)
+{
     for (uint32_t i = 0; i < TQ_OP_COUNT_; i++) {
         if (strcmp(tq_op_table[i].name, name) == 0) {
             *op_out = i;

@@ -22,8 +22,11 @@ typedef struct tq_op_info {
 } tq_op_info;
 
 extern const tq_op_info tq_op_table[TQ_OP_COUNT_];
-/* Look up an ONNX (default domain) op type; returns false if unknown. */
+/* Look up an ONNX (default domain) op type; returns false if unknown. Internal ops, whose names
+ * start with "tfmq." (fused and integer ops made by passes), are not found by this function. */
 bool tq_op_from_name(const char *name, uint32_t *op_out);
+/* The same, internal ops included (engine files store internal ops by name). */
+bool tq_op_from_name_internal(const char *name, uint32_t *op_out);
 
 /* ---- a concrete tensor: what kernels see ---- */
 typedef struct tq_tensor {

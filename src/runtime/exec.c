@@ -49,7 +49,20 @@ struct tq_exec {
     bool planned;
     bool all_dynamic; /* subgraphs: everything inferred at run time */
     int32_t running_node;
+    tq_exec_observer_fn observer;
+    void *observer_ud;
 };
+
+void tq_exec_set_observer(tq_exec *e, tq_exec_observer_fn fn, void *user_data)
+{
+    e->observer = fn;
+    e->observer_ud = user_data;
+}
+
+const tq_graph *tq_exec_graph(const tq_exec *e)
+{
+    return e->g;
+}
 
 #define TQ_FOLD_MAX_BYTES ((size_t)64 << 20)
 
@@ -144,6 +157,11 @@ void tq_exec_destroy(tq_exec *e)
 const tq_tensor *tq_exec_value(const tq_exec *e, int32_t v)
 {
     return &e->vals[v].t;
+}
+
+bool tq_exec_value_is_const(const tq_exec *e, int32_t v)
+{
+    return e->vals[v].kind == TQ_EV_CONST;
 }
 
 const tq_tensor *tq_exec_input(const tq_exec *e, size_t i)
@@ -603,6 +621,12 @@ tfmq_status tq_exec_run(tq_exec *e, const tq_tensor *inputs)
         }
         ev->t = inputs[i];
     }
+    if (e->observer) {
+        st = e->observer(e->observer_ud, e, -1);
+        if (st != TFMQ_OK) {
+            return st;
+        }
+    }
     for (size_t i = 0; i < g->n_nodes; i++) {
         const tq_node *n = &g->nodes[i];
         tq_exec_node *en = &e->nodes[i];
@@ -615,6 +639,12 @@ tfmq_status tq_exec_run(tq_exec *e, const tq_tensor *inputs)
             st = tq_exec_kernel(e, &ctx);
             if (st != TFMQ_OK) {
                 return st;
+            }
+            if (e->observer) {
+                st = e->observer(e->observer_ud, e, (int32_t)i);
+                if (st != TFMQ_OK) {
+                    return st;
+                }
             }
             continue;
         }
@@ -637,6 +667,12 @@ tfmq_status tq_exec_run(tq_exec *e, const tq_tensor *inputs)
         st = tq_exec_kernel(e, &ctx);
         if (st != TFMQ_OK) {
             return st;
+        }
+        if (e->observer) {
+            st = e->observer(e->observer_ud, e, (int32_t)i);
+            if (st != TFMQ_OK) {
+                return st;
+            }
         }
     }
     return TFMQ_OK;

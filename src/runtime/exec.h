@@ -32,6 +32,17 @@ tfmq_status tq_exec_run(tq_exec *e, const tq_tensor *inputs);
 /* Current tensor of value v (shape after planning; data after a run). */
 const tq_tensor *tq_exec_value(const tq_exec *e, int32_t v);
 
+/* Observer: called during tq_exec_run after every node that runs (folded nodes are not run), and
+ * once with node_index -1 after the inputs are bound. The observer reads values through
+ * tq_exec_value(); it must not keep pointers past the call. A non-OK status aborts the run.
+ * Calibration and the per-layer fidelity report use it. NULL removes it. */
+typedef tfmq_status (*tq_exec_observer_fn)(void *user_data, const tq_exec *e, int32_t node_index);
+void tq_exec_set_observer(tq_exec *e, tq_exec_observer_fn fn, void *user_data);
+/* The graph an exec runs. */
+const tq_graph *tq_exec_graph(const tq_exec *e);
+/* Whether value v holds data computed at plan time (folded constant) or is a graph constant. */
+bool tq_exec_value_is_const(const tq_exec *e, int32_t v);
+
 /* Bytes of planned workspace, for tests and inspection. */
 size_t tq_exec_workspace_bytes(const tq_exec *e);
 

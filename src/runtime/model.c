@@ -184,6 +184,38 @@ fail:
     return st;
 }
 
+tfmq_status tq_model_new(const tfmq_allocator *ua, tfmq_model **m_out)
+{
+    *m_out = NULL;
+    tfmq_model *m = tq_calloc(ua, 1, sizeof(*m));
+    if (!m) {
+        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "model: out of memory");
+    }
+    if (ua) {
+        m->alloc = *ua;
+        m->palloc = &m->alloc;
+    }
+    tq_arena_init(&m->arena, m->palloc);
+    m->precision = "fp32";
+    m->device = "";
+    m->format = "onnx";
+    *m_out = m;
+    return TFMQ_OK;
+}
+
+tfmq_status tq_model_finish(tfmq_model *m, const char *path)
+{
+    tfmq_status st = tq_model_build_index(m);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    st = tq_model_validate(m);
+    if (st != TFMQ_OK) {
+        tq_fail_prefix(st, "%s", path);
+    }
+    return st;
+}
+
 tfmq_status tfmq_model_load(const char *path, const tfmq_load_options *opts,
                             tfmq_model **model_out)
 {
@@ -209,16 +241,12 @@ tfmq_status tfmq_model_load(const char *path, const tfmq_load_options *opts,
             ua = opts->allocator;
         }
     }
-    m = tq_calloc(ua, 1, sizeof(*m));
-    if (!m) {
-        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    st = tq_model_new(ua, &m);
+    if (st != TFMQ_OK) {
+        return tq_fail(st, "%s: out of memory", path);
     }
-    if (ua) {
-        m->alloc = *ua;
-        m->palloc = &m->alloc;
-    }
-    tq_arena_init(&m->arena, m->palloc);
     TQ_TRY(st, tq_read_file(m->palloc, path, &data, &size));
+    m->content_hash = tq_crc32c(0, data, size);
     if (tq_onnx_sniff(data, size)) {
         m->format = "onnx";
         TQ_TRY(st, tq_import_onnx(data, size, path, &m->arena, m->palloc, &m->meta, &m->graph));
@@ -230,12 +258,7 @@ tfmq_status tfmq_model_load(const char *path, const tfmq_load_options *opts,
     }
     tq_free(m->palloc, data, size + 1);
     data = NULL;
-    TQ_TRY(st, tq_model_build_index(m));
-    st = tq_model_validate(m);
-    if (st != TFMQ_OK) {
-        tq_fail_prefix(st, "%s", path);
-        goto fail;
-    }
+    TQ_TRY(st, tq_model_finish(m, path));
     *model_out = m;
     return TFMQ_OK;
 fail:
@@ -287,6 +310,8 @@ tfmq_status tfmq_model_get_info(const tfmq_model *m, tfmq_model_info *info)
     full.n_op_types = m->n_op_types;
     full.n_params = m->n_params;
     full.n_macs = m->n_macs;
+    full.precision = m->precision;
+    full.device = m->device;
     memcpy(info, &full, size);
     return TFMQ_OK;
 }

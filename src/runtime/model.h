@@ -18,7 +18,17 @@ struct tfmq_model {
     size_t n_op_types;
     uint64_t n_params;
     uint64_t n_macs;
+    const char *precision;         /* "fp32" unless quantized (then set by quant/ or the engine) */
+    const char *device;            /* device class of an engine ("cpu"), "" for model files */
+    uint32_t content_hash;         /* CRC-32C of the file's bytes (calibration caches check it) */
 };
+
+/* Finish a model whose graph is set: op histogram, parameter count, validation by planning with
+ * symbolic dims as 1, MACs. Used by tfmq_model_load and by producers of new models
+ * (tfmq_quantize, the engine reader). `path` is for messages. */
+tfmq_status tq_model_finish(tfmq_model *m, const char *path);
+/* An empty model using allocator `alloc` (may be NULL), for producers of new models. */
+tfmq_status tq_model_new(const tfmq_allocator *alloc, tfmq_model **m_out);
 
 /* The file's input shapes with symbolic dims set to sym; shapes has graph->n_inputs entries. */
 tfmq_status tq_model_default_shapes(const tfmq_model *m, int64_t sym, tq_tensor *shapes);
