@@ -20,11 +20,11 @@ void tq_arena_init(tq_arena *ar, const tfmq_allocator *alloc)
 
 void *tq_arena_alloc(tq_arena *ar, size_t n_bytes)
 {
-    size_t need = tq_align_up(n_bytes ? n_bytes : 1, 16);
-    if (need < n_bytes) {
-        return NULL;
+    if (n_bytes > TQ_MAX_TENSOR_BYTES) {
+        return NULL; /* also keeps the alignment and header sums below from overflowing */
     }
-    if (!ar->head || ar->used + need > ar->cap) {
+    size_t need = tq_align_up(n_bytes ? n_bytes : 1, 16);
+    if (!ar->head || need > ar->cap - ar->used) {
         size_t size;
         if (!tq_add_size(need, TQ_ARENA_HDR, &size)) {
             return NULL;
@@ -50,6 +50,9 @@ void *tq_arena_alloc(tq_arena *ar, size_t n_bytes)
 
 char *tq_arena_strndup(tq_arena *ar, const char *s, size_t n)
 {
+    if (n >= TQ_MAX_TENSOR_BYTES) {
+        return NULL;
+    }
     char *d = tq_arena_alloc(ar, n + 1);
     if (d) {
         memcpy(d, s, n);

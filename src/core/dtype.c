@@ -179,7 +179,8 @@ static int64_t tq_f64_to_i64_sat(double v, double lo, double hi)
         return (int64_t)lo;
     }
     if (v >= hi) {
-        return v >= 9.2233720368547758e18 ? INT64_MAX : (int64_t)hi;
+        /* hi itself may not be representable (int64's 2^63 - 1 rounds up in double) */
+        return hi >= 9.2233720368547748e18 ? INT64_MAX : (int64_t)hi;
     }
     return (int64_t)v;
 }

@@ -226,16 +226,20 @@ void *tq_graph_alloc_data(tq_graph *g, size_t bytes)
 {
     if (g->n_blocks == g->cap_blocks) {
         size_t cap = g->cap_blocks ? g->cap_blocks * 2 : 64;
-        void **b = tq_realloc(g->alloc, g->blocks, g->cap_blocks * sizeof(*b), cap * sizeof(*b));
-        if (!b) {
+        void **b = tq_alloc(g->alloc, cap * sizeof(*b));
+        size_t *s = tq_alloc(g->alloc, cap * sizeof(*s));
+        if (!b || !s) {
+            tq_free(g->alloc, b, cap * sizeof(*b));
+            tq_free(g->alloc, s, cap * sizeof(*s));
             return NULL;
         }
+        if (g->n_blocks) {
+            memcpy(b, g->blocks, g->n_blocks * sizeof(*b));
+            memcpy(s, g->block_bytes, g->n_blocks * sizeof(*s));
+        }
+        tq_free(g->alloc, g->blocks, g->cap_blocks * sizeof(*g->blocks));
+        tq_free(g->alloc, g->block_bytes, g->cap_blocks * sizeof(*g->block_bytes));
         g->blocks = b;
-        size_t *s = tq_realloc(g->alloc, g->block_bytes, g->cap_blocks * sizeof(*s),
-                               cap * sizeof(*s));
-        if (!s) {
-            return NULL;
-        }
         g->block_bytes = s;
         g->cap_blocks = cap;
     }
@@ -327,12 +331,89 @@ const char *tq_node_label(const tq_graph *g, const tq_node *n, char *buf, size_t
     return buf;
 }
 
-/* Kahn's algorithm over value->producer edges. Stable: keeps file order where legal. */
+/* Number of outer-value references in sub and its nested subgraphs (an upper bound of the
+ * implicit edges they add to the enclosing graph). */
+static size_t tq_graph_count_outer(const tq_graph *sub)
+{
+    size_t n = 0;
+    for (size_t v = 0; v < sub->n_values; v++) {
+        n += (sub->values[v].flags & TQ_VALUE_OUTER) ? 1u : 0u;
+    }
+    for (size_t s = 0; s < sub->n_subs; s++) {
+        n += tq_graph_count_outer(sub->subs[s]);
+    }
+    return n;
+}
+
+/* Add implicit edges producer(outer value) -> node for every outer value `sub` uses that is
+ * defined in g. pass 0 counts into start_[p]; pass 1 fills edges (fill[p] counts). */
+static void tq_graph_outer_edges(const tq_graph *g, const tq_graph *sub, int32_t node, int pass,
+                                 size_t *start_, int32_t *edges, int32_t *fill)
+{
+    for (size_t v = 0; v < sub->n_values; v++) {
+        if (!(sub->values[v].flags & TQ_VALUE_OUTER)) {
+            continue;
+        }
+        int32_t pv = tq_graph_find_value(g, sub->values[v].name);
+        int32_t p = pv >= 0 ? g->values[pv].producer : -1;
+        if (p < 0 || p == node) {
+            continue;
+        }
+        if (pass == 0) {
+            start_[p]++;
+        } else {
+            edges[start_[p] + (size_t)fill[p]] = node;
+            fill[p]++;
+        }
+    }
+    for (size_t s = 0; s < sub->n_subs; s++) {
+        tq_graph_outer_edges(g, sub->subs[s], node, pass, start_, edges, fill);
+    }
+}
+
+static void tq_heap_push(int32_t *h, size_t *n, int32_t x)
+{
+    size_t i = (*n)++;
+    h[i] = x;
+    while (i > 0 && h[(i - 1) / 2] > h[i]) {
+        int32_t t = h[i];
+        h[i] = h[(i - 1) / 2];
+        h[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+static int32_t tq_heap_pop(int32_t *h, size_t *n)
+{
+    int32_t top = h[0];
+    h[0] = h[--(*n)];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < *n && h[l] < h[m]) {
+            m = l;
+        }
+        if (r < *n && h[r] < h[m]) {
+            m = r;
+        }
+        if (m == i) {
+            break;
+        }
+        int32_t t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+    return top;
+}
+
+/* Kahn's algorithm over value->producer edges (see the sort below). */
 tfmq_status tq_graph_finalize(tq_graph *g)
 {
     tfmq_status st = TFMQ_OK;
     size_t nn = g->n_nodes, nv = g->n_values;
-    int32_t *indeg = NULL, *order = NULL, *queue = NULL;
+    int32_t *indeg = NULL, *order = NULL, *queue = NULL, *edges = NULL;
+    size_t *start_ = NULL, n_edges = 0;
     tq_node *sorted = NULL;
     char lbl[64];
 
@@ -405,49 +486,80 @@ tfmq_status tq_graph_finalize(tq_graph *g)
     if (nn == 0) {
         goto subs;
     }
-    indeg = tq_calloc(g->alloc, nn, sizeof(int32_t));
-    order = tq_calloc(g->alloc, nn, sizeof(int32_t));
-    queue = tq_calloc(g->alloc, nn, sizeof(int32_t));
-    sorted = tq_calloc(g->alloc, nn, sizeof(tq_node));
-    if (!indeg || !order || !queue || !sorted) {
-        st = tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "graph: out of memory");
-        goto done;
-    }
+    /* Kahn's algorithm over producer -> consumer edges, linear in nodes + edges. Implicit
+     * edges: a node whose subgraphs use an outer value depends on that value's producer. The
+     * ready set is a min-heap of node indices, so file order is kept where it is legal. */
     for (size_t i = 0; i < nn; i++) {
-        const tq_node *n = &g->nodes[i];
-        for (int32_t k = 0; k < n->n_in; k++) {
-            if (n->in[k] >= 0 && g->values[n->in[k]].producer >= 0) {
-                indeg[i]++;
+        n_edges += (size_t)g->nodes[i].n_in;
+        for (int32_t a = 0; a < g->nodes[i].n_attrs; a++) {
+            if (g->nodes[i].attrs[a].type == TQ_ATTR_GRAPH) {
+                n_edges += tq_graph_count_outer(g->nodes[i].attrs[a].graph);
             }
         }
     }
-    /* Simple O(N * fanout) Kahn: a min-index ready set keeps file order. */
-    size_t n_sorted = 0;
-    {
-        /* consumers lists are not stored; recompute by scanning, which is O(N^2) worst case.
-         * Use a bitmap of done nodes and repeated sweeps over the (mostly sorted) list instead. */
-        uint8_t *done = (uint8_t *)queue; /* reuse: nn * 4 bytes >= nn */
-        memset(done, 0, nn);
-        bool progress = true;
-        while (n_sorted < nn && progress) {
-            progress = false;
-            for (size_t i = 0; i < nn; i++) {
-                if (done[i]) {
+    indeg = tq_calloc(g->alloc, nn, sizeof(int32_t));
+    order = tq_calloc(g->alloc, nn, sizeof(int32_t));
+    queue = tq_calloc(g->alloc, nn + 1, sizeof(int32_t));   /* heap */
+    sorted = tq_calloc(g->alloc, nn, sizeof(tq_node));
+    start_ = tq_calloc(g->alloc, nn + 1, sizeof(size_t));
+    edges = tq_calloc(g->alloc, n_edges ? n_edges : 1, sizeof(int32_t));
+    if (!indeg || !order || !queue || !sorted || !start_ || !edges) {
+        st = tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "graph: out of memory");
+        goto done;
+    }
+    /* edges[start_[p] .. start_[p+1]) = consumers of producer node p (CSR, two passes) */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            size_t acc = 0;
+            for (size_t i = 0; i <= nn; i++) {
+                size_t c = start_[i];
+                start_[i] = acc;
+                acc += c;
+            }
+            memset(indeg, 0, nn * sizeof(int32_t));
+        }
+        for (size_t i = 0; i < nn; i++) {
+            const tq_node *n = &g->nodes[i];
+            for (int32_t k = 0; k < n->n_in; k++) {
+                int32_t v = n->in[k];
+                int32_t p = v >= 0 ? g->values[v].producer : -1;
+                if (p < 0) {
                     continue;
                 }
-                const tq_node *n = &g->nodes[i];
-                bool ready = true;
-                for (int32_t k = 0; k < n->n_in && ready; k++) {
-                    int32_t v = n->in[k];
-                    if (v >= 0 && g->values[v].producer >= 0 && !done[g->values[v].producer]) {
-                        ready = false;
-                    }
+                if (pass == 0) {
+                    start_[p]++;
+                } else {
+                    edges[start_[p] + (size_t)indeg[p]] = (int32_t)i; /* indeg as fill count */
+                    indeg[p]++;
                 }
-                if (ready) {
-                    done[i] = 1;
-                    order[n_sorted++] = (int32_t)i;
-                    progress = true;
+            }
+            for (int32_t a = 0; a < n->n_attrs; a++) {
+                if (n->attrs[a].type == TQ_ATTR_GRAPH) {
+                    tq_graph_outer_edges(g, n->attrs[a].graph, (int32_t)i, pass, start_, edges,
+                                         indeg);
                 }
+            }
+        }
+    }
+    /* indeg currently holds out-degrees used as fill counters; compute real in-degrees */
+    memset(indeg, 0, nn * sizeof(int32_t));
+    for (size_t p = 0; p < nn; p++) {
+        for (size_t e = start_[p]; e < start_[p + 1]; e++) {
+            indeg[edges[e]]++;
+        }
+    }
+    size_t n_sorted = 0, heap_n = 0;
+    for (size_t i = 0; i < nn; i++) {
+        if (indeg[i] == 0) {
+            tq_heap_push(queue, &heap_n, (int32_t)i);
+        }
+    }
+    while (heap_n > 0) {
+        int32_t i = tq_heap_pop(queue, &heap_n);
+        order[n_sorted++] = i;
+        for (size_t e = start_[i]; e < start_[i + 1]; e++) {
+            if (--indeg[edges[e]] == 0) {
+                tq_heap_push(queue, &heap_n, edges[e]);
             }
         }
     }
@@ -469,8 +581,10 @@ tfmq_status tq_graph_finalize(tq_graph *g)
 done:
     tq_free(g->alloc, indeg, nn * sizeof(int32_t));
     tq_free(g->alloc, order, nn * sizeof(int32_t));
-    tq_free(g->alloc, queue, nn * sizeof(int32_t));
+    tq_free(g->alloc, queue, (nn + 1) * sizeof(int32_t));
     tq_free(g->alloc, sorted, nn * sizeof(tq_node));
+    tq_free(g->alloc, start_, (nn + 1) * sizeof(size_t));
+    tq_free(g->alloc, edges, (n_edges ? n_edges : 1) * sizeof(int32_t));
     if (st != TFMQ_OK) {
         return st;
     }
