@@ -183,7 +183,7 @@ TFMQ_API void tfmq_model_destroy(tfmq_model *model);
 /** Summary of a model, for inspection. Strings belong to the model. */
 typedef struct tfmq_model_info {
     uint32_t struct_size;    /**< sizeof(tfmq_model_info), set by the caller */
-    const char *format;      /**< "onnx" */
+    const char *format;      /**< "onnx" or "tfmq-engine" */
     const char *producer;    /**< producer name and version from the file, or "" */
     int64_t ir_version;      /**< format's IR version (ONNX ir_version) */
     int64_t opset;           /**< default-domain opset version */
@@ -193,6 +193,8 @@ typedef struct tfmq_model_info {
     size_t n_op_types;       /**< distinct op types; see tfmq_model_op_type() */
     uint64_t n_params;       /**< elements in all initializers (weights) */
     uint64_t n_macs;         /**< multiply-accumulates of one inference, symbolic dims as 1 */
+    const char *precision;   /**< "fp32", "fp16", "bf16", "int8" (quantized models) */
+    const char *device;      /**< device class an engine was compiled for ("cpu"), or "" */
 } tfmq_model_info;
 
 /** Fill `info_out` (whose struct_size the caller sets) with a summary of `model`.
@@ -278,6 +280,127 @@ typedef struct tfmq_tensor {
 TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_session_run(tfmq_session *sess, const tfmq_tensor *inputs,
                                                      size_t n_inputs, tfmq_tensor *outputs,
                                                      size_t n_outputs);
+
+
+/* ---------------------------------------------------------------------------------------------
+ * Quantization, engines and export
+ *
+ * tfmq_quantize() turns a loaded FP32 model into a model of the requested precision. For INT8
+ * it calibrates activation ranges on the caller's data, quantizes weights per output channel
+ * (symmetric int8) and activations per tensor (symmetric int8 by default), expressed as
+ * QuantizeLinear/DequantizeLinear pairs in the graph, and measures fidelity against FP32. The
+ * result is an ordinary tfmq_model: sessions run it (integer kernels where they apply),
+ * tfmq_model_save() writes it as a self-contained engine file (.tfmq) that tfmq_model_load()
+ * reads back, and tfmq_model_export_onnx() writes it as a QDQ ONNX model for other runtimes.
+ * ------------------------------------------------------------------------------------------- */
+
+/** Numeric precision of a quantized model. Values are explicit and only ever appended. */
+typedef enum tfmq_precision {
+    TFMQ_PRECISION_FP32 = 0,
+    TFMQ_PRECISION_TF32 = 1, /**< recorded for the CUDA backend; FP32 on the CPU */
+    TFMQ_PRECISION_FP16 = 2,
+    TFMQ_PRECISION_BF16 = 3,
+    TFMQ_PRECISION_INT8 = 4
+} tfmq_precision;
+
+/** Name of a precision ("fp32", "int8", ...). Thread-safety: safe. */
+TFMQ_API const char *tfmq_precision_name(tfmq_precision p);
+
+/** How activation ranges are chosen from calibration data. */
+typedef enum tfmq_calib_method {
+    TFMQ_CALIB_MINMAX = 0,     /**< the observed range */
+    TFMQ_CALIB_ENTROPY = 1,    /**< minimum KL divergence over a histogram (TensorRT's method) */
+    TFMQ_CALIB_PERCENTILE = 2, /**< a percentile of |x| (default 99.99) */
+    TFMQ_CALIB_MSE = 3         /**< minimum quantization mean squared error */
+} tfmq_calib_method;
+
+/** Name of a calibration method ("minmax", "entropy", ...). Thread-safety: safe. */
+TFMQ_API const char *tfmq_calib_method_name(tfmq_calib_method m);
+
+/** A data source for calibration and evaluation: one call yields one batch. The library may
+ *  iterate the data more than once, each time starting again at batch_index 0. The library sets
+ *  n_inputs to the model's input count and each inputs[i].name to the model's input name; the
+ *  callback fills dtype, rank, dims, data and data_bytes with buffers it owns, valid until its
+ *  next call. It sets *done to true (returning TFMQ_OK) when there is no more data; it may
+ *  return an error status, which aborts the operation. */
+typedef tfmq_status (*tfmq_batch_fn)(void *user_data, size_t batch_index, tfmq_tensor *inputs,
+                                     size_t n_inputs, bool *done);
+
+/** Progress callback: `done` of `total` steps of the stage named by `stage` (total may be 0 when
+ *  unknown). */
+typedef void (*tfmq_progress_fn)(void *user_data, const char *stage, uint64_t done,
+                                 uint64_t total);
+
+/** Options for tfmq_quantize(). Zero-initialise, set struct_size, then the fields you need. */
+typedef struct tfmq_quantize_options {
+    uint32_t struct_size;          /**< sizeof(tfmq_quantize_options) */
+    tfmq_precision precision;
+    tfmq_calib_method calib_method;
+    double percentile;             /**< for TFMQ_CALIB_PERCENTILE; 0 means 99.99 */
+    bool asymmetric_activations;   /**< uint8 activations with zero points (default: int8) */
+    uint64_t max_calib_samples;    /**< cap on calibration samples; 0: all the data yields */
+    tfmq_batch_fn calib_fn;        /**< calibration data (required for INT8) */
+    void *calib_user_data;
+    tfmq_batch_fn eval_fn;         /**< evaluation data for the fidelity report; NULL: calib */
+    void *eval_user_data;
+    uint64_t max_eval_samples;     /**< 0: all */
+    const char *tolerance;         /**< "top1=0.99" or "sqnr=30"; NULL: no automatic fallback */
+    const char *calib_cache_path;  /**< read when it matches the model, else written; NULL */
+    tfmq_progress_fn progress;     /**< NULL: none */
+    void *progress_user_data;
+} tfmq_quantize_options;
+
+/** A fidelity report (what quantization cost, layer by layer). */
+typedef struct tfmq_report tfmq_report;
+
+/** Quantize `model` to opts->precision.
+ *  @param model         [in, borrowed] an FP32 model (not itself quantized).
+ *  @param opts          [in] required; opts->struct_size must be set.
+ *  @param quantized_out [out] new model; free with tfmq_model_destroy(). NULL on failure.
+ *  @param report_out    [out, optional] fidelity report; free with tfmq_report_destroy().
+ *  @return TFMQ_OK, or TFMQ_ERR_INVALID_ARG / _OUT_OF_MEMORY / _IO / _PARSE / _UNSUPPORTED.
+ *  Thread-safety: safe to call concurrently on the same model. */
+TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_quantize(const tfmq_model *model,
+                                                  const tfmq_quantize_options *opts,
+                                                  tfmq_model **quantized_out,
+                                                  tfmq_report **report_out);
+
+/** Compare `candidate` against `reference` (same inputs and outputs) on the data `data_fn`
+ *  yields (at most max_samples samples; 0: all), and build a fidelity report.
+ *  @return TFMQ_OK, or TFMQ_ERR_INVALID_ARG / _OUT_OF_MEMORY / _UNSUPPORTED. */
+TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_compare(const tfmq_model *reference,
+                                                 const tfmq_model *candidate,
+                                                 tfmq_batch_fn data_fn, void *user_data,
+                                                 uint64_t max_samples, tfmq_report **report_out);
+
+/** The report as JSON (owned by the report). Keys: precision, calibration.method,
+ *  calibration.samples, fidelity.top1_agreement, fidelity.top5_agreement,
+ *  fidelity.output_sqnr_db, fidelity.max_abs_error, fidelity.mean_abs_error, fidelity.layers[]
+ *  (name, op, sqnr_db, cosine, precision), float_layers[], fallback_layers[] (name, reason). */
+TFMQ_API const char *tfmq_report_json(const tfmq_report *report);
+
+/** The report as a human-readable table (owned by the report). */
+TFMQ_API const char *tfmq_report_text(const tfmq_report *report);
+
+/** Free a report. NULL does nothing. */
+TFMQ_API void tfmq_report_destroy(tfmq_report *report);
+
+/** Flags for writing files. */
+#define TFMQ_WRITE_OVERWRITE 1u /**< replace an existing file (otherwise TFMQ_ERR_IO) */
+
+/** Write `model` as a self-contained engine file (graph, quantization parameters, weights in
+ *  their final types; versioned, checksummed, 64-byte-aligned tensor data). The file is written
+ *  to a temporary file in the same folder, fsynced and renamed, so `path` holds either its old
+ *  content or the complete new file. tfmq_model_load() reads engines back.
+ *  @return TFMQ_OK, or TFMQ_ERR_INVALID_ARG / _OUT_OF_MEMORY / _IO. Thread-safety: safe. */
+TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_model_save(const tfmq_model *model, const char *path,
+                                                    uint32_t flags);
+
+/** Write `model` as an ONNX model (QDQ for INT8: int8 weights per output channel, zero points 0,
+ *  as TensorRT's explicit quantization expects), atomically as tfmq_model_save().
+ *  @return TFMQ_OK, or TFMQ_ERR_INVALID_ARG / _OUT_OF_MEMORY / _IO / _UNSUPPORTED. */
+TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_model_export_onnx(const tfmq_model *model,
+                                                           const char *path, uint32_t flags);
 
 #ifdef __cplusplus
 }

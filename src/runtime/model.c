@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <sys/mman.h>
+
+#include "engine/engine.h"
 #include "import/onnx/onnx_import.h"
 #include "runtime/model.h"
 
@@ -245,6 +248,13 @@ tfmq_status tfmq_model_load(const char *path, const tfmq_load_options *opts,
     if (st != TFMQ_OK) {
         return tq_fail(st, "%s: out of memory", path);
     }
+    if (tq_engine_sniff_file(path)) {
+        m->format = "tfmq-engine";
+        TQ_TRY(st, tq_engine_load(path, m));
+        TQ_TRY(st, tq_model_finish(m, path));
+        *model_out = m;
+        return TFMQ_OK;
+    }
     TQ_TRY(st, tq_read_file(m->palloc, path, &data, &size));
     m->content_hash = tq_crc32c(0, data, size);
     if (tq_onnx_sniff(data, size)) {
@@ -285,6 +295,9 @@ void tfmq_model_destroy(tfmq_model *m)
     }
     tq_graph_destroy(m->graph);
     tq_arena_free(&m->arena);
+    if (m->mapping) {
+        munmap(m->mapping, m->mapping_bytes);
+    }
     tq_free(a, m, sizeof(*m));
 }
 

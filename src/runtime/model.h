@@ -21,6 +21,8 @@ struct tfmq_model {
     const char *precision;         /* "fp32" unless quantized (then set by quant/ or the engine) */
     const char *device;            /* device class of an engine ("cpu"), "" for model files */
     uint32_t content_hash;         /* CRC-32C of the file's bytes (calibration caches check it) */
+    void *mapping;                 /* engine files: the read-only mmap constants point into */
+    size_t mapping_bytes;
 };
 
 /* Finish a model whose graph is set: op histogram, parameter count, validation by planning with

@@ -4,6 +4,7 @@
  * nothing (outputs are returned from the session's own memory or copied to the caller's). */
 #include <string.h>
 
+#include "runtime/compile.h"
 #include "runtime/model.h"
 
 struct tfmq_session {
@@ -11,6 +12,9 @@ struct tfmq_session {
     tfmq_allocator alloc;
     const tfmq_allocator *palloc;
     tq_exec *exec;
+    tq_arena arena;          /* the compiled graph's objects */
+    const tq_graph *graph;   /* what runs: the model's graph or a compiled clone */
+    bool owns_graph;
     tq_tensor *planned;  /* planned input shapes, graph->n_inputs entries */
     tq_tensor *bound;    /* scratch for a run's inputs */
 };
@@ -56,6 +60,7 @@ tfmq_status tfmq_session_create(const tfmq_model *model, const tfmq_session_opti
         s->palloc = &s->alloc;
     }
     s->model = model;
+    tq_arena_init(&s->arena, s->palloc);
     s->planned = tq_calloc(s->palloc, tq_n_inputs(s), sizeof(tq_tensor));
     s->bound = tq_calloc(s->palloc, tq_n_inputs(s), sizeof(tq_tensor));
     if (!s->planned || !s->bound) {
@@ -65,7 +70,8 @@ tfmq_status tfmq_session_create(const tfmq_model *model, const tfmq_session_opti
     TQ_TRY(st, tq_model_default_shapes(model,
                                        o.symbolic_dim_default ? o.symbolic_dim_default : 1,
                                        s->planned));
-    TQ_TRY(st, tq_exec_create(model->graph, s->palloc, NULL, &s->exec));
+    TQ_TRY(st, tq_compile(model->graph, &s->arena, s->palloc, &s->graph, &s->owns_graph));
+    TQ_TRY(st, tq_exec_create(s->graph, s->palloc, NULL, &s->exec));
     TQ_TRY(st, tq_exec_plan(s->exec, s->planned, false));
     *sess_out = s;
     return TFMQ_OK;
@@ -82,6 +88,10 @@ void tfmq_session_destroy(tfmq_session *s)
     tfmq_allocator copy = s->alloc;
     const tfmq_allocator *a = s->palloc ? &copy : NULL;
     tq_exec_destroy(s->exec);
+    if (s->owns_graph) {
+        tq_graph_destroy((tq_graph *)(uintptr_t)s->graph);
+    }
+    tq_arena_free(&s->arena);
     if (s->model) {
         tq_free(a, s->planned, tq_n_inputs(s) * sizeof(tq_tensor));
         tq_free(a, s->bound, tq_n_inputs(s) * sizeof(tq_tensor));
@@ -156,7 +166,7 @@ tfmq_status tfmq_session_run(tfmq_session *s, const tfmq_tensor *inputs, size_t 
     if (!s || (n_inputs && !inputs) || (n_outputs && !outputs)) {
         return tq_fail(TFMQ_ERR_INVALID_ARG, "session_run: NULL argument");
     }
-    const tq_graph *g = s->model->graph;
+    const tq_graph *g = s->graph;
     tfmq_status st;
     if (n_inputs != g->n_inputs) {
         return tq_fail(TFMQ_ERR_INVALID_ARG, "session_run: %zu inputs given, the model has %zu",

@@ -1,0 +1,208 @@
+/* calib.c: the calibration driver. Runs an FP32 graph with the reference executor over the
+ * caller's data (one pass) and feeds every requested float32 value to a streaming observer
+ * (histogram.c) from the executor's observer hook, then picks each range with the requested
+ * method: min/max, TensorRT's KL-divergence (Migacz 2017), percentile or minimum MSE.
+ * Owns: the exec, one tq_observer per distinct requested value; no activation is ever stored. */
+#include <string.h>
+
+#include "quant/calib.h"
+#include "runtime/exec.h"
+
+typedef struct tq_calib_run {
+    const tq_graph *g;
+    tq_exec *e;
+    tq_tensor *planned;     /* planned input shapes, n_inputs entries (data NULL) */
+    bool is_planned;
+    int32_t *obs_of_value;  /* g->n_values entries: observer index, or -1 */
+    int32_t *value_of_obs;  /* n_obs entries */
+    bool *const_done;       /* n_obs entries: constant already observed */
+    tq_observer *obs;       /* n_obs entries */
+    size_t n_obs;
+    uint64_t n_done, n_total;
+    const tfmq_quantize_options *opts;
+} tq_calib_run;
+
+static void tq_calib_observe(tq_calib_run *r, int32_t v)
+{
+    const int32_t k = r->obs_of_value[v];
+    if (k < 0) {
+        return;
+    }
+    const tq_tensor *t = tq_exec_value(r->e, v);
+    if (t->dtype != TFMQ_DTYPE_FLOAT32 || !t->data || !tq_tensor_shape_known(t)) {
+        return;
+    }
+    tq_observer_add_f32(&r->obs[k], (const float *)t->data, tq_tensor_numel(t));
+}
+
+static tfmq_status tq_calib_on_node(void *ud, const tq_exec *e, int32_t node_index)
+{
+    tq_calib_run *r = ud;
+    const tq_graph *g = r->g;
+    (void)e;
+    if (node_index < 0) {
+        for (size_t i = 0; i < g->n_inputs; i++) {
+            tq_calib_observe(r, g->inputs[i]);
+        }
+        return TFMQ_OK;
+    }
+    const tq_node *n = &g->nodes[node_index];
+    for (int32_t k = 0; k < n->n_out; k++) {
+        if (n->out[k] >= 0) {
+            tq_calib_observe(r, n->out[k]);
+        }
+    }
+    return TFMQ_OK;
+}
+
+static bool tq_calib_same_shape(const tq_tensor *a, const tq_tensor *b)
+{
+    if (a->rank != b->rank || a->dtype != b->dtype) {
+        return false;
+    }
+    for (int32_t d = 0; d < a->rank; d++) {
+        if (a->dims[d] != b->dims[d]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static tfmq_status tq_calib_visit(void *ctx, const tq_tensor *inputs, uint64_t batch_samples)
+{
+    tq_calib_run *r = ctx;
+    const tq_graph *g = r->g;
+    tfmq_status st;
+    bool replan = !r->is_planned;
+    for (size_t i = 0; i < g->n_inputs && !replan; i++) {
+        replan = !tq_calib_same_shape(&inputs[i], &r->planned[i]);
+    }
+    if (replan) {
+        for (size_t i = 0; i < g->n_inputs; i++) {
+            r->planned[i] = inputs[i];
+            r->planned[i].data = NULL;
+        }
+        r->is_planned = false;
+        st = tq_exec_plan(r->e, r->planned, false);
+        if (st != TFMQ_OK) {
+            return st;
+        }
+        r->is_planned = true;
+        /* constants (initializers, values folded at plan time) are never seen by the hook */
+        for (size_t k = 0; k < r->n_obs; k++) {
+            if (!r->const_done[k] && tq_exec_value_is_const(r->e, r->value_of_obs[k])) {
+                tq_calib_observe(r, r->value_of_obs[k]);
+                r->const_done[k] = true;
+            }
+        }
+    }
+    st = tq_exec_run(r->e, inputs);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    r->n_done += batch_samples;
+    if (r->opts->progress) {
+        r->opts->progress(r->opts->progress_user_data, "calibrate", r->n_done, r->n_total);
+    }
+    return TFMQ_OK;
+}
+
+tfmq_status tq_calibrate(const tq_graph *g, const char *const *names, size_t n_names,
+                         const tfmq_quantize_options *opts, float *lo_out, float *hi_out,
+                         uint64_t *n_samples_out)
+{
+    tfmq_status st = TFMQ_OK;
+    tq_calib_run r;
+    tfmq_quantize_options o;
+    int32_t *obs_of_name = NULL;
+    uint64_t n_samples = 0;
+
+    memset(&r, 0, sizeof(r));
+    if (n_samples_out) {
+        *n_samples_out = 0;
+    }
+    if (!g || !opts || (n_names && (!names || !lo_out || !hi_out))) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "calibrate: NULL argument");
+    }
+    if (opts->struct_size < sizeof(uint32_t)) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "calibrate: bad opts->struct_size %u",
+                       opts->struct_size);
+    }
+    memset(&o, 0, sizeof(o));
+    memcpy(&o, opts, opts->struct_size < sizeof(o) ? opts->struct_size : sizeof(o));
+    if (!o.calib_fn) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "calibrate: no calibration data (calib_fn)");
+    }
+    if ((unsigned)o.calib_method > (unsigned)TFMQ_CALIB_MSE) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "calibrate: unknown method %d", (int)o.calib_method);
+    }
+    if (o.calib_method == TFMQ_CALIB_PERCENTILE &&
+        (o.percentile < 0.0 || o.percentile > 100.0 || o.percentile != o.percentile)) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "calibrate: percentile %g not in (0, 100]",
+                       o.percentile);
+    }
+    r.g = g;
+    r.opts = &o;
+    r.n_total = o.max_calib_samples;
+    const tfmq_allocator *a = g->alloc;
+    const size_t n_in = g->n_inputs ? g->n_inputs : 1;
+    const size_t n_nm = n_names ? n_names : 1;
+    r.obs_of_value = tq_alloc(a, (g->n_values ? g->n_values : 1) * sizeof(int32_t));
+    r.value_of_obs = tq_calloc(a, n_nm, sizeof(int32_t));
+    r.const_done = tq_calloc(a, n_nm, sizeof(bool));
+    r.obs = tq_alloc(a, n_nm * sizeof(tq_observer));
+    r.planned = tq_calloc(a, n_in, sizeof(tq_tensor));
+    obs_of_name = tq_calloc(a, n_nm, sizeof(int32_t));
+    if (!r.obs_of_value || !r.value_of_obs || !r.const_done || !r.obs || !r.planned ||
+        !obs_of_name) {
+        st = tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "calibrate: out of memory");
+        goto fail;
+    }
+    for (size_t v = 0; v < g->n_values; v++) {
+        r.obs_of_value[v] = -1;
+    }
+    for (size_t i = 0; i < n_names; i++) {
+        const int32_t v = names[i] ? tq_graph_find_value(g, names[i]) : -1;
+        if (v < 0) {
+            st = tq_fail(TFMQ_ERR_INVALID_ARG, "calibrate: the graph has no value named '%s'",
+                         names[i] ? names[i] : "(null)");
+            goto fail;
+        }
+        if (r.obs_of_value[v] < 0) { /* a name given twice shares one observer */
+            r.obs_of_value[v] = (int32_t)r.n_obs;
+            r.value_of_obs[r.n_obs] = v;
+            tq_observer_init(&r.obs[r.n_obs]);
+            r.n_obs++;
+        }
+        obs_of_name[i] = r.obs_of_value[v];
+    }
+    TQ_TRY(st, tq_exec_create(g, a, NULL, &r.e));
+    tq_exec_set_observer(r.e, tq_calib_on_node, &r);
+    st = tq_for_each_batch(g, o.calib_fn, o.calib_user_data, o.max_calib_samples,
+                           tq_calib_visit, &r, &n_samples);
+    if (st != TFMQ_OK) {
+        st = tq_fail_prefix(st, "calibrate");
+        goto fail;
+    }
+    if (n_samples == 0) {
+        st = tq_fail(TFMQ_ERR_INVALID_ARG, "calibrate: the calibration data yielded no samples");
+        goto fail;
+    }
+    const double pct = o.percentile > 0.0 ? o.percentile : 99.99;
+    for (size_t i = 0; i < n_names; i++) {
+        TQ_TRY(st, tq_observer_range(&r.obs[obs_of_name[i]], o.calib_method, pct,
+                                     o.asymmetric_activations, &lo_out[i], &hi_out[i]));
+    }
+    if (n_samples_out) {
+        *n_samples_out = n_samples;
+    }
+fail:
+    tq_exec_destroy(r.e);
+    tq_free(a, r.obs_of_value, (g->n_values ? g->n_values : 1) * sizeof(int32_t));
+    tq_free(a, r.value_of_obs, n_nm * sizeof(int32_t));
+    tq_free(a, r.const_done, n_nm * sizeof(bool));
+    tq_free(a, r.obs, n_nm * sizeof(tq_observer));
+    tq_free(a, r.planned, n_in * sizeof(tq_tensor));
+    tq_free(a, obs_of_name, n_nm * sizeof(int32_t));
+    return st;
+}

@@ -1,0 +1,41 @@
+/* compile.c: the graph a session runs. Graphs with QuantizeLinear/DequantizeLinear get a clone
+ * (constants shared with the model) whose QDQ patterns are lowered onto integer kernels; other
+ * graphs run as they are. Compilation happens per session, so the model stays immutable. */
+#include "runtime/compile.h"
+
+#include "ir/rewrite.h"
+#include "passes/lower_qdq.h"
+
+static bool tq_has_qdq(const tq_graph *g)
+{
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        uint32_t op = g->nodes[i].op;
+        if (op == TQ_OP_QUANTIZE_LINEAR || op == TQ_OP_DEQUANTIZE_LINEAR) {
+            return true;
+        }
+    }
+    return false;
+}
+
+tfmq_status tq_compile(const tq_graph *src, tq_arena *arena, const tfmq_allocator *alloc,
+                       const tq_graph **out, bool *owned)
+{
+    *out = src;
+    *owned = false;
+    if (!tq_has_qdq(src)) {
+        return TFMQ_OK;
+    }
+    tq_graph *g = NULL;
+    tfmq_status st = tq_graph_clone(src, arena, alloc, &g);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    st = tq_pass_lower_qdq(g, NULL);
+    if (st != TFMQ_OK) {
+        tq_graph_destroy(g);
+        return st;
+    }
+    *out = g;
+    *owned = true;
+    return TFMQ_OK;
+}
