@@ -268,6 +268,12 @@ tfmq_status tfmq_model_load(const char *path, const tfmq_load_options *opts,
     }
     tq_free(m->palloc, data, size + 1);
     data = NULL;
+    for (size_t i = 0; i < m->graph->n_nodes; i++) { /* a QDQ model made by another tool */
+        if (m->graph->nodes[i].op == TQ_OP_DEQUANTIZE_LINEAR) {
+            m->precision = "int8";
+            break;
+        }
+    }
     TQ_TRY(st, tq_model_finish(m, path));
     *model_out = m;
     return TFMQ_OK;

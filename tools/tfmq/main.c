@@ -1,1 +1,105 @@
-int main(void){return 0;}
+/* main.c: entry point of the tfmq command-line tool. Handles the global options (--help,
+ * --version) and dispatches to the subcommands in cmd_*.c. The CLI uses only tfmq.h. */
+#include "cli_util.h"
+#include "commands.h"
+#include "tfmq.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct cli_command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} cli_command;
+
+static const cli_command commands[] = {
+    {"inspect", cmd_inspect, "show a model's inputs, outputs, operators, size and cost"},
+    {"run", cmd_run, "run a model on .npy inputs and write one .npy file per output"},
+    {"predict", cmd_predict, "classify images (JPEG, PNG, BMP) with an image model"},
+};
+
+static void print_usage(FILE *f)
+{
+    fprintf(f, "usage: tfmq [--version] [--help] COMMAND [ARGS]\n\n"
+               "tfmq imports trained models (ONNX) and runs them.\n\n"
+               "Commands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    }
+    fprintf(f, "\nRun 'tfmq COMMAND --help' for the options of a command.\n"
+               "Exit status: 0 success, 1 bad input or usage, 2 internal or backend error.\n");
+}
+
+static void print_version(void)
+{
+    printf("tfmq %s\n", tfmq_version());
+    printf("engine format: %u\n", (unsigned)tfmq_engine_format_version());
+    printf("backends: %s\n", tfmq_backends());
+}
+
+static const cli_command *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(commands[i].name, name) == 0) {
+            return &commands[i];
+        }
+    }
+    return NULL;
+}
+
+static int dispatch(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *arg = argv[1];
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+        print_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0 || strcmp(arg, "version") == 0) {
+        print_version();
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(arg, "help") == 0) { /* "tfmq help run" == "tfmq run --help" */
+        if (argc < 3) {
+            print_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        const cli_command *c = find_command(argv[2]);
+        if (!c) {
+            return cli_usage_error(NULL, "'%.64s' is not a tfmq command", argv[2]);
+        }
+        char help[] = "--help";
+        char *sub[] = {argv[2], help, NULL};
+        return c->fn(2, sub);
+    }
+    if (arg[0] == '-') {
+        return cli_usage_error(NULL, "unknown option '%.64s'", arg);
+    }
+    const cli_command *c = find_command(arg);
+    if (!c) {
+        return cli_usage_error(NULL, "'%.64s' is not a tfmq command", arg);
+    }
+    return c->fn(argc - 1, argv + 1);
+}
+
+int main(int argc, char **argv)
+{
+    /* A closed pipe (tfmq inspect m.onnx | head -1) must be a write error, not a signal. */
+    signal(SIGPIPE, SIG_IGN);
+    int rc = dispatch(argc, argv);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        if (errno != EPIPE) {
+            cli_error("stdout", "write error: %s", strerror(errno));
+        }
+        if (rc == CLI_EXIT_OK) {
+            rc = CLI_EXIT_USAGE;
+        }
+    }
+    return rc;
+}
