@@ -238,7 +238,7 @@ static void roundtrip2(tq_rng *rng, const char *src, const char *engine, const c
     TQ_EXPECT_OK(tfmq_model_get_info(m, &im));
     TQ_EXPECT_OK(tfmq_model_get_info(e, &ie));
     TQ_EXPECT_STR_EQ(ie.format, "tfmq-engine");
-    TQ_EXPECT_STR_EQ(ie.precision, "fp32");
+    TQ_EXPECT_STR_EQ(ie.precision, im.precision); /* "int8" for the QDQ model */
     TQ_EXPECT_STR_EQ(ie.device, "cpu");
     TQ_EXPECT_STR_EQ(ie.producer, im.producer);
     TQ_EXPECT_EQ_I64(ie.ir_version, im.ir_version);
