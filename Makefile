@@ -3,7 +3,8 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build test demo conformance asan asan-test setup clean
+.PHONY: fuzz fuzz-smoke fuzz-build
+.PHONY: all build test test-fast demo conformance asan asan-test check-src setup clean
 
 all: build
 
@@ -11,11 +12,24 @@ build:
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j $(JOBS)
 
-# Install what is missing, build, run every test.
+# Install what is missing, build, run every test: once in a release build, then the whole suite
+# again under AddressSanitizer + UndefinedBehaviorSanitizer (leaks included).
 test:
+	@bash scripts/setup.sh
+	@bash scripts/check_src.sh
+	@$(MAKE) --no-print-directory build
+	@bash scripts/run_tests.sh $(BUILD)
+	@$(MAKE) --no-print-directory asan
+	@bash scripts/run_tests.sh build-asan
+
+# The release run alone (what a developer runs between edits).
+test-fast:
 	@bash scripts/setup.sh
 	@$(MAKE) --no-print-directory build
 	@bash scripts/run_tests.sh $(BUILD)
+
+check-src:
+	@bash scripts/check_src.sh
 
 demo:
 	@bash scripts/setup.sh
@@ -37,3 +51,30 @@ setup:
 
 clean:
 	rm -rf build build-asan
+
+# ---- reliability (docs/RELIABILITY.md): the concurrency test under ThreadSanitizer ----
+# Builds only what the test needs into build-tsan and runs the ctest label `tsan`. If TSan dies
+# with "unexpected memory mapping" (kernels with high mmap ASLR entropy), run it as
+# `setarch $$(uname -m) -R make tsan-test`.
+TSAN_RUNS ?= 200
+.PHONY: tsan-test
+tsan-test:
+	@cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTFMQ_SANITIZE=thread >/dev/null
+	@cmake --build build-tsan -j $(JOBS) --target test_concurrency
+	@cd build-tsan && TFMQ_CONC_RUNS=$(TSAN_RUNS) TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" \
+	  ctest -L tsan --output-on-failure
+
+# libFuzzer targets (tests/fuzz/README.md): clang, ASan + UBSan, build-fuzz. fuzz-smoke runs each
+# target FUZZ_SECONDS (60) on a copy of its corpus; fuzz is the long campaign (1800 s each).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TARGETS = fuzz_onnx fuzz_onnx_run fuzz_engine fuzz_tensor_pb fuzz_npy fuzz_image fuzz_calib_cache
+
+fuzz-build:
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTFMQ_BUILD_FUZZ=ON \
+	  -DTFMQ_BUILD_TESTS=OFF -DTFMQ_WERROR=OFF -DTFMQ_SANITIZE=address,undefined $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
+
+fuzz-smoke: FUZZ_SECONDS ?= 60
+fuzz: FUZZ_SECONDS ?= 1800
+fuzz-smoke fuzz: fuzz-build
+	@bash tests/fuzz/run_fuzz.sh $(FUZZ_BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -19,15 +19,19 @@ static const cli_command commands[] = {
     {"inspect", cmd_inspect, "show a model's inputs, outputs, operators, size and cost"},
     {"run", cmd_run, "run a model on .npy inputs and write one .npy file per output"},
     {"predict", cmd_predict, "classify images (JPEG, PNG, BMP) with an image model"},
+    {"quantize", cmd_quantize, "quantize a model to fp16/bf16/int8 and save an engine (.tfmq)"},
+    {"compare", cmd_compare, "measure an engine's fidelity against its FP32 model"},
+    {"export", cmd_export, "write an engine as ONNX (QDQ for int8)"},
+    {"bench", cmd_bench, "time a model at several precisions and batch sizes"},
 };
 
 static void print_usage(FILE *f)
 {
     fprintf(f, "usage: tfmq [--version] [--help] COMMAND [ARGS]\n\n"
-               "tfmq imports trained models (ONNX) and runs them.\n\n"
+               "tfmq imports trained models (ONNX), runs and quantizes them.\n\n"
                "Commands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     }
     fprintf(f, "\nRun 'tfmq COMMAND --help' for the options of a command.\n"
                "Exit status: 0 success, 1 bad input or usage, 2 internal or backend error.\n");
