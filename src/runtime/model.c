@@ -257,17 +257,24 @@ tfmq_status tfmq_model_load(const char *path, const tfmq_load_options *opts,
     }
     TQ_TRY(st, tq_read_file(m->palloc, path, &data, &size));
     m->content_hash = tq_crc32c(0, data, size);
-    if (tq_onnx_sniff(data, size)) {
+    if (tq_keras_sniff(data, size)) { /* HDF5 (.h5) or zip (.keras): the importer reads it */
+        tq_free(m->palloc, data, size + 1);
+        data = NULL;
+        TQ_TRY(st, tq_import_keras(path, m));
+    } else if (tq_onnx_sniff(data, size)) {
         m->format = "onnx";
         TQ_TRY(st, tq_import_onnx(data, size, path, &m->arena, m->palloc, &m->meta, &m->graph));
     } else {
         st = tq_fail(TFMQ_ERR_PARSE,
-                     "%s: not a model file tfmq can read (%zu bytes; expected ONNX protobuf)",
+                     "%s: not a model file tfmq can read (%zu bytes; expected ONNX, Keras .h5 "
+                     "or .keras, a TensorFlow SavedModel folder or a tfmq engine)",
                      path, size);
         goto fail;
     }
-    tq_free(m->palloc, data, size + 1);
-    data = NULL;
+    if (data) {
+        tq_free(m->palloc, data, size + 1);
+        data = NULL;
+    }
     for (size_t i = 0; i < m->graph->n_nodes; i++) { /* a QDQ model made by another tool */
         if (m->graph->nodes[i].op == TQ_OP_DEQUANTIZE_LINEAR) {
             m->precision = "int8";

@@ -25,6 +25,13 @@ struct tfmq_model {
     size_t mapping_bytes;
 };
 
+/* Importers of other formats (import/keras, import/tf). Each fills m->graph (over m->arena),
+ * m->meta and m->format; `signature` selects a SavedModel signature (NULL: serving_default). */
+bool tq_keras_sniff(const void *head, size_t n_head);
+tfmq_status tq_import_keras(const char *path, tfmq_model *m);
+bool tq_tf_is_saved_model(const char *path);
+tfmq_status tq_import_tf(const char *path, const char *signature, tfmq_model *m);
+
 /* Finish a model whose graph is set: op histogram, parameter count, validation by planning with
  * symbolic dims as 1, MACs. Used by tfmq_model_load and by producers of new models
  * (tfmq_quantize, the engine reader). `path` is for messages. */

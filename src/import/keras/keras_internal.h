@@ -1,0 +1,52 @@
+/* keras_internal.h: shared by the Keras importer's files. keras_h5.c reads HDF5 (string
+ * attributes, float datasets) with HDF5's automatic error printing off; keras_import.c parses the
+ * JSON config and builds the IR. Every buffer handed out here is tq_alloc'ed and owned by the
+ * caller; HDF5 handles never leave these files. */
+#ifndef TQ_KERAS_INTERNAL_H
+#define TQ_KERAS_INTERNAL_H
+
+#include <hdf5.h>
+
+#include "ir/ir.h"
+
+/* Largest single JSON/string attribute and .keras member we read (a hostile file cannot make us
+ * allocate more). */
+#define TQ_KERAS_MAX_TEXT_BYTES ((size_t)64 << 20)
+#define TQ_KERAS_MAX_FILE_BYTES ((size_t)2 << 30)
+
+/* A list of strings read from an attribute: n NUL-terminated strings packed into one block. */
+typedef struct tq_kstrs {
+    char *buf;          /* tq_alloc'ed, buf_bytes bytes */
+    size_t buf_bytes;
+    const char **s;     /* tq_alloc'ed, n entries pointing into buf */
+    size_t n;
+} tq_kstrs;
+
+void tq_kstrs_free(const tfmq_allocator *a, tq_kstrs *l);
+
+/* A float32 array read from a dataset (converted by HDF5 from the stored float type). */
+typedef struct tq_kw {
+    float *data;        /* tq_alloc'ed, n elements (at least one byte allocated) */
+    size_t n;
+    int32_t rank;
+    int64_t dims[TQ_MAX_RANK];
+} tq_kw;
+
+void tq_kw_free(const tfmq_allocator *a, tq_kw *w);
+
+/* Open an HDF5 file from a path, or from a memory image (copied by HDF5) when image != NULL.
+ * Returns a negative hid_t on failure (no message set). */
+hid_t tq_kh5_open(const char *path, const void *image, size_t image_bytes);
+/* Whether attribute `name` exists on object loc (false on error). */
+bool tq_kh5_has_attr(hid_t loc, const char *name);
+/* Read string attribute `name` of loc (scalar or 1-D, fixed or variable length). Attributes that
+ * Keras split into chunks "name0", "name1", ... are joined. `what` names the object for messages. */
+tfmq_status tq_kh5_read_strs(const tfmq_allocator *a, hid_t loc, const char *name,
+                             const char *what, tq_kstrs *out);
+/* Read dataset `path` (relative to loc) as float32. */
+tfmq_status tq_kh5_read_f32(const tfmq_allocator *a, hid_t loc, const char *path,
+                            const char *what, tq_kw *out);
+/* Whether a link `path` exists under loc (each component checked). */
+bool tq_kh5_exists(hid_t loc, const char *path);
+
+#endif
