@@ -164,10 +164,12 @@ typedef struct tfmq_model tfmq_model;
 typedef struct tfmq_load_options {
     uint32_t struct_size;             /**< sizeof(tfmq_load_options) */
     const tfmq_allocator *allocator;  /**< NULL: the C library's allocator. Copied. */
+    const char *signature;            /**< SavedModel signature; NULL: "serving_default" */
 } tfmq_load_options;
 
-/** Load a model from `path`. The format is detected from the content, not the file name:
- *  ONNX protobuf today. External tensor data files are resolved relative to the model's folder.
+/** Load a model from `path`. The format is detected from the content, not the file name: ONNX
+ *  protobuf, Keras .h5 (HDF5) or .keras (zip), a tfmq engine (.tfmq), or, when `path` is a
+ *  folder, a TensorFlow SavedModel. External tensor data files are resolved relative to the model's folder.
  *  The model is imported, validated and its shapes inferred with symbolic dimensions set to 1.
  *  @param path      [in, borrowed] file to read.
  *  @param opts      [in] may be NULL for defaults; opts->struct_size must be set.

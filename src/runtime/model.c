@@ -227,6 +227,7 @@ tfmq_status tfmq_model_load(const char *path, const tfmq_load_options *opts,
     void *data = NULL;
     size_t size = 0;
     const tfmq_allocator *ua = NULL;
+    const char *signature = NULL;
 
     if (!model_out) {
         return tq_fail(TFMQ_ERR_INVALID_ARG, "model_load: model_out is NULL");
@@ -243,10 +244,19 @@ tfmq_status tfmq_model_load(const char *path, const tfmq_load_options *opts,
         if (opts->struct_size >= offsetof(tfmq_load_options, allocator) + sizeof(void *)) {
             ua = opts->allocator;
         }
+        if (opts->struct_size >= offsetof(tfmq_load_options, signature) + sizeof(void *)) {
+            signature = opts->signature;
+        }
     }
     st = tq_model_new(ua, &m);
     if (st != TFMQ_OK) {
         return tq_fail(st, "%s: out of memory", path);
+    }
+    if (tq_tf_is_saved_model(path)) {
+        TQ_TRY(st, tq_import_tf(path, signature, m));
+        TQ_TRY(st, tq_model_finish(m, path));
+        *model_out = m;
+        return TFMQ_OK;
     }
     if (tq_engine_sniff_file(path)) {
         m->format = "tfmq-engine";

@@ -583,7 +583,7 @@ static long long live_after_load(const char *path)
     tq_test_counting_alloc c;
     memset(&c, 0, sizeof(c));
     tfmq_allocator a = {&c, tq_test_counting_alloc_fn, tq_test_counting_free_fn};
-    tfmq_load_options o = {sizeof(o), &a};
+    tfmq_load_options o = {sizeof(o), &a, NULL};
     tfmq_model *e = NULL;
     TQ_EXPECT_OK(tfmq_model_load(path, &o, &e));
     long long live = atomic_load(&c.bytes_live);

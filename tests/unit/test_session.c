@@ -193,7 +193,7 @@ static void test_load_errors(tq_rng *rng)
               tfmq_last_error());
     TQ_EXPECT(tfmq_model_load(g_text, NULL, &m) == TFMQ_ERR_PARSE,
               "a text file is not a model: %s", tfmq_last_error());
-    tfmq_load_options o = {0, NULL};
+    tfmq_load_options o = {0, NULL, NULL};
     TQ_EXPECT(tfmq_model_load(MODEL_PATH, &o, &m) == TFMQ_ERR_INVALID_ARG, "struct_size 0");
     tfmq_model_destroy(NULL);
     tfmq_session_destroy(NULL);

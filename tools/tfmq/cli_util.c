@@ -81,6 +81,11 @@ int cli_report_lib(const char *subject, tfmq_status st)
     if (!msg || !msg[0]) {
         msg = tfmq_status_str(st);
     }
+    /* the library's message usually starts with the file already: do not name it twice */
+    size_t n = subject ? strlen(subject) : 0;
+    while (n && strncmp(msg, subject, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ') {
+        msg += n + 2;
+    }
     cli_error(subject, "%s", msg);
     return cli_exit_code(st);
 }
@@ -91,11 +96,15 @@ int cli_report(const char *subject, tfmq_status st, const cli_err *e)
     return cli_exit_code(st);
 }
 
+/* --signature NAME, accepted by every command (main.c takes it out of argv) */
+const char *cli_signature;
+
 int cli_load_model(const char *path, tfmq_model **model_out)
 {
     tfmq_load_options opts;
     memset(&opts, 0, sizeof(opts));
     opts.struct_size = sizeof(opts);
+    opts.signature = cli_signature;
     tfmq_status st = tfmq_model_load(path, &opts, model_out);
     if (st != TFMQ_OK) {
         return cli_report_lib(path, st);

@@ -44,6 +44,8 @@ int cli_report_lib(const char *subject, tfmq_status st);
 int cli_report(const char *subject, tfmq_status st, const cli_err *e);
 
 /* Load a model; on failure print "tfmq: <path>: <message>" and return the exit code (else 0). */
+/* SavedModel signature for every model loaded by this run (--signature NAME), or NULL. */
+extern const char *cli_signature;
 int cli_load_model(const char *path, tfmq_model **model_out);
 /* Describe input or output `index` (sets struct_size); reports failure like cli_report_lib. */
 int cli_model_io(const tfmq_model *model, tfmq_io_kind kind, size_t index, tfmq_io_info *info);

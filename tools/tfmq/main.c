@@ -96,7 +96,21 @@ int main(int argc, char **argv)
 {
     /* A closed pipe (tfmq inspect m.onnx | head -1) must be a write error, not a signal. */
     signal(SIGPIPE, SIG_IGN);
-    int rc = dispatch(argc, argv);
+    /* --signature NAME (TensorFlow SavedModels) works with every command: take it out here */
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && strcmp(argv[i], "--signature") == 0 && i + 1 < argc) {
+            cli_signature = argv[++i];
+            continue;
+        }
+        if (i > 0 && strncmp(argv[i], "--signature=", 12) == 0) {
+            cli_signature = argv[i] + 12;
+            continue;
+        }
+        argv[n++] = argv[i];
+    }
+    argv[n] = NULL;
+    int rc = dispatch(n, argv);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         if (errno != EPIPE) {
             cli_error("stdout", "write error: %s", strerror(errno));
