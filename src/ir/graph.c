@@ -436,6 +436,19 @@ tfmq_status tq_graph_finalize(tq_graph *g)
                 return tq_fail(TFMQ_ERR_INTERNAL, "node '%s': bad input index",
                                tq_node_label(g, n, lbl, sizeof(lbl)));
             }
+            /* the first in_min inputs are required (Loop's M and cond are the exception) */
+            if (n->in[k] < 0 && k < oi->in_min && n->op != TQ_OP_LOOP) {
+                return tq_fail(TFMQ_ERR_INVALID_ARG,
+                               "node '%s' (%s): required input %d is empty",
+                               tq_node_label(g, n, lbl, sizeof(lbl)), oi->name, k);
+            }
+        }
+        for (int32_t k = 0; k < n->n_out && k < oi->out_min; k++) {
+            if (n->out[k] < 0) {
+                return tq_fail(TFMQ_ERR_INVALID_ARG,
+                               "node '%s' (%s): required output %d is empty",
+                               tq_node_label(g, n, lbl, sizeof(lbl)), oi->name, k);
+            }
         }
         for (int32_t k = 0; k < n->n_out; k++) {
             int32_t v = n->out[k];

@@ -206,6 +206,9 @@ tfmq_status tfmq_session_run(tfmq_session *s, const tfmq_tensor *inputs, size_t 
         }
         st = tq_exec_plan(s->exec, s->planned, false);
         if (st != TFMQ_OK) {
+            for (size_t i = 0; i < g->n_inputs; i++) {
+                s->planned[i].rank = -1; /* unplanned: the next run plans again */
+            }
             return st;
         }
     }

@@ -9,7 +9,7 @@ Writes into DIR (default .cache/fixtures/ in the repository), with fixed seeds a
     transformer_encoder.onnx  nn.TransformerEncoder: 4 layers, d_model 256, 4 heads, FF 1024,
                               batch_first, input [1,16,256]
 Each is in eval mode, ONNX opset 13, input "input", output "output". The files are made again only
-when one is missing or this script (or the torch version) changed: DIR/stamp holds that hash.
+when one is missing or this script (or the torch, torchvision or onnx version) changed: DIR/stamp holds that hash.
 Prints one line per exported model, nothing when all is up to date.
 """
 import argparse
@@ -42,7 +42,7 @@ def build(name):
 def export(name, path):
     import torch
     model, example = build(name)
-    tmp = path + ".tmp"
+    tmp = "%s.tmp%d" % (path, os.getpid())
     # Not under torch.no_grad(): with grad off, nn.TransformerEncoderLayer takes its fused "fast
     # path" (aten::_transformer_encoder_layer_fwd), which has no ONNX export.
     torch.onnx.export(model, example, tmp, opset_version=OPSET, input_names=["input"],
@@ -58,12 +58,12 @@ def main():
     ap.add_argument("--force", action="store_true", help="export even when up to date")
     args = ap.parse_args()
 
-    import torch
-    torch.set_num_threads(1)
+    import importlib.metadata
     h = hashlib.sha256()
     with open(os.path.abspath(__file__), "rb") as f:
         h.update(f.read())
-    h.update(torch.__version__.encode())
+    for pkg in ("torch", "torchvision", "onnx"):   # without importing torch: that takes seconds
+        h.update(("%s %s\n" % (pkg, importlib.metadata.version(pkg))).encode())
     want = h.hexdigest()
 
     os.makedirs(args.out, exist_ok=True)
@@ -74,6 +74,8 @@ def main():
         return 0
     if os.path.exists(stamp):
         os.remove(stamp)
+    import torch
+    torch.set_num_threads(1)
     for name, path in zip(MODELS, paths):
         export(name, path)
         print("fixtures: wrote %s (%.1f MB)" % (os.path.relpath(path), os.path.getsize(path) / 1e6))
