@@ -21,6 +21,17 @@
 #include <time.h>
 #include <unistd.h>
 
+/* ---- where the test data is ---- */
+/* ../shared beside the source tree (overridable with the environment variable TFMQ_SHARED). */
+#ifndef TFMQ_SHARED_DIR
+#define TFMQ_SHARED_DIR "../shared"
+#endif
+static inline const char *tq_test_shared_dir(void)
+{
+    const char *env = getenv("TFMQ_SHARED");
+    return env && *env ? env : TFMQ_SHARED_DIR;
+}
+
 /* ---- tolerances (STYLE.md section 7) ---- */
 #define TQ_TOL_F32_ELEMENTWISE 1e-6 /* |y-r| <= 1e-6 * (|r| + 1) */
 #define TQ_TOL_F32_NMSE        1e-7 /* GEMM, conv, reductions */

@@ -19,9 +19,19 @@
 #include "tfmq.h"
 
 static char g_root[512];
+/* A path under ../shared (a static buffer per call site is not needed: callers copy). */
+static const char *shared_path(const char *rel)
+{
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof(buf[k]), "%s/%s", tq_test_shared_dir(), rel);
+    return buf[k];
+}
+
 static char g_dir[256]; /* temporary folder of this run */
 #define CONF_DIR "/usr/include/onnx/backend/test/data/node"
-#define SHARED_RESNET20 "/work/shared/models/resnet20_cifar10/model.onnx"
+#define SHARED_RESNET20 shared_path("models/resnet20_cifar10/model.onnx")
 #define MAX_IO 8
 
 static void find_root(void)
@@ -337,7 +347,7 @@ static void test_roundtrip_internal_ops(tq_rng *rng)
     snprintf(eng, sizeof(eng), "%s/resnet20_fused.tfmq", g_dir);
     roundtrip2(rng, SHARED_RESNET20, eng, NULL, 1);
     snprintf(eng, sizeof(eng), "%s/resnet20_int8.tfmq", g_dir);
-    roundtrip2(rng, "/work/shared/models/resnet20_cifar10/model_qdq_ort.onnx", eng, NULL, 2);
+    roundtrip2(rng, shared_path("models/resnet20_cifar10/model_qdq_ort.onnx"), eng, NULL, 2);
 }
 
 static void test_roundtrip_control_flow(tq_rng *rng)

@@ -18,10 +18,20 @@
 #include "tfmq.h"
 
 static char g_root[512];
+/* A path under ../shared (a static buffer per call site is not needed: callers copy). */
+static const char *shared_path(const char *rel)
+{
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof(buf[k]), "%s/%s", tq_test_shared_dir(), rel);
+    return buf[k];
+}
+
 static char g_dir[256]; /* output folder of this run */
 #define CONF_DIR "/usr/include/onnx/backend/test/data/node"
-#define SHARED_RESNET20 "/work/shared/models/resnet20_cifar10/model.onnx"
-#define SHARED_RESNET20_QDQ "/work/shared/models/resnet20_cifar10/model_qdq_ort.onnx"
+#define SHARED_RESNET20 shared_path("models/resnet20_cifar10/model.onnx")
+#define SHARED_RESNET20_QDQ shared_path("models/resnet20_cifar10/model_qdq_ort.onnx")
 #define MAX_IO 8
 
 static void find_root(void)

@@ -450,8 +450,8 @@ static char g_root[4096];
 static void test_real_models(tq_rng *rng)
 {
     char p[4300];
-    snprintf(p, sizeof(p), "%s/../shared/models/resnet20_cifar10/model.onnx", g_root);
-    check_model(rng, access(p, R_OK) == 0 ? p : "/work/shared/models/resnet20_cifar10/model.onnx");
+    snprintf(p, sizeof(p), "%s/models/resnet20_cifar10/model.onnx", tq_test_shared_dir());
+    check_model(rng, p);
     snprintf(p, sizeof(p), "%s/models/fashion_mnist_cnn.onnx", g_root);
     check_model(rng, p);
 }

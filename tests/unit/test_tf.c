@@ -15,7 +15,7 @@
 #include "runtime/model.h"
 #include "tf_subset.pb-c.h"
 
-#define SHARED "/work/shared"
+#define SHARED TFMQ_SHARED_DIR
 #define KWS_DIR SHARED "/models/kws_dscnn/saved_model"
 #define KWS_ONNX SHARED "/models/kws_dscnn/model_dequant.onnx"
 
