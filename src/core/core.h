@@ -30,7 +30,7 @@
 /* ---- status (status.c) ---- */
 /* Set this thread's error message and return `st`. Never allocates. */
 tfmq_status tq_fail(tfmq_status st, const char *fmt, ...) TQ_PRINTF(2, 3);
-tfmq_status tq_failv(tfmq_status st, const char *fmt, va_list ap);
+tfmq_status tq_failv(tfmq_status st, const char *fmt, va_list ap) TQ_PRINTF(2, 0);
 /* Prefix the current message with "prefix: " (used to add file or node context). */
 tfmq_status tq_fail_prefix(tfmq_status st, const char *fmt, ...) TQ_PRINTF(2, 3);
 void tq_clear_error(void);

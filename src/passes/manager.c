@@ -265,6 +265,7 @@ static const struct {
     pass_fn fn;
 } pass_table[] = {
     {"fold_constants", tq_pass_fold_constants},
+    {"fold_bias", tq_pass_fold_bias},
     {"fold_batchnorm", tq_pass_fold_batchnorm},
     {"fuse_conv_bias_act", tq_pass_fuse_conv_bias_act},
     {"fuse_residual", tq_pass_fuse_residual},
@@ -273,7 +274,7 @@ static const struct {
 #define N_PASSES (sizeof(pass_table) / sizeof(pass_table[0]))
 
 static const char *const default_list =
-    "fold_constants,fold_batchnorm,fuse_conv_bias_act,fuse_residual,dce";
+    "fold_constants,fold_bias,fold_batchnorm,fuse_conv_bias_act,fuse_residual,dce";
 
 /* Resolve the list into pass indices (checks every name before anything runs). */
 static tfmq_status parse_list(const char *list, int32_t *ids, size_t cap, size_t *n_out)

@@ -14,6 +14,8 @@
  * outputs into constants (outputs up to 64 MiB per node; no If/Loop, no Q/DQ, no graph
  * outputs). */
 tfmq_status tq_pass_fold_constants(tq_graph *g, bool *changed);
+/* Fold Add(Conv(x), constant per-channel b) into the Conv's bias (TensorFlow's BiasAdd). */
+tfmq_status tq_pass_fold_bias(tq_graph *g, bool *changed);
 /* Fold inference BatchNormalization into the weights and bias of a preceding Conv,
  * ConvTranspose or Gemm with constant weights whose output has no other use. */
 tfmq_status tq_pass_fold_batchnorm(tq_graph *g, bool *changed);
@@ -28,7 +30,7 @@ tfmq_status tq_pass_fuse_residual(tq_graph *g, bool *changed);
 tfmq_status tq_pass_dce(tq_graph *g, bool *changed);
 
 /* Run the comma-separated passes in `list` in order ("default" stands for
- * "fold_constants,fold_batchnorm,fuse_conv_bias_act,fuse_residual,dce"), each repeated until it
+ * "fold_constants,fold_bias,fold_batchnorm,fuse_conv_bias_act,fuse_residual,dce"), each repeated until it
  * changes nothing (at most 16 times), then compact. Unknown names: TFMQ_ERR_INVALID_ARG. */
 tfmq_status tq_pass_run(tq_graph *g, const char *list);
 

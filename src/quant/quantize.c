@@ -777,7 +777,7 @@ tfmq_status tfmq_quantize(const tfmq_model *model, const tfmq_quantize_options *
 
     /* the FP32 reference: optimized clone sharing the model's constants */
     TQ_TRY(st, tq_graph_clone(model->graph, &ref_arena, model->palloc, &ref));
-    TQ_TRY(st, tq_pass_run(ref, "fold_constants,fold_batchnorm,dce"));
+    TQ_TRY(st, tq_pass_run(ref, "fold_constants,fold_bias,fold_batchnorm,dce"));
 
     if (o.precision == TFMQ_PRECISION_INT8) {
         TQ_TRY(st, tq_quant_plan_int8(ref, &plan));
