@@ -46,6 +46,46 @@ if [ ${#missing[@]} -gt 0 ]; then
   rm -f "$log"
 fi
 
+# ---- TensorFlow venv .venv-tf (tests/models/tf_fixtures.py, for compare_tf.py) ----
+# Separate from .venv: TensorFlow pins numpy/protobuf its own way. Made from Debian's Python,
+# rebuilt only when scripts/requirements-tf.txt or the Python changed (own stamp). About 600 MB:
+# TFMQ_TF_TESTS=0 skips it (compare_tf.py then exits 77, "skipped").
+setup_tf_venv() {
+  local req=scripts/requirements-tf.txt venv=.venv-tf
+  local stamp=$venv/.tfmq-setup-stamp want
+  want=$( { cat "$req"; /usr/bin/python3 -VV; } | sha256sum | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python" ]; then
+    return 0
+  fi
+  mkdir -p .cache
+  exec 8>.cache/setup-tf.lock
+  flock 8
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python" ]; then
+    exec 8>&-; return 0
+  fi
+  if [ -d "$venv" ] && { ! grep -qx 'home = /usr/bin' "$venv/pyvenv.cfg" 2>/dev/null \
+                         || ! "$venv/bin/python" -c '' 2>/dev/null; }; then
+    rm -rf "$venv"
+  fi
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "setup: creating $venv"
+    /usr/bin/python3 -m venv "$venv"
+  fi
+  echo "setup: installing $req into $venv"
+  if ! PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
+       "$venv/bin/python" -m pip install -q -r "$req"; then
+    echo "setup: pip install failed ($venv)" >&2
+    exit 1
+  fi
+  TF_CPP_MIN_LOG_LEVEL=3 "$venv/bin/python" -c 'import tensorflow, tf_keras, keras, numpy, h5py'
+  echo "$want" > "$stamp"
+  exec 8>&-
+}
+if [ "${TFMQ_TF_TESTS:-1}" != "0" ]; then
+  setup_tf_venv
+fi
+# ---- end of the TensorFlow venv ----
+
 # ---- project venv: rebuilt only when the requirement list, this script or the Python changed ----
 want=$( { cat "$REQUIREMENTS"; /usr/bin/python3 -VV; } | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/python" ]; then

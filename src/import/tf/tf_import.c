@@ -154,6 +154,13 @@ typedef struct tf_imp {
     tf_map ckpt_key;                /* variable full_name -> index into ckpt_keys */
     const char **ckpt_keys;
     size_t n_ckpt_keys;
+    /* TF2: a top-level VarHandleOp's shared_name -> object graph node id, from the bound_inputs
+     * of the concrete function a top-level call captures it for. Exact where names are not:
+     * a Keras 3 export of a process that made another model names its handles 'x/kernel_1'
+     * while the checkpoint's full_name stays 'x/kernel'. */
+    tf_map var_obj;
+    const char **obj_keys;          /* object graph node id -> checkpoint key (or NULL) */
+    size_t n_obj_keys;
 } tf_imp;
 
 static const char *tf_s(const char *s)
@@ -628,7 +635,12 @@ static tfmq_status tf_open_bundle(tf_imp *imp)
         total += og->nodes[i] ? og->nodes[i]->n_attributes : 0;
     }
     imp->ckpt_keys = tq_arena_alloc(imp->arena, sizeof(char *) * (total ? total : 1));
-    st = imp->ckpt_keys ? TFMQ_OK : tf_oom();
+    imp->obj_keys = tq_arena_alloc(imp->arena, sizeof(char *) * (og->n_nodes ? og->n_nodes : 1));
+    st = imp->ckpt_keys && imp->obj_keys ? TFMQ_OK : tf_oom();
+    if (st == TFMQ_OK) {
+        memset(imp->obj_keys, 0, sizeof(char *) * (og->n_nodes ? og->n_nodes : 1));
+        imp->n_obj_keys = og->n_nodes;
+    }
     for (size_t i = 0; i < og->n_nodes && st == TFMQ_OK; i++) {
         const Tqtf__TrackableObjectGraph__TrackableObject *o = og->nodes[i];
         for (size_t j = 0; o && j < o->n_attributes && st == TFMQ_OK; j++) {
@@ -644,6 +656,7 @@ static tfmq_status tf_open_bundle(tf_imp *imp)
                 break;
             }
             imp->ckpt_keys[imp->n_ckpt_keys++] = ck;
+            imp->obj_keys[i] = ck;
         }
     }
     tqtf__trackable_object_graph__free_unpacked(og, &pa.pb);
@@ -693,6 +706,10 @@ static tfmq_status tf_read_var(tf_imp *imp, const tf_scope *sc, const Tqtf__Node
     }
     int32_t k = tf_map_get(&imp->ckpt_key, vr->name);
     const char *key = k >= 0 ? imp->ckpt_keys[k] : vr->name;
+    int32_t obj = tf_map_get(&imp->var_obj, vr->name);
+    if (obj >= 0 && (size_t)obj < imp->n_obj_keys && imp->obj_keys[obj]) {
+        key = imp->obj_keys[obj];
+    }
     const tq_tf_bundle_ent *e = tq_tf_bundle_find(&imp->bundle, key);
     if (!e) {
         return tf_node_fail(sc, nd, TFMQ_ERR_PARSE,
@@ -1414,6 +1431,34 @@ static tfmq_status tf_concat(tf_node_ctx *c)
     if (c->in[n]->v < 0 || !tf_const_ints(c->imp, c->in[n]->v, &axis, 1, &na) || na != 1) {
         return TF_FAIL(c, TFMQ_ERR_UNSUPPORTED, "axis must be a constant scalar");
     }
+    /* shape arithmetic (Tensordot's perm and shapes): constant integer vectors fold here */
+    bool all_const = axis == 0 || axis == -1;
+    size_t total = 0;
+    for (size_t i = 0; i < n && all_const; i++) {
+        const tq_value *cv = c->in[i]->v >= 0 ? &c->imp->g->values[c->in[i]->v] : NULL;
+        all_const = cv && tf_is_const(c->imp, c->in[i]->v) && cv->t.rank == 1 &&
+                    (cv->t.dtype == TFMQ_DTYPE_INT32 || cv->t.dtype == TFMQ_DTYPE_INT64) &&
+                    cv->t.dtype == c->imp->g->values[c->in[0]->v].t.dtype;
+        total += all_const ? tq_tensor_numel(&cv->t) : 0;
+    }
+    if (all_const && total <= 64) {
+        int64_t vals[64], d[1] = {(int64_t)total};
+        int32_t vv[64];
+        size_t k = 0, m;
+        for (size_t i = 0; i < n; i++) {
+            if (!tf_const_ints(c->imp, c->in[i]->v, vals + k, 64 - k, &m)) {
+                return TF_FAIL(c, TFMQ_ERR_INTERNAL, "constant input %zu unreadable", i);
+            }
+            k += m;
+        }
+        tfmq_dtype dt = c->imp->g->values[c->in[0]->v].t.dtype;
+        for (size_t i = 0; i < total; i++) {
+            vv[i] = (int32_t)vals[i];
+        }
+        return tf_const(c->imp, tf_s(c->nd->name), dt, 1, d,
+                        dt == TFMQ_DTYPE_INT64 ? (const void *)vals : (const void *)vv,
+                        &c->out[0].v);
+    }
     bool cf = axis >= -4 && axis < 4;
     for (size_t i = 0; i < n; i++) {
         cf = cf && c->in[i]->v_cf >= 0;
@@ -1641,6 +1686,75 @@ static tfmq_status tf_strided_slice(tf_node_ctx *c)
     return TFMQ_OK;
 }
 
+/* Fill imp->var_obj from the top-level calls of a TF2 SavedModel: the last n inputs of a call
+ * of a concrete function with n bound_inputs are the captured resources, in order. */
+static tfmq_status tf_map_bound_vars(tf_imp *imp, const Tqtf__SavedObjectGraph *og)
+{
+    tfmq_status st = TFMQ_OK;
+    tf_map top;
+    memset(&top, 0, sizeof(top));
+    top.alloc = imp->alloc;
+    if (!og || !og->n_concrete_functions) {
+        return TFMQ_OK;
+    }
+    for (size_t i = 0; i < imp->gd->n_node; i++) {
+        const Tqtf__NodeDef *nd = imp->gd->node[i];
+        if (nd && nd->name && !tf_map_put(&top, nd->name, (int32_t)i)) {
+            st = tf_oom();
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < imp->gd->n_node; i++) {
+        const Tqtf__NodeDef *nd = imp->gd->node[i];
+        const char *op = nd ? tf_s(nd->op) : "";
+        if (strcmp(op, "PartitionedCall") && strcmp(op, "StatefulPartitionedCall")) {
+            continue;
+        }
+        const Tqtf__AttrValue *f = tf_attr(nd, "f");
+        if (!f || f->value_case != TQTF__ATTR_VALUE__VALUE_FUNC || !f->func) {
+            continue;
+        }
+        const Tqtf__SavedConcreteFunction *cf = NULL;
+        for (size_t j = 0; j < og->n_concrete_functions; j++) {
+            const Tqtf__SavedObjectGraph__ConcreteFunctionsEntry *e = og->concrete_functions[j];
+            if (e && e->key && e->value && !strcmp(e->key, tf_s(f->func->name))) {
+                cf = e->value;
+                break;
+            }
+        }
+        size_t n_data = 0;
+        while (n_data < nd->n_input && nd->input[n_data] && nd->input[n_data][0] != '^') {
+            n_data++;
+        }
+        if (!cf || !cf->n_bound_inputs || cf->n_bound_inputs > n_data) {
+            continue;
+        }
+        for (size_t k = 0; k < cf->n_bound_inputs; k++) {
+            char name[512];
+            snprintf(name, sizeof(name), "%s", nd->input[n_data - cf->n_bound_inputs + k]);
+            char *colon = strchr(name, ':');
+            if (colon) {
+                *colon = 0;
+            }
+            int32_t h = tf_map_get(&top, name);
+            const Tqtf__NodeDef *hv = h >= 0 ? imp->gd->node[h] : NULL;
+            if (!hv || strcmp(tf_s(hv->op), "VarHandleOp") != 0) {
+                continue;
+            }
+            char buf[1024];
+            const char *sn = tf_attr_str(hv, "shared_name", "", buf, sizeof(buf));
+            const char *key = tq_arena_strdup(imp->arena, sn[0] ? sn : tf_s(hv->name));
+            if (!key || !tf_map_put(&imp->var_obj, key, cf->bound_inputs[k])) {
+                st = tf_oom();
+                goto done;
+            }
+        }
+    }
+done:
+    tf_map_free(&top);
+    return st;
+}
+
 static tfmq_status tf_call(tf_node_ctx *c, const Tqtf__FunctionDef *fd);
 
 static tfmq_status tf_convert(tf_node_ctx *c)
@@ -1679,6 +1793,96 @@ static tfmq_status tf_convert(tf_node_ctx *c)
         if (!strcmp(op, binary[i].tf)) {
             return tf_binary(c, binary[i].op);
         }
+    }
+    if (!strcmp(op, "SquaredDifference")) { /* (a - b) * (a - b), in the layout Sub chose */
+        if ((st = tf_binary(c, TQ_OP_SUB)) != TFMQ_OK) {
+            return st;
+        }
+        bool cf = c->out[0].v_cf >= 0;
+        int32_t d = cf ? c->out[0].v_cf : c->out[0].v, r;
+        char name[512];
+        snprintf(name, sizeof(name), "%.480s/square", tf_s(c->nd->name));
+        ins[0] = ins[1] = d;
+        if ((st = tf_add(imp, TQ_OP_MUL, name, ins, 2, 0, NULL, &r)) != TFMQ_OK) {
+            return st;
+        }
+        if (cf) {
+            c->out[0].v_cf = r;
+        } else {
+            c->out[0].v = r;
+        }
+        return TFMQ_OK;
+    }
+    if (!strcmp(op, "Erfc")) { /* 1 - erf(x) (tf.nn.gelu's exact form) */
+        if ((st = tf_unary(c, TQ_OP_ERF, 0, &n)) != TFMQ_OK) {
+            return st;
+        }
+        bool cf = c->out[0].v_cf >= 0;
+        int32_t ev = cf ? c->out[0].v_cf : c->out[0].v, one, r;
+        const float f1 = 1.0f;
+        char name[512];
+        snprintf(name, sizeof(name), "%.480s/one", tf_s(c->nd->name));
+        if ((st = tf_const(imp, name, TFMQ_DTYPE_FLOAT32, 0, NULL, &f1, &one)) != TFMQ_OK) {
+            return st;
+        }
+        snprintf(name, sizeof(name), "%.480s/erfc", tf_s(c->nd->name));
+        ins[0] = one;
+        ins[1] = ev;
+        if ((st = tf_add(imp, TQ_OP_SUB, name, ins, 2, 0, NULL, &r)) != TFMQ_OK) {
+            return st;
+        }
+        if (cf) {
+            c->out[0].v_cf = r;
+        } else {
+            c->out[0].v = r;
+        }
+        return TFMQ_OK;
+    }
+    if (!strcmp(op, "Einsum")) { /* same equation language as ONNX Einsum */
+        char eq[256];
+        int32_t eins[TQ_MAX_IO];
+        if (c->n_in < 1 || c->n_in > TQ_MAX_IO) {
+            return TF_FAIL(c, TFMQ_ERR_UNSUPPORTED, "%zu inputs", c->n_in);
+        }
+        const char *e = tf_attr_str(c->nd, "equation", "", eq, sizeof(eq));
+        if (!e[0] || strstr(e, "...")) {
+            return TF_FAIL(c, TFMQ_ERR_UNSUPPORTED, "equation '%s'", e);
+        }
+        for (size_t i = 0; i < c->n_in; i++) {
+            if ((st = tf_get(imp, c->in[i], &eins[i])) != TFMQ_OK) {
+                return st;
+            }
+        }
+        if ((st = tf_emit(c, TQ_OP_EINSUM, eins, (int32_t)c->n_in, 1, false, &n)) != TFMQ_OK) {
+            return st;
+        }
+        const char *es = tq_arena_strdup(imp->arena, e);
+        if (!es) {
+            return tf_oom();
+        }
+        tf_set_s(imp, n, 0, "equation", es);
+        return TFMQ_OK;
+    }
+    if (!strcmp(op, "GatherV2")) {
+        int64_t axis;
+        size_t na;
+        if ((st = tf_need_inputs(c, 3, 3)) != TFMQ_OK) {
+            return st;
+        }
+        if (tf_attr_int(c->nd, "batch_dims", 0) != 0) {
+            return TF_FAIL(c, TFMQ_ERR_UNSUPPORTED, "batch_dims %lld",
+                           (long long)tf_attr_int(c->nd, "batch_dims", 0));
+        }
+        if (c->in[2]->v < 0 || !tf_const_ints(imp, c->in[2]->v, &axis, 1, &na) || na != 1) {
+            return TF_FAIL(c, TFMQ_ERR_UNSUPPORTED, "axis must be a constant scalar");
+        }
+        if ((st = tf_get(imp, c->in[0], &ins[0])) != TFMQ_OK ||
+            (st = tf_get(imp, c->in[1], &ins[1])) != TFMQ_OK ||
+            (st = tf_emit(c, TQ_OP_GATHER, ins, 2, 1, false, &n)) != TFMQ_OK) {
+            return st;
+        }
+        tf_set_i(imp, n, 0, "axis", axis);
+        return TFMQ_OK;
     }
     if (!strcmp(op, "Identity") || !strcmp(op, "Snapshot") || !strcmp(op, "StopGradient") ||
         !strcmp(op, "PlaceholderWithDefault")) {
@@ -2308,7 +2512,7 @@ tfmq_status tq_import_tf(const char *path, const char *signature, tfmq_model *m)
     memset(&imp, 0, sizeof(imp));
     imp.alloc = m->palloc;
     imp.fn_by_name.alloc = imp.names.alloc = imp.var_by_name.alloc = imp.ckpt_key.alloc =
-        m->palloc;
+        imp.var_obj.alloc = m->palloc;
     imp.dir = path;
     tq_onnx_pb_alloc_init(&pa, m->palloc);
     if (!path || strlen(path) > 4000) {
@@ -2383,6 +2587,7 @@ tfmq_status tq_import_tf(const char *path, const char *signature, tfmq_model *m)
     imp.g = m->graph;
     imp.arena = &m->arena;
     imp.g->opset = TF_OPSET;
+    TQ_TRY(st, tf_map_bound_vars(&imp, mg->object_graph_def));
     TQ_TRY(st, tf_import_sig(&imp, sig, sname));
     if ((st = tq_graph_finalize(imp.g)) != TFMQ_OK) {
         tq_fail_prefix(st, "tf: %s", path);
@@ -2415,6 +2620,7 @@ fail:
     tf_map_free(&imp.names);
     tf_map_free(&imp.var_by_name);
     tf_map_free(&imp.ckpt_key);
+    tf_map_free(&imp.var_obj);
     tq_free(imp.alloc, imp.vars, imp.cap_vars * sizeof(*imp.vars));
     return st;
 }
