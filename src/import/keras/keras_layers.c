@@ -1481,6 +1481,264 @@ static tfmq_status L_rescaling(kctx *c, const cJSON *cfg, kt **in, size_t n_in, 
     return TFMQ_OK;
 }
 
+/* A Transpose of any rank (perm of n entries). */
+static tfmq_status ktranspose_n(kctx *c, const char *tag, int32_t x, const int64_t *perm,
+                                size_t n, int32_t *y)
+{
+    tq_node *nd;
+    tfmq_status st = knode(c, TQ_OP_TRANSPOSE, tag, &x, 1, 1, y, &nd);
+    return st == TFMQ_OK ? ka_ints(c, nd, 0, "perm", perm, n) : st;
+}
+
+/* The single axis of a normalization config ("axis": -1 or [-1]) as a Keras axis >= 0. */
+static tfmq_status k_one_axis(const kctx *c, const cJSON *cfg, int32_t rank, int64_t *out)
+{
+    const cJSON *ja = jget(cfg, "axis");
+    if (cJSON_IsArray(ja) && cJSON_GetArraySize(ja) != 1) {
+        return kfail(c, TFMQ_ERR_UNSUPPORTED, "normalization over several axes");
+    }
+    int64_t axis;
+    tfmq_status st = cfg_int(c, cfg, "axis", -1, &axis);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    int64_t a = axis < 0 ? axis + rank : axis;
+    if (a < 1 || a >= rank) {
+        return kfail(c, TFMQ_ERR_UNSUPPORTED, "axis %lld of a rank-%d input", (long long)axis,
+                     (int)rank);
+    }
+    *out = a;
+    return TFMQ_OK;
+}
+
+/* LayerNormalization over the last axis: the IR's LayerNormalization (scale always given). */
+static tfmq_status L_layernorm(kctx *c, const cJSON *cfg, kt **in, size_t n_in, kt *out)
+{
+    tfmq_status st;
+    double eps;
+    bool center, scale, rms;
+    int64_t a;
+    int32_t x, y, sv, bv;
+    tq_kw w[2];
+    memset(w, 0, sizeof(w));
+    if ((st = k_one_input(c, n_in)) != TFMQ_OK ||
+        (st = cfg_float(c, cfg, "epsilon", 1e-3, &eps, NULL)) != TFMQ_OK ||
+        (st = cfg_bool(c, cfg, "center", true, &center)) != TFMQ_OK ||
+        (st = cfg_bool(c, cfg, "scale", true, &scale)) != TFMQ_OK ||
+        (st = cfg_bool(c, cfg, "rms_scaling", false, &rms)) != TFMQ_OK ||
+        (st = k_one_axis(c, cfg, in[0]->rank, &a)) != TFMQ_OK) {
+        return st;
+    }
+    if (rms) {
+        return kfail(c, TFMQ_ERR_UNSUPPORTED, "rms_scaling");
+    }
+    if (a != in[0]->rank - 1) {
+        return kfail(c, TFMQ_ERR_UNSUPPORTED, "normalization over axis %lld, not the last",
+                     (long long)a);
+    }
+    if ((st = k_keras(c, in[0], &x)) != TFMQ_OK) {
+        return st;
+    }
+    int pos = 0;
+    if (scale) {
+        TQ_TRY(st, kweight(c, "gamma", pos++, &w[0]));
+    }
+    if (center) {
+        TQ_TRY(st, kweight(c, "beta", pos++, &w[1]));
+    }
+    size_t nc = w[0].data ? w[0].n : w[1].n;
+    if (!w[0].data && !w[1].data) {
+        int32_t v = c->g->values[x].t.rank > 0 ? c->g->values[x].t.rank : 0;
+        int64_t d = v ? c->g->values[x].t.dims[v - 1] : -1;
+        if (d <= 0) {
+            st = kfail(c, TFMQ_ERR_UNSUPPORTED, "no scale, no center and an unknown last dim");
+            goto fail;
+        }
+        nc = (size_t)d;
+    }
+    int64_t ch[1] = {(int64_t)nc};
+    for (int i = 0; i < 2; i++) {
+        if (w[i].data) {
+            TQ_TRY(st, kw_expect(c, &w[i], i ? "beta" : "gamma", 1, ch));
+        }
+    }
+    float *s, *b;
+    TQ_TRY(st, kconst_f32(c, "gamma", 1, ch, &s, &sv));
+    TQ_TRY(st, kconst_f32(c, "beta", 1, ch, &b, &bv));
+    for (size_t j = 0; j < nc; j++) {
+        s[j] = w[0].data ? w[0].data[j] : 1.0f;
+        b[j] = w[1].data ? w[1].data[j] : 0.0f;
+    }
+    int32_t ins[3] = {x, sv, bv};
+    tq_node *n;
+    TQ_TRY(st, knode(c, TQ_OP_LAYER_NORM, "layernorm", ins, 3, 2, &y, &n));
+    ka_int(n, 0, "axis", -1);
+    ka_float(n, 1, "epsilon", (float)eps);
+    kt_set(out, y, false, in[0]->rank);
+fail:
+    tq_kw_free(c->alloc, &w[0]);
+    tq_kw_free(c->alloc, &w[1]);
+    return st;
+}
+
+/* Normalization (preprocessing): y = (x - mean) / max(sqrt(variance), 1e-7) along one axis, from
+ * the layer's mean and variance weights (adapted; a config-given mean/variance is not read). */
+static tfmq_status L_normalization(kctx *c, const cJSON *cfg, kt **in, size_t n_in, kt *out)
+{
+    tfmq_status st;
+    bool invert;
+    int64_t a;
+    int32_t x, y, mv, sv;
+    tq_kw w[2];
+    memset(w, 0, sizeof(w));
+    if ((st = k_one_input(c, n_in)) != TFMQ_OK ||
+        (st = cfg_bool(c, cfg, "invert", false, &invert)) != TFMQ_OK ||
+        (st = k_one_axis(c, cfg, in[0]->rank, &a)) != TFMQ_OK) {
+        return st;
+    }
+    if (invert) {
+        return kfail(c, TFMQ_ERR_UNSUPPORTED, "invert");
+    }
+    const cJSON *jm = jget(cfg, "mean");
+    if (jm && !cJSON_IsNull(jm)) {
+        return kfail(c, TFMQ_ERR_UNSUPPORTED, "mean and variance given in the config");
+    }
+    TQ_TRY(st, kweight(c, "mean", 0, &w[0]));
+    TQ_TRY(st, kweight(c, "variance", 1, &w[1]));
+    if (w[0].n != w[1].n || w[0].n == 0) {
+        st = kfail(c, TFMQ_ERR_PARSE, "mean (%zu) and variance (%zu) differ in size", w[0].n,
+                   w[1].n);
+        goto fail;
+    }
+    size_t nc = w[0].n;
+    bool nchw = in[0]->rank == 4 && a == 3 && in[0]->vc >= 0;
+    int64_t bd[TQ_MAX_RANK];
+    int32_t br = nchw ? 3 : in[0]->rank - (int32_t)a;
+    for (int32_t i = 0; i < br; i++) {
+        bd[i] = i == 0 ? (int64_t)nc : 1;
+    }
+    if (nchw) {
+        TQ_TRY(st, k_nchw(c, in[0], &x));
+    } else {
+        TQ_TRY(st, k_keras(c, in[0], &x));
+    }
+    float *m, *s;
+    TQ_TRY(st, kconst_f32(c, "mean", br, bd, &m, &mv));
+    TQ_TRY(st, kconst_f32(c, "inv_std", br, bd, &s, &sv));
+    for (size_t j = 0; j < nc; j++) {
+        double sd = sqrt((double)w[1].data[j]);
+        m[j] = w[0].data[j];
+        s[j] = (float)sd > 1e-7f ? (float)sd : 1e-7f;
+    }
+    TQ_TRY(st, kbinary(c, TQ_OP_SUB, "sub", x, mv, &y));
+    TQ_TRY(st, kbinary(c, TQ_OP_DIV, "div", y, sv, &y));
+    kt_set(out, y, nchw, in[0]->rank);
+fail:
+    tq_kw_free(c->alloc, &w[0]);
+    tq_kw_free(c->alloc, &w[1]);
+    return st;
+}
+
+/* GlobalAveragePooling1D / GlobalMaxPooling1D, channels_last [N, T, C]: a reduction over T. */
+static tfmq_status k_global_pool1d(kctx *c, const cJSON *cfg, kt **in, size_t n_in, kt *out,
+                                   uint32_t op)
+{
+    tfmq_status st;
+    bool keepdims;
+    int32_t x, y;
+    tq_node *n;
+    static const int64_t axes[1] = {1};
+    if ((st = k_one_input(c, n_in)) != TFMQ_OK || (st = k_channels_last(c, cfg)) != TFMQ_OK ||
+        (st = cfg_bool(c, cfg, "keepdims", false, &keepdims)) != TFMQ_OK ||
+        (st = k_keras(c, in[0], &x)) != TFMQ_OK) {
+        return st;
+    }
+    if (in[0]->rank != 3) {
+        return kfail(c, TFMQ_ERR_UNSUPPORTED, "expects a 3-D input, got rank %d",
+                     (int)in[0]->rank);
+    }
+    if ((st = knode(c, op, "reduce", &x, 1, 2, &y, &n)) != TFMQ_OK ||
+        (st = ka_ints(c, n, 0, "axes", axes, 1)) != TFMQ_OK) {
+        return st;
+    }
+    ka_int(n, 1, "keepdims", keepdims ? 1 : 0);
+    kt_set(out, y, false, keepdims ? 3 : 2);
+    return TFMQ_OK;
+}
+
+static tfmq_status L_gap1d(kctx *c, const cJSON *cfg, kt **in, size_t n_in, kt *out)
+{
+    return k_global_pool1d(c, cfg, in, n_in, out, TQ_OP_REDUCE_MEAN);
+}
+
+static tfmq_status L_gmp1d(kctx *c, const cJSON *cfg, kt **in, size_t n_in, kt *out)
+{
+    return k_global_pool1d(c, cfg, in, n_in, out, TQ_OP_REDUCE_MAX);
+}
+
+/* Dot(axes) of two rank-3 inputs [B, M, K] (batch_dot): the contracted axis of the first input
+ * is moved last and that of the second to position 1, then a batched MatMul. Rank 2 with axes 1:
+ * the row-wise dot product [B, 1]. */
+static tfmq_status L_dot(kctx *c, const cJSON *cfg, kt **in, size_t n_in, kt *out)
+{
+    tfmq_status st;
+    int64_t ax[2];
+    bool normalize;
+    int32_t a, b, y;
+    if (n_in != 2) {
+        return kfail(c, TFMQ_ERR_PARSE, "called with %zu inputs, expected 2", n_in);
+    }
+    const cJSON *ja = jget(cfg, "axes");
+    if ((st = cfg_ints(c, cfg, "axes", -1, cJSON_IsArray(ja) ? 2 : 1, ax)) != TFMQ_OK ||
+        (st = cfg_bool(c, cfg, "normalize", false, &normalize)) != TFMQ_OK) {
+        return st;
+    }
+    if (!cJSON_IsArray(ja)) {
+        ax[1] = ax[0];
+    }
+    if (normalize) {
+        return kfail(c, TFMQ_ERR_UNSUPPORTED, "normalize=True");
+    }
+    int32_t rank = in[0]->rank;
+    if (in[1]->rank != rank || (rank != 2 && rank != 3)) {
+        return kfail(c, TFMQ_ERR_UNSUPPORTED, "inputs of rank %d and %d (only 2 or 3, equal)",
+                     (int)rank, (int)in[1]->rank);
+    }
+    for (int i = 0; i < 2; i++) {
+        ax[i] = ax[i] < 0 ? ax[i] + rank : ax[i];
+        if (ax[i] < 1 || ax[i] >= rank) {
+            return kfail(c, TFMQ_ERR_PARSE, "axis %lld out of range", (long long)ax[i]);
+        }
+    }
+    if ((st = k_keras(c, in[0], &a)) != TFMQ_OK || (st = k_keras(c, in[1], &b)) != TFMQ_OK) {
+        return st;
+    }
+    static const int64_t swap[3] = {0, 2, 1};
+    if (rank == 2) { /* sum(a * b, axis 1, keepdims) */
+        static const int64_t axes[1] = {1};
+        tq_node *n;
+        if ((st = kbinary(c, TQ_OP_MUL, "mul", a, b, &y)) != TFMQ_OK ||
+            (st = knode(c, TQ_OP_REDUCE_SUM, "sum", &y, 1, 2, &y, &n)) != TFMQ_OK ||
+            (st = ka_ints(c, n, 0, "axes", axes, 1)) != TFMQ_OK) {
+            return st;
+        }
+        ka_int(n, 1, "keepdims", 1);
+        kt_set(out, y, false, 2);
+        return TFMQ_OK;
+    }
+    if (ax[0] == 1 && (st = ktranspose_n(c, "a_t", a, swap, 3, &a)) != TFMQ_OK) {
+        return st;
+    }
+    if (ax[1] == 2 && (st = ktranspose_n(c, "b_t", b, swap, 3, &b)) != TFMQ_OK) {
+        return st;
+    }
+    if ((st = kbinary(c, TQ_OP_MATMUL, "matmul", a, b, &y)) != TFMQ_OK) {
+        return st;
+    }
+    kt_set(out, y, false, 3);
+    return TFMQ_OK;
+}
+
 static tfmq_status L_unsupported(kctx *c, const cJSON *cfg, kt **in, size_t n_in, kt *out)
 {
     (void)cfg;
@@ -1532,6 +1790,13 @@ static const struct {
     {"AlphaDropout", L_identity},
     {"ActivityRegularization", L_identity},
     {"Rescaling", L_rescaling},
+    {"LayerNormalization", L_layernorm},
+    {"Normalization", L_normalization},
+    {"GlobalAveragePooling1D", L_gap1d},
+    {"GlobalAvgPool1D", L_gap1d},
+    {"GlobalMaxPooling1D", L_gmp1d},
+    {"GlobalMaxPool1D", L_gmp1d},
+    {"Dot", L_dot},
 };
 
 /* ---- the call graph ---- */
