@@ -1,6 +1,7 @@
 /* keras_layers.c: Keras layers -> IR nodes. Walks the layer call graph (Sequential chains, or a
- * functional model's inbound_nodes in the Keras 2 list form or the Keras 3 args form), converting
- * each call once all of its inputs exist. Each Keras tensor keeps up to two IR values: Keras order
+ * functional model's inbound_nodes in the Keras 2 list form or the Keras 3 args form; for
+ * MultiHeadAttention also the tensors passed as kwargs), converting each call once all of its
+ * inputs exist. Each Keras tensor keeps up to two IR values: Keras order
  * (NHWC for rank 4) and NCHW, made lazily by one cached Transpose; spatial ops consume NCHW,
  * Flatten/Reshape/Dense and graph outputs Keras order. Constants (kernels converted HWIO -> OIHW)
  * are owned by the graph; temporary weight buffers are freed before each layer returns. */
@@ -397,9 +398,25 @@ static tfmq_status k_axis(const kctx *c, int64_t axis, int32_t rank, bool nchw, 
 
 /* ---- weights ---- */
 
-/* Read weight `wname` (Keras 2: matched by the basename of weight_names entries, "kernel" for
- * "conv2d/kernel:0"; Keras 3: positional vars/<pos>). */
-static tfmq_status kweight(kctx *c, const char *wname, int pos, tq_kw *w)
+/* Whether weight_names entry s ("mha/query/kernel:0") ends in the path components of want
+ * ("query/kernel" or "kernel"), ignoring the ":<n>" suffix. */
+static bool kw_name_match(const char *s, const char *want)
+{
+    const char *base = strrchr(s, '/');
+    const char *colon = strchr(base ? base : s, ':');
+    size_t end = colon ? (size_t)(colon - s) : strlen(s);
+    size_t wl = strlen(want);
+    return end >= wl && memcmp(s + end - wl, want, wl) == 0 &&
+           (end == wl || s[end - wl - 1] == '/');
+}
+
+/* Read weight `wname` of the current layer, or of its sublayer (MultiHeadAttention's EinsumDense
+ * projections) when sub2/sub3 are given. Keras 2 and Keras 3 .h5: matched by the trailing path
+ * components of weight_names entries ("kernel" for "conv2d/kernel:0", "query/kernel" with sub2
+ * "query" for "mha/query/kernel:0"), else the entry at `pos`; Keras 3 .keras: positional
+ * vars/<pos> under layers/<wpath>[/<sub3>]. */
+static tfmq_status kweight_sub(kctx *c, const char *sub2, const char *sub3, const char *wname,
+                               int pos, tq_kw *w)
 {
     tq_kbuild *b = c->b;
     tfmq_status st;
@@ -412,14 +429,15 @@ static tfmq_status kweight(kctx *c, const char *wname, int pos, tq_kw *w)
     if (b->v3_weights) {
         static const char *const roots[] = {"layers", "_layer_checkpoint_dependencies"};
         for (size_t r = 0; r < 2; r++) {
-            snprintf(path, sizeof(path), "%s/%.400s/vars/%d", roots[r],
-                     r == 0 ? c->cur->wpath : c->cur->name, pos);
+            snprintf(path, sizeof(path), "%s/%.400s%s%.100s/vars/%d", roots[r],
+                     r == 0 ? c->cur->wpath : c->cur->name, sub3 ? "/" : "", sub3 ? sub3 : "",
+                     pos);
             if (tq_kh5_exists(b->wroot, path)) {
                 return tq_kh5_read_f32(c->alloc, b->wroot, path, what, w);
             }
         }
-        return kfail(c, TFMQ_ERR_PARSE, "weight %d ('%s') not found in model.weights.h5", pos,
-                     wname);
+        return kfail(c, TFMQ_ERR_PARSE, "weight %d ('%s%s%s') not found in model.weights.h5",
+                     pos, sub3 ? sub3 : "", sub3 ? "/" : "", wname);
     }
     if (!tq_kh5_exists(b->wroot, c->cur->name)) {
         return kfail(c, TFMQ_ERR_PARSE, "no weights in the file (model_weights/%s missing)",
@@ -436,13 +454,11 @@ static tfmq_status kweight(kctx *c, const char *wname, int pos, tq_kw *w)
         return st;
     }
     const char *found = NULL;
-    size_t wl = strlen(wname);
+    char want[256];
+    snprintf(want, sizeof(want), "%.100s%s%.100s", sub2 ? sub2 : "", sub2 ? "/" : "", wname);
     for (size_t i = 0; i < names.n && !found; i++) {
-        const char *s = names.s[i];
-        const char *base = strrchr(s, '/');
-        base = base ? base + 1 : s;
-        if (strncmp(base, wname, wl) == 0 && (base[wl] == '\0' || base[wl] == ':')) {
-            found = s;
+        if (kw_name_match(names.s[i], want)) {
+            found = names.s[i];
         }
     }
     if (!found && pos >= 0 && (size_t)pos < names.n) {
@@ -450,11 +466,16 @@ static tfmq_status kweight(kctx *c, const char *wname, int pos, tq_kw *w)
     }
     if (!found) {
         tq_kstrs_free(c->alloc, &names);
-        return kfail(c, TFMQ_ERR_PARSE, "weight '%s' not found in weight_names", wname);
+        return kfail(c, TFMQ_ERR_PARSE, "weight '%s' not found in weight_names", want);
     }
     snprintf(path, sizeof(path), "%.400s/%.400s", c->cur->name, found);
     tq_kstrs_free(c->alloc, &names);
     return tq_kh5_read_f32(c->alloc, b->wroot, path, what, w);
+}
+
+static tfmq_status kweight(kctx *c, const char *wname, int pos, tq_kw *w)
+{
+    return kweight_sub(c, NULL, NULL, wname, pos, w);
 }
 
 static tfmq_status kw_expect(const kctx *c, const tq_kw *w, const char *wname, int32_t rank,
@@ -1739,6 +1760,164 @@ static tfmq_status L_dot(kctx *c, const cJSON *cfg, kt **in, size_t n_in, kt *ou
     return TFMQ_OK;
 }
 
+/* One MultiHeadAttention projection (EinsumDense "abc,cde->abde"): x [B, T, Din] times the
+ * kernel [Din, H, E] read as [Din, H*E], plus the bias [H, E], both multiplied by `scale`,
+ * reshaped to [B, T, H, E] and transposed by perm. idx: 0 query, 1 key, 2 value. */
+static tfmq_status k_mha_proj(kctx *c, int idx, int32_t x, int64_t heads, int64_t e,
+                              bool use_bias, float scale, const int64_t *perm, int32_t *y)
+{
+    static const char *const sub2[3] = {"query", "key", "value"};
+    static const char *const sub3[3] = {"query_dense", "key_dense", "value_dense"};
+    tfmq_status st;
+    tq_kw k, bw;
+    memset(&k, 0, sizeof(k));
+    memset(&bw, 0, sizeof(bw));
+    int32_t wv, bv, sv, z;
+    char tag[64];
+    /* .h5 weight_names order: query, key, value, output (kernel, bias each) */
+    int pos_k = c->b->v3_weights ? 0 : idx * (use_bias ? 2 : 1);
+    TQ_TRY(st, kweight_sub(c, sub2[idx], sub3[idx], "kernel", pos_k, &k));
+    int64_t kd[3] = {-1, heads, e};
+    TQ_TRY(st, kw_expect(c, &k, "kernel", 3, kd));
+    int64_t wd[2] = {k.dims[0], heads * e};
+    float *w;
+    snprintf(tag, sizeof(tag), "%s/kernel", sub2[idx]);
+    TQ_TRY(st, kconst_f32(c, tag, 2, wd, &w, &wv));
+    for (size_t i = 0; i < k.n; i++) {
+        w[i] = k.data[i] * scale;
+    }
+    snprintf(tag, sizeof(tag), "%s/matmul", sub2[idx]);
+    TQ_TRY(st, kbinary(c, TQ_OP_MATMUL, tag, x, wv, &z));
+    if (use_bias) {
+        TQ_TRY(st, kweight_sub(c, sub2[idx], sub3[idx], "bias", pos_k + 1, &bw));
+        int64_t bd[2] = {heads, e};
+        TQ_TRY(st, kw_expect(c, &bw, "bias", 2, bd));
+        float *b;
+        snprintf(tag, sizeof(tag), "%s/bias", sub2[idx]);
+        TQ_TRY(st, kconst_f32(c, tag, 1, &wd[1], &b, &bv));
+        for (size_t i = 0; i < bw.n; i++) {
+            b[i] = bw.data[i] * scale;
+        }
+        snprintf(tag, sizeof(tag), "%s/bias_add", sub2[idx]);
+        TQ_TRY(st, kbinary(c, TQ_OP_ADD, tag, z, bv, &z));
+    }
+    const int64_t shape[4] = {0, 0, heads, e};
+    snprintf(tag, sizeof(tag), "%s/shape", sub2[idx]);
+    TQ_TRY(st, kconst_i64(c, tag, shape, 4, &sv));
+    snprintf(tag, sizeof(tag), "%s/heads", sub2[idx]);
+    TQ_TRY(st, kbinary(c, TQ_OP_RESHAPE, tag, z, sv, &z));
+    snprintf(tag, sizeof(tag), "%s/transpose", sub2[idx]);
+    TQ_TRY(st, ktranspose_n(c, tag, z, perm, 4, y));
+fail:
+    tq_kw_free(c->alloc, &k);
+    tq_kw_free(c->alloc, &bw);
+    return st;
+}
+
+/* MultiHeadAttention on rank-3 inputs (attention over axis 1), inputs [query, value(, key)] as
+ * ordered by k_mha_refs; key defaults to value. With Q [B,H,T,K], K [B,H,S,K], V [B,H,S,Dv]:
+ * softmax(Q K^T / sqrt(key_dim)) V -> [B,T,H*Dv] -> the output projection [H*Dv, Dout] + bias.
+ * The 1/sqrt(key_dim) scale is folded into the query kernel and bias. Dropout is an inference
+ * no-op; output_shape, attention_axes other than the default, use_gate and sliding_window are
+ * refused (masks are refused by k_mha_refs). */
+static tfmq_status L_mha(kctx *c, const cJSON *cfg, kt **in, size_t n_in, kt *out)
+{
+    static const int64_t perm_q[4] = {0, 2, 1, 3}; /* [B,T,H,E] -> [B,H,T,E] */
+    static const int64_t perm_k[4] = {0, 2, 3, 1}; /* [B,S,H,E] -> [B,H,E,S] */
+    tfmq_status st;
+    int64_t heads, key_dim, value_dim;
+    bool use_bias, use_gate;
+    tq_kw k, bw;
+    memset(&k, 0, sizeof(k));
+    memset(&bw, 0, sizeof(bw));
+    int32_t xq, xv, xk, q, kk, v, y, wv, bv, sv;
+    tq_node *n;
+    if (n_in != 2 && n_in != 3) {
+        return kfail(c, TFMQ_ERR_PARSE, "called with %zu inputs, expected query, value and "
+                     "an optional key", n_in);
+    }
+    if ((st = cfg_int(c, cfg, "num_heads", -1, &heads)) != TFMQ_OK ||
+        (st = cfg_int(c, cfg, "key_dim", -1, &key_dim)) != TFMQ_OK ||
+        (st = cfg_int(c, cfg, "value_dim", key_dim, &value_dim)) != TFMQ_OK ||
+        (st = cfg_bool(c, cfg, "use_bias", true, &use_bias)) != TFMQ_OK ||
+        (st = cfg_bool(c, cfg, "use_gate", false, &use_gate)) != TFMQ_OK) {
+        return st;
+    }
+    if (heads < 1 || key_dim < 1 || value_dim < 1) {
+        return kfail(c, TFMQ_ERR_PARSE, "num_heads, key_dim and value_dim must be positive");
+    }
+    const cJSON *j = jget(cfg, "output_shape");
+    if (j && !cJSON_IsNull(j)) {
+        return kfail(c, TFMQ_ERR_UNSUPPORTED, "output_shape is not supported (only the "
+                     "default: the query's last dim)");
+    }
+    j = jget(cfg, "sliding_window");
+    if (j && !cJSON_IsNull(j)) {
+        return kfail(c, TFMQ_ERR_UNSUPPORTED, "sliding_window is not supported");
+    }
+    if (use_gate) {
+        return kfail(c, TFMQ_ERR_UNSUPPORTED, "use_gate=True is not supported");
+    }
+    for (size_t i = 0; i < n_in; i++) {
+        if (in[i]->rank != 3) {
+            return kfail(c, TFMQ_ERR_UNSUPPORTED, "input %zu has rank %d (only rank 3: batch, "
+                         "sequence, features)", i, (int)in[i]->rank);
+        }
+    }
+    j = jget(cfg, "attention_axes");
+    if (j && !cJSON_IsNull(j)) {
+        int64_t ax = 0;
+        if (cJSON_IsArray(j) && cJSON_GetArraySize(j) == 1) {
+            j = cJSON_GetArrayItem(j, 0);
+        }
+        if (!jint(j, &ax) || (ax != 1 && ax != -2)) {
+            return kfail(c, TFMQ_ERR_UNSUPPORTED, "attention_axes other than the default (1) "
+                         "are not supported");
+        }
+    }
+    if ((st = k_keras(c, in[0], &xq)) != TFMQ_OK || (st = k_keras(c, in[1], &xv)) != TFMQ_OK ||
+        (st = k_keras(c, in[n_in - 1], &xk)) != TFMQ_OK) {
+        return st;
+    }
+    float scale = (float)(1.0 / sqrt((double)key_dim));
+    if ((st = k_mha_proj(c, 0, xq, heads, key_dim, use_bias, scale, perm_q, &q)) != TFMQ_OK ||
+        (st = k_mha_proj(c, 1, xk, heads, key_dim, use_bias, 1.0f, perm_k, &kk)) != TFMQ_OK ||
+        (st = k_mha_proj(c, 2, xv, heads, value_dim, use_bias, 1.0f, perm_q, &v)) != TFMQ_OK ||
+        (st = kbinary(c, TQ_OP_MATMUL, "scores", q, kk, &y)) != TFMQ_OK ||
+        (st = knode(c, TQ_OP_SOFTMAX, "softmax", &y, 1, 1, &y, &n)) != TFMQ_OK) {
+        return st;
+    }
+    ka_int(n, 0, "axis", 3);
+    const int64_t shape[3] = {0, 0, heads * value_dim};
+    if ((st = kbinary(c, TQ_OP_MATMUL, "context", y, v, &y)) != TFMQ_OK ||
+        (st = ktranspose_n(c, "context/transpose", y, perm_q, 4, &y)) != TFMQ_OK ||
+        (st = kconst_i64(c, "context/shape", shape, 3, &sv)) != TFMQ_OK ||
+        (st = kbinary(c, TQ_OP_RESHAPE, "context/merge", y, sv, &y)) != TFMQ_OK) {
+        return st;
+    }
+    /* output projection "abcd,cde->abe": kernel [H, Dv, Dout] read as [H*Dv, Dout] */
+    int pos_k = c->b->v3_weights ? 0 : 3 * (use_bias ? 2 : 1);
+    TQ_TRY(st, kweight_sub(c, "attention_output", "output_dense", "kernel", pos_k, &k));
+    int64_t kd[3] = {heads, value_dim, -1};
+    TQ_TRY(st, kw_expect(c, &k, "kernel", 3, kd));
+    int64_t wd[2] = {heads * value_dim, k.dims[2]};
+    float *w;
+    TQ_TRY(st, kconst_f32(c, "attention_output/kernel", 2, wd, &w, &wv));
+    memcpy(w, k.data, k.n * sizeof(float));
+    TQ_TRY(st, kbinary(c, TQ_OP_MATMUL, "attention_output/matmul", y, wv, &y));
+    if (use_bias) {
+        TQ_TRY(st, kweight_sub(c, "attention_output", "output_dense", "bias", pos_k + 1, &bw));
+        TQ_TRY(st, kw_expect(c, &bw, "bias", 1, &wd[1]));
+        TQ_TRY(st, kvec(c, "attention_output/bias", &bw, &bv));
+        TQ_TRY(st, kbinary(c, TQ_OP_ADD, "attention_output/bias_add", y, bv, &y));
+    }
+    kt_set(out, y, false, 3);
+fail:
+    tq_kw_free(c->alloc, &k);
+    tq_kw_free(c->alloc, &bw);
+    return st;
+}
+
 static tfmq_status L_unsupported(kctx *c, const cJSON *cfg, kt **in, size_t n_in, kt *out)
 {
     (void)cfg;
@@ -1797,6 +1976,7 @@ static const struct {
     {"GlobalMaxPooling1D", L_gmp1d},
     {"GlobalMaxPool1D", L_gmp1d},
     {"Dot", L_dot},
+    {"MultiHeadAttention", L_mha},
 };
 
 /* ---- the call graph ---- */
@@ -1952,11 +2132,91 @@ static tfmq_status k_collect3(const kctx *c, const cJSON *j, int depth, kref *re
     return TFMQ_OK;
 }
 
+/* Whether call argument j is a tensor: Keras 2 [name, node, tensor, ...], Keras 3
+ * {"class_name": "__keras_tensor__", ...}. */
+static bool k_is_tensor_arg(const cJSON *j, bool k3)
+{
+    if (k3) {
+        const cJSON *cn = jget(j, "class_name");
+        return cJSON_IsString(cn) && !strcmp(cn->valuestring, "__keras_tensor__");
+    }
+    return cJSON_IsArray(j) && cJSON_IsString(cJSON_GetArrayItem(j, 0));
+}
+
+/* The inputs of a MultiHeadAttention call in the order [query, value(, key)], taken from the
+ * positional arguments (Keras 3 args; Keras 2: the node's entries, usually just the query) and
+ * the kwargs query/value/key (Keras 3 "kwargs"; Keras 2: the first entry's 4th item). Masks,
+ * use_causal_mask and return_attention_scores are refused here, before anything is built. */
+static tfmq_status k_mha_refs(const kctx *c, const cJSON *node, kref *refs, size_t *n)
+{
+    static const char *const names[3] = {"query", "value", "key"};
+    static const char *const masks[4] = {"attention_mask", "query_mask", "value_mask",
+                                         "key_mask"};
+    static const char *const flags[2] = {"use_causal_mask", "return_attention_scores"};
+    tfmq_status st;
+    const cJSON *slot[3] = {NULL, NULL, NULL};
+    const cJSON *kw = NULL;
+    bool k3 = cJSON_IsObject(node);
+    const cJSON *args = k3 ? jget(node, "args") : node;
+    size_t i = 0;
+    if (!cJSON_IsArray(args)) {
+        return kfail(c, TFMQ_ERR_PARSE, "malformed inbound_nodes");
+    }
+    kw = k3 ? jget(node, "kwargs") : cJSON_GetArrayItem(args->child, 3);
+    for (const cJSON *e = args->child; e; e = e->next, i++) {
+        if (cJSON_IsNull(e) || cJSON_IsFalse(e)) {
+            continue;
+        }
+        if (i >= 3 || !k_is_tensor_arg(e, k3)) {
+            return kfail(c, TFMQ_ERR_UNSUPPORTED, "positional call argument %zu is not "
+                         "supported (only query, value and key)", i);
+        }
+        slot[i] = e;
+    }
+    for (i = 0; i < 3; i++) {
+        const cJSON *j = jget(kw, names[i]);
+        if (!j || cJSON_IsNull(j)) {
+            continue;
+        }
+        if (slot[i] || !k_is_tensor_arg(j, k3)) {
+            return kfail(c, TFMQ_ERR_PARSE, "malformed call argument '%s'", names[i]);
+        }
+        slot[i] = j;
+    }
+    for (i = 0; i < 4; i++) {
+        const cJSON *j = jget(kw, masks[i]);
+        if (j && !cJSON_IsNull(j)) {
+            return kfail(c, TFMQ_ERR_UNSUPPORTED, "call argument '%s' is not supported (no "
+                         "attention masking)", masks[i]);
+        }
+    }
+    for (i = 0; i < 2; i++) {
+        if (cJSON_IsTrue(jget(kw, flags[i]))) {
+            return kfail(c, TFMQ_ERR_UNSUPPORTED, "call argument %s=True is not supported",
+                         flags[i]);
+        }
+    }
+    if (!slot[0] || !slot[1]) {
+        return kfail(c, TFMQ_ERR_PARSE, "call without a query and a value tensor");
+    }
+    *n = 0;
+    for (i = 0; i < 3 && slot[i]; i++) {
+        const cJSON *r = k3 ? jget(jget(slot[i], "config"), "keras_history") : slot[i];
+        if ((st = k_ref(c, r, &refs[(*n)++])) != TFMQ_OK) {
+            return st;
+        }
+    }
+    return TFMQ_OK;
+}
+
 /* The inputs of call k of layer l. */
 static tfmq_status k_call_refs(const kctx *c, const klayer *l, size_t k, kref *refs, size_t *n)
 {
     const cJSON *node = cJSON_GetArrayItem(l->nodes, (int)k);
     *n = 0;
+    if (!strcmp(l->cls, "MultiHeadAttention")) {
+        return k_mha_refs(c, node, refs, n);
+    }
     if (cJSON_IsObject(node)) { /* Keras 3: {"args": [...], "kwargs": {...}} */
         return k_collect3(c, jget(node, "args"), 0, refs, n);
     }
