@@ -312,7 +312,7 @@ TFMQ_API const char *tfmq_precision_name(tfmq_precision p);
 typedef enum tfmq_calib_method {
     TFMQ_CALIB_MINMAX = 0,     /**< the observed range */
     TFMQ_CALIB_ENTROPY = 1,    /**< minimum KL divergence over a histogram (TensorRT's method) */
-    TFMQ_CALIB_PERCENTILE = 2, /**< a percentile of |x| (default 99.99) */
+    TFMQ_CALIB_PERCENTILE = 2, /**< a percentile of |x| (default 99.999) */
     TFMQ_CALIB_MSE = 3         /**< minimum quantization mean squared error */
 } tfmq_calib_method;
 
@@ -338,7 +338,7 @@ typedef struct tfmq_quantize_options {
     uint32_t struct_size;          /**< sizeof(tfmq_quantize_options) */
     tfmq_precision precision;
     tfmq_calib_method calib_method;
-    double percentile;             /**< for TFMQ_CALIB_PERCENTILE; 0 means 99.99 */
+    double percentile;             /**< for TFMQ_CALIB_PERCENTILE; 0 means 99.999 */
     bool asymmetric_activations;   /**< uint8 activations with zero points (default: int8) */
     uint64_t max_calib_samples;    /**< cap on calibration samples; 0: all the data yields */
     tfmq_batch_fn calib_fn;        /**< calibration data (required for INT8) */

@@ -188,7 +188,7 @@ tfmq_status tq_calibrate(const tq_graph *g, const char *const *names, size_t n_n
         st = tq_fail(TFMQ_ERR_INVALID_ARG, "calibrate: the calibration data yielded no samples");
         goto fail;
     }
-    const double pct = o.percentile > 0.0 ? o.percentile : 99.99;
+    const double pct = o.percentile > 0.0 ? o.percentile : TQ_CALIB_DEFAULT_PERCENTILE;
     for (size_t i = 0; i < n_names; i++) {
         TQ_TRY(st, tq_observer_range(&r.obs[obs_of_name[i]], o.calib_method, pct,
                                      o.asymmetric_activations, &lo_out[i], &hi_out[i]));

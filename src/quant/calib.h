@@ -6,6 +6,10 @@
 #ifndef TQ_QUANT_CALIB_H
 #define TQ_QUANT_CALIB_H
 
+/* Default percentile of |x| for TFMQ_CALIB_PERCENTILE (ONNX Runtime's default too): at 99.99 the
+ * ImageNet and CIFAR models of bench/QUANT_RESULTS.md lost 1 to 5 dB of output SQNR. */
+#define TQ_CALIB_DEFAULT_PERCENTILE 99.999
+
 #include "ir/ir.h"
 
 /* ---- data sources (data.c) ---- */
@@ -67,7 +71,7 @@ double tq_observer_amax(const tq_observer *ob);          /* max(|min|, |max|) */
  * non-zero; both smoothed as MXNet/ORT do (eps 1e-4); return the upper edge of the bin i
  * minimizing KL(P||Q), at most max|x|. Deterministic; ties choose the smallest i. */
 double tq_observer_entropy(const tq_observer *ob);
-/* The |x| value below which `pct` percent (0 < pct <= 100; 0 means 99.99) of the observed |x|
+/* The |x| value below which `pct` percent (0 < pct <= 100; 0 means TQ_CALIB_DEFAULT_PERCENTILE) of the observed |x|
  * mass lies, linearly interpolated within the bin, at most max|x|. */
 double tq_observer_percentile(const tq_observer *ob, double pct);
 /* The threshold t minimizing the expected squared error of int8 symmetric quantization with
@@ -77,7 +81,7 @@ double tq_observer_percentile(const tq_observer *ob, double pct);
 double tq_observer_mse(const tq_observer *ob);
 
 /* The range [lo, hi] the method chooses for one observer, as tq_calibrate documents it.
- * pct: percentile for TFMQ_CALIB_PERCENTILE (0: 99.99). Always lo <= 0 <= hi. */
+ * pct: percentile for TFMQ_CALIB_PERCENTILE (0: TQ_CALIB_DEFAULT_PERCENTILE). Always lo <= 0 <= hi. */
 tfmq_status tq_observer_range(const tq_observer *ob, tfmq_calib_method method, double pct,
                               bool asymmetric, float *lo_out, float *hi_out);
 
@@ -85,7 +89,7 @@ tfmq_status tq_observer_range(const tq_observer *ob, tfmq_calib_method method, d
 
 /* Activation ranges of the named values of graph g (an FP32 graph), observed while running g with
  * the reference executor over the data opts->calib_fn yields (at most opts->max_calib_samples),
- * chosen by opts->calib_method (opts->percentile for PERCENTILE; 0 means 99.99). For each name i:
+ * chosen by opts->calib_method (opts->percentile for PERCENTILE; 0 means TQ_CALIB_DEFAULT_PERCENTILE). For each name i:
  * lo_out[i] <= 0 <= hi_out[i] (ranges always include zero). For the symmetric scheme the caller
  * uses max(-lo, hi); entropy/percentile/MSE choose a clipping threshold on |x| (symmetric) and set
  * lo = -t, hi = t, unless opts->asymmetric_activations, where the threshold t applies to each side
@@ -111,7 +115,7 @@ tfmq_status tq_calibrate(const tq_graph *g, const char *const *names, size_t n_n
  *   tfmq-calib 1
  *   model_hash 0x1234abcd
  *   method entropy
- *   percentile 99.99
+ *   percentile 99.999
  *   asymmetric 0
  *   samples 512
  *   count 3

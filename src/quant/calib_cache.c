@@ -42,7 +42,7 @@ static tfmq_status tq_cache_settings(const tfmq_quantize_options *opts, tfmq_cal
     memset(&o, 0, sizeof(o));
     memcpy(&o, opts, opts->struct_size < sizeof(o) ? opts->struct_size : sizeof(o));
     *m = o.calib_method;
-    *pct = o.calib_method == TFMQ_CALIB_PERCENTILE ? (o.percentile > 0.0 ? o.percentile : 99.99)
+    *pct = o.calib_method == TFMQ_CALIB_PERCENTILE ? (o.percentile > 0.0 ? o.percentile : TQ_CALIB_DEFAULT_PERCENTILE)
                                                    : 0.0;
     *asym = o.asymmetric_activations;
     return TFMQ_OK;

@@ -270,7 +270,7 @@ double tq_observer_percentile(const tq_observer *ob, double pct)
         return amax;
     }
     if (!(pct > 0.0)) {
-        pct = 99.99;
+        pct = TQ_CALIB_DEFAULT_PERCENTILE;
     }
     if (pct >= 100.0) {
         return amax;

@@ -754,7 +754,7 @@ tfmq_status tfmq_quantize(const tfmq_model *model, const tfmq_quantize_options *
                        (int)o.calib_method);
     }
     if (o.percentile == 0.0) {
-        o.percentile = 99.99;
+        o.percentile = TQ_CALIB_DEFAULT_PERCENTILE;
     }
     if (!(o.percentile > 0.0 && o.percentile <= 100.0)) {
         return tq_fail(TFMQ_ERR_INVALID_ARG, "quantize: percentile %g is not in (0, 100]",

@@ -77,7 +77,7 @@ typedef struct tq_report_info {
 /* Build a report (JSON and text) from info and a fidelity measurement (may be NULL when no
  * evaluation ran; else fid->n_layers must equal info->n_pairs, layer i measuring pairs[i]). JSON:
  * numbers %.6g, null for unknowns (-1 sentinels, NaN, no fid, no calibration/tolerance);
- * calibration.percentile is set only for method "percentile" (0 shown as 99.99). The text ranks
+ * calibration.percentile is set only for method "percentile" (0 shown as the default, 99.999). The text ranks
  * layers by SQNR, lowest first. The report copies *alloc. Returns TFMQ_OK, _INVALID_ARG or
  * _OUT_OF_MEMORY; *report_out is NULL on failure. */
 tfmq_status tq_report_build(const tq_report_info *info, const tq_fidelity *fid,

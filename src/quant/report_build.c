@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "quant/calib.h"
 #include "quant/report.h"
 
 struct tfmq_report {
@@ -132,7 +133,7 @@ static void tq_json_num(tq_sb *b, double v, bool neg_unknown)
 static const char *tq_pct_str(const tq_report_info *info, double *pct)
 {
     if (info->calib_method && strcmp(info->calib_method, "percentile") == 0) {
-        *pct = info->percentile > 0.0 ? info->percentile : 99.99;
+        *pct = info->percentile > 0.0 ? info->percentile : TQ_CALIB_DEFAULT_PERCENTILE;
         return "";
     }
     return NULL;

@@ -505,10 +505,13 @@ static void test_cache(tq_rng *rng)
                   TFMQ_ERR_INVALID_ARG,
               "other count: %s", tfmq_last_error());
     /* malformed files: parse errors, never a crash */
+    char bad4[256]; /* well-formed up to a line of garbage, with the default percentile */
+    snprintf(bad4, sizeof(bad4),
+             "tfmq-calib 1\nmodel_hash 0xabcd1234\nmethod percentile\npercentile %a\n"
+             "asymmetric 0\nsamples 77\ncount 3\n1 2 a\n",
+             TQ_CALIB_DEFAULT_PERCENTILE);
     const char *bad[] = {"", "tfmq-calib 2\n", "hello\n",
-                         "tfmq-calib 1\nmodel_hash 0xabcd1234\nmethod percentile\n",
-                         ("tfmq-calib 1\nmodel_hash 0xabcd1234\nmethod percentile\npercentile "
-                          "0x1.8ff5c28f5c28fp+6\nasymmetric 0\nsamples 77\ncount 3\n1 2 a\n"),
+                         "tfmq-calib 1\nmodel_hash 0xabcd1234\nmethod percentile\n", bad4,
                          "tfmq-calib 1\nmodel_hash zz\n"};
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
         FILE *f = fopen(path, "w");

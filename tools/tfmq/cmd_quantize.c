@@ -32,7 +32,7 @@ static const char quantize_help[] =
     "                          an image; repeatable; INPUT=PATH for multi-input models.\n"
     "                          Required for int8 (unless --calib-cache holds the ranges)\n"
     "  --calib-method M        minmax, entropy, percentile or mse (default percentile)\n"
-    "  --percentile P          percentile of |x| for --calib-method percentile (default 99.99)\n"
+    "  --percentile P          percentile of |x| for --calib-method percentile (default 99.999)\n"
     "  --calib-samples N       use at most N calibration samples (default: all)\n"
     "  --calib-cache FILE      reuse the ranges in FILE if it matches the model, else write it\n"
     "  --asymmetric            uint8 activations with zero points (default symmetric int8)\n"
