@@ -74,8 +74,11 @@ setup_tf_venv() {
   echo "setup: installing $req into $venv"
   if ! PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 \
        "$venv/bin/python" -m pip install -q -r "$req"; then
-    echo "setup: pip install failed ($venv)" >&2
-    exit 1
+    # TensorFlow is only the reference of one test (models_vs_tf), which then reports itself
+    # skipped with this reason; everything else still installs and runs.
+    echo "setup: WARNING: pip install of $req into $venv failed; models_vs_tf will be skipped" >&2
+    rm -rf "$venv"
+    exec 8>&-; return 0
   fi
   TF_CPP_MIN_LOG_LEVEL=3 "$venv/bin/python" -c 'import tensorflow, tf_keras, keras, numpy, h5py'
   echo "$want" > "$stamp"
