@@ -63,7 +63,12 @@ void tq_observer_merge(tq_observer *dst, const tq_observer *src);
 /* Thresholds on |x| chosen from the histogram; each returns a value in (0, max|x|], or 0 when
  * nothing non-zero was observed. */
 double tq_observer_amax(const tq_observer *ob);          /* max(|min|, |max|) */
-/* TensorRT's entropy calibration (Migacz 2017): on the histogram with bin 0 replaced by bin 1
+/* KL-divergence ("entropy") calibration (Migacz 2017, TensorRT), in the variant of MXNet and
+ * ONNX Runtime's get_entropy_threshold, not pytorch-quantization's: its remainder grouping and
+ * smoothing kept 15 dB output SQNR on the bundled model and 89.6 % accuracy where the
+ * pytorch-quantization grouping (equal-width groups, no smoothing) clipped a ReLU output at 15 %
+ * of its range and gave 6.6 dB and 73.7 % (2026-11-27 measurement). On the histogram with bin 0
+ * replaced by bin 1
  * (as NVIDIA's pytorch-quantization does, so the spike of ReLU zeros does not dominate), for each
  * candidate threshold bin i in [TQ_HIST_QUANT_LEVELS, last non-empty bin + 1], P = bins[0:i] with
  * the outliers folded into bin i-1, Q = bins[0:i] merged into TQ_HIST_QUANT_LEVELS groups (the
@@ -71,7 +76,8 @@ double tq_observer_amax(const tq_observer *ob);          /* max(|min|, |max|) */
  * non-zero; both smoothed as MXNet/ORT do (eps 1e-4); return the upper edge of the bin i
  * minimizing KL(P||Q), at most max|x|. Deterministic; ties choose the smallest i. */
 double tq_observer_entropy(const tq_observer *ob);
-/* The |x| value below which `pct` percent (0 < pct <= 100; 0 means TQ_CALIB_DEFAULT_PERCENTILE) of the observed |x|
+/* The |x| value below which `pct` percent (0 < pct <= 100; 0: TQ_CALIB_DEFAULT_PERCENTILE) of the
+ * observed |x|
  * mass lies, linearly interpolated within the bin, at most max|x|. */
 double tq_observer_percentile(const tq_observer *ob, double pct);
 /* The threshold t minimizing the expected squared error of int8 symmetric quantization with

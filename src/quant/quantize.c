@@ -658,12 +658,26 @@ static double tq_layer_damage(const tq_graph *ref, const tq_quant_plan *plan,
                               const tq_fidelity *f, size_t pi)
 {
     const tq_node *n = &ref->nodes[plan->layers[pair_layer[pi]].node];
-    double in_sqnr = 200.0;
+    double in_sqnr = 200.0; /* a graph input is exact */
     for (int32_t k = 0; k < n->n_in; k++) {
-        for (size_t pj = 0; pj < n_pairs; pj++) {
-            if (n->in[k] >= 0 && plan->layers[pair_layer[pj]].post == n->in[k]) {
-                in_sqnr = fmin(in_sqnr, f->layers[pj].sqnr_db);
+        /* walk up through float ops (pooling, reshapes) to the nearest measured layer */
+        int32_t v = n->in[k];
+        for (int steps = 0; v >= 0 && steps < 64; steps++) {
+            size_t pj = 0;
+            while (pj < n_pairs && plan->layers[pair_layer[pj]].post != v) {
+                pj++;
             }
+            if (pj < n_pairs) {
+                if (isfinite(f->layers[pj].sqnr_db)) {
+                    in_sqnr = fmin(in_sqnr, f->layers[pj].sqnr_db);
+                }
+                break;
+            }
+            int32_t p = ref->values[v].producer;
+            if (p < 0 || ref->nodes[p].n_in < 1 || (ref->values[v].flags & TQ_VALUE_CONST)) {
+                break;
+            }
+            v = ref->nodes[p].in[0];
         }
     }
     (void)pairs;
