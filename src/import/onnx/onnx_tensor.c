@@ -391,6 +391,18 @@ tfmq_status tq_onnx_tensor_convert(const Onnx__TensorProto *tp, const char *what
                        tp->n_dims, TQ_MAX_RANK);
     }
     esize = tq_dtype_size(dt);
+    /* Absurd dims are refused even when another dim is 0 (an empty tensor of shape [2^62, 0]
+     * must not reach code that multiplies the dims in another order): the product of the
+     * non-zero dims, times the element size, must stay within the tensor limit. */
+    size_t nz = esize;
+    for (size_t i = 0; i < tp->n_dims; i++) {
+        if (tp->dims[i] > 0 && ((uint64_t)tp->dims[i] > (uint64_t)SIZE_MAX ||
+                                !tq_mul_size(nz, (size_t)tp->dims[i], &nz) ||
+                                nz > TQ_MAX_TENSOR_BYTES)) {
+            return tq_fail(TFMQ_ERR_UNSUPPORTED, "onnx: %s: dimensions exceed the %zu-byte "
+                           "tensor limit", what, (size_t)TQ_MAX_TENSOR_BYTES);
+        }
+    }
     for (size_t i = 0; i < tp->n_dims; i++) {
         if (tp->dims[i] < 0) {
             return tq_fail(TFMQ_ERR_PARSE, "onnx: %s has a negative dimension (%lld)", what,
