@@ -232,6 +232,27 @@ def main():
                                                                FORMATS.index(e["format"]))),
                       f, indent=1)
         os.replace(man_path + ".tmp", man_path)
+    # The real SavedModel of ../shared (written by Keras with TF 2.3): TensorFlow's own outputs on
+    # seeded MFCC-like inputs. (Its ONNX twin, model_dequant.onnx, holds other weights: it is no
+    # reference for this file.)
+    kws = os.path.normpath(os.path.join(REPO, "..", "shared", "models", "kws_dscnn", "saved_model"))
+    if os.path.isdir(kws) and not args.only:
+        kdir = os.path.join(args.out, "shared_kws_dscnn")
+        os.makedirs(kdir, exist_ok=True)
+        x = (np.random.default_rng(7).standard_normal((4, 49, 10, 1)) * 10).astype(np.float32)
+        np.save(os.path.join(kdir, "input.npy"), x)
+        y = run_savedmodel(tf, kws, x)[0]
+        np.save(os.path.join(kdir, "k2_savedmodel.out.npy"), np.asarray(y, np.float32))
+        manifest[("shared_kws_dscnn", "k2_savedmodel")] = dict(
+            model="shared_kws_dscnn", format="k2_savedmodel", path=kws,
+            input=os.path.join("shared_kws_dscnn", "input.npy"),
+            reference=os.path.join("shared_kws_dscnn", "k2_savedmodel.out.npy"))
+        order = {m: i for i, m in enumerate(MODELS)}
+        with open(man_path + ".tmp", "w") as f:
+            json.dump(sorted(manifest.values(), key=lambda e: (order.get(e["model"], 99),
+                                                               FORMATS.index(e["format"]))),
+                      f, indent=1)
+        os.replace(man_path + ".tmp", man_path)
     return 0
 
 
