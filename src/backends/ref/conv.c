@@ -81,33 +81,6 @@ size_t tq_rc_conv_scratch(const tq_op_ctx *ctx)
     return conv_scratch_of(&g);
 }
 
-/* acc_t[j] += w_t * r[j] for 4 output channels */
-static inline void row4(double *restrict a0, double *restrict a1, double *restrict a2,
-                        double *restrict a3, const double *restrict r, size_t len, double w0,
-                        double w1, double w2, double w3)
-{
-    size_t j = 0;
-    /* unrolled by 2 so that the basic-block vectoriser of -O2 uses packed doubles */
-    for (; j + 2 <= len; j += 2) {
-        double v0 = r[j], v1 = r[j + 1];
-        a0[j] += w0 * v0;
-        a0[j + 1] += w0 * v1;
-        a1[j] += w1 * v0;
-        a1[j + 1] += w1 * v1;
-        a2[j] += w2 * v0;
-        a2[j + 1] += w2 * v1;
-        a3[j] += w3 * v0;
-        a3[j + 1] += w3 * v1;
-    }
-    for (; j < len; j++) {
-        double v = r[j];
-        a0[j] += w0 * v;
-        a1[j] += w1 * v;
-        a2[j] += w2 * v;
-        a3[j] += w3 * v;
-    }
-}
-
 static inline void row1(double *restrict a0, const double *restrict r, size_t len, double w0)
 {
     for (size_t j = 0; j < len; j++) {
@@ -256,7 +229,7 @@ tfmq_status tq_ref_conv(tq_op_ctx *ctx)
                     memset(acc, 0, (size_t)nt * ch * sizeof(double));
                     if (nt == CONV_TILE) {
                         for (size_t k = 0; k < ckk; k++) {
-                            row4(acc, acc + ch, acc + 2 * ch, acc + 3 * ch, cb + k * ldc, len,
+                            tq_ref_row4_axpy(acc, acc + ch, acc + 2 * ch, acc + 3 * ch, cb + k * ldc, len,
                                  wt[k], wt[ckk + k], wt[2 * ckk + k], wt[3 * ckk + k]);
                         }
                     } else {

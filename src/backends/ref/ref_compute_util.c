@@ -682,31 +682,6 @@ size_t tq_rc_gemm_scratch_bytes(size_t m, size_t n, size_t k)
                      tq_rc_f64_bytes(GEMM_TILE_M * nc));
 }
 
-static inline void gemm_row4d(double *restrict a0, double *restrict a1, double *restrict a2,
-                              double *restrict a3, const double *restrict r, size_t len,
-                              double w0, double w1, double w2, double w3)
-{
-    size_t j = 0;
-    /* unrolled by 2 so that the basic-block vectoriser of -O2 uses packed doubles */
-    for (; j + 2 <= len; j += 2) {
-        double v0 = r[j], v1 = r[j + 1];
-        a0[j] += w0 * v0;
-        a0[j + 1] += w0 * v1;
-        a1[j] += w1 * v0;
-        a1[j + 1] += w1 * v1;
-        a2[j] += w2 * v0;
-        a2[j + 1] += w2 * v1;
-        a3[j] += w3 * v0;
-        a3[j + 1] += w3 * v1;
-    }
-    for (; j < len; j++) {
-        double v = r[j];
-        a0[j] += w0 * v;
-        a1[j] += w1 * v;
-        a2[j] += w2 * v;
-        a3[j] += w3 * v;
-    }
-}
 
 static inline void gemm_row4f(double *restrict a0, double *restrict a1, double *restrict a2,
                               double *restrict a3, const float *restrict r, size_t len,
@@ -834,7 +809,7 @@ void tq_rc_gemm(const tq_rc_gemm_args *g, void *scratch)
                         gemm_row4f(acc, acc + nc, acc + 2 * nc, acc + 3 * nc, bf + k * ldb, nl,
                                    w0, w1, w2, w3);
                     } else {
-                        gemm_row4d(acc, acc + nc, acc + 2 * nc, acc + 3 * nc, bd + k * ldb, nl,
+                        tq_ref_row4_axpy(acc, acc + nc, acc + 2 * nc, acc + 3 * nc, bd + k * ldb, nl,
                                    w0, w1, w2, w3);
                     }
                 }

@@ -173,4 +173,32 @@ tfmq_status tq_rc_rnn_dims_get(const tq_op_ctx *ctx, int32_t n_gates, const tq_r
 /* Shape inference shared by LSTM and GRU: sets Y, Y_h (and Y_c for LSTM). */
 tfmq_status tq_rc_rnn_infer(tq_op_ctx *ctx, int32_t n_gates);
 
+/* a_k[j] += w_k * r[j] for k = 0..3 and j < len, in double: the inner loop of the reference
+ * Conv and GEMM (one input row into four output-channel accumulators). */
+static inline void tq_ref_row4_axpy(double *restrict a0, double *restrict a1, double *restrict a2,
+                              double *restrict a3, const double *restrict r, size_t len,
+                              double w0, double w1, double w2, double w3)
+{
+    size_t j = 0;
+    /* unrolled by 2 so that the basic-block vectoriser of -O2 uses packed doubles */
+    for (; j + 2 <= len; j += 2) {
+        double v0 = r[j], v1 = r[j + 1];
+        a0[j] += w0 * v0;
+        a0[j + 1] += w0 * v1;
+        a1[j] += w1 * v0;
+        a1[j + 1] += w1 * v1;
+        a2[j] += w2 * v0;
+        a2[j + 1] += w2 * v1;
+        a3[j] += w3 * v0;
+        a3[j + 1] += w3 * v1;
+    }
+    for (; j < len; j++) {
+        double v = r[j];
+        a0[j] += w0 * v;
+        a1[j] += w1 * v;
+        a2[j] += w2 * v;
+        a3[j] += w3 * v;
+    }
+}
+
 #endif
