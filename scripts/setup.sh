@@ -12,6 +12,7 @@ DEB_PACKAGES=(
   protobuf-c-compiler libprotobuf-c-dev libonnx-dev      # ONNX reader: generated from onnx.proto
   libjpeg-dev libpng-dev                                 # tfmq predict: image decoding
   libhdf5-dev libcjson-dev libzip-dev                    # Keras .h5 / .keras import
+  libdnnl-dev                                            # fast CPU backend: oneDNN (conv, matmul)
   clang libclang-rt-14-dev                               # sanitizer and fuzz builds
   libonnx-testdata                                       # ONNX operator conformance suite
   dataset-fashion-mnist                                  # bundled model: training, demo, accuracy

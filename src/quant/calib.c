@@ -1,4 +1,4 @@
-/* calib.c: the calibration driver. Runs an FP32 graph with the reference executor over the
+/* calib.c: the calibration driver. Runs an FP32 graph with the executor (fast CPU kernels, NCHW) over the
  * caller's data (one pass) and feeds every requested float32 value to a streaming observer
  * (histogram.c) from the executor's observer hook, then picks each range with the requested
  * method: min/max, TensorRT's KL-divergence (Migacz 2017), percentile or minimum MSE.
@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include "quant/calib.h"
+
+#include "backends/cpu/cpu.h"
+#include "quant/quant.h"
 #include "runtime/exec.h"
 
 typedef struct tq_calib_run {
@@ -21,6 +24,11 @@ typedef struct tq_calib_run {
     uint64_t n_done, n_total;
     const tfmq_quantize_options *opts;
 } tq_calib_run;
+
+int32_t tq_quant_threads(void)
+{
+    return tq_cpu_isa_level() == TQ_CPU_ISA_SCALAR ? 0 : tq_cpu_default_threads();
+}
 
 static void tq_calib_observe(tq_calib_run *r, int32_t v)
 {
@@ -178,6 +186,7 @@ tfmq_status tq_calibrate(const tq_graph *g, const char *const *names, size_t n_n
     }
     TQ_TRY(st, tq_exec_create(g, a, NULL, &r.e));
     tq_exec_set_observer(r.e, tq_calib_on_node, &r);
+    tq_exec_set_threads(r.e, tq_quant_threads());
     st = tq_for_each_batch(g, o.calib_fn, o.calib_user_data, o.max_calib_samples,
                            tq_calib_visit, &r, &n_samples);
     if (st != TFMQ_OK) {

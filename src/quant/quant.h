@@ -31,6 +31,10 @@ typedef struct tq_quant_plan {
 } tq_quant_plan;
 
 /* Choose the layers and activation tensors of an FP32 graph to quantize to INT8. */
+/* Threads of the FP32 and candidate runs of calibration and fidelity measurement: the fast CPU
+ * backend's default (0, the reference kernels, when the ISA level is scalar). */
+int32_t tq_quant_threads(void);
+
 tfmq_status tq_quant_plan_int8(const tq_graph *g, tq_quant_plan *plan);
 /* Insert Q/DQ into g (a copy of the planned graph) using plan->lo/hi; fills layers' q_*. */
 tfmq_status tq_quant_apply_int8(tq_graph *g, tq_quant_plan *plan, bool asymmetric);

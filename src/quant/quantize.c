@@ -880,7 +880,7 @@ tfmq_status tfmq_quantize(const tfmq_model *model, const tfmq_quantize_options *
         cand_owned = false;
         tq_arena_free(&cand_arena);
         tq_arena_init(&cand_arena, model->palloc);
-        TQ_TRY(st, tq_compile(qm->graph, &cand_arena, model->palloc, &cand, &cand_owned));
+        TQ_TRY(st, tq_compile(qm->graph, false, &cand_arena, model->palloc, &cand, &cand_owned));
         if (have_fid) {
             tq_fidelity_free(&fid);
             have_fid = false;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "quant/calib.h"
+#include "quant/quant.h"
 #include "quant/report.h"
 #include "runtime/compile.h"
 #include "runtime/exec.h"
@@ -517,6 +518,8 @@ tfmq_status tq_fidelity_eval(const tq_graph *ref, const tq_graph *cand, const tq
     TQ_TRY(st, tq_exec_create(cand, alloc, NULL, &r.ecand));
     tq_exec_set_observer(r.eref, tq_fid_on_ref, &r);
     tq_exec_set_observer(r.ecand, tq_fid_on_cand, &r);
+    tq_exec_set_threads(r.eref, tq_quant_threads());
+    tq_exec_set_threads(r.ecand, tq_quant_threads());
     TQ_TRY(st, tq_for_each_batch(ref, fn, user_data, max_samples, tq_fid_visit, &r, &n_samples));
     if (n_samples == 0) {
         st = tq_fail(TFMQ_ERR_INVALID_ARG, "fidelity: the evaluation data yielded no samples");
@@ -699,8 +702,8 @@ tfmq_status tfmq_compare(const tfmq_model *reference, const tfmq_model *candidat
                              "input"));
     TQ_TRY(st, tq_compare_io(mr, mc, mr->outputs, mr->n_outputs, mc->outputs, mc->n_outputs,
                              "output"));
-    TQ_TRY(st, tq_compile(mr, &arena, a, &gr, &own_r));
-    TQ_TRY(st, tq_compile(mc, &arena, a, &gc, &own_c));
+    TQ_TRY(st, tq_compile(mr, false, &arena, a, &gr, &own_r));
+    TQ_TRY(st, tq_compile(mc, false, &arena, a, &gc, &own_c));
     TQ_TRY(st, tq_compare_pairs(reference, candidate, gr, gc, &arena, &pairs, &n_pairs));
     st = tq_fidelity_eval(gr, gc, pairs, n_pairs, data_fn, user_data, max_samples, a, &fid);
     if (st != TFMQ_OK) {

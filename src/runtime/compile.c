@@ -1,10 +1,13 @@
 /* compile.c: the graph a session runs. Graphs with QuantizeLinear/DequantizeLinear get a clone
- * (constants shared with the model) whose QDQ patterns are lowered onto integer kernels; other
- * graphs run as they are. Compilation happens per session, so the model stays immutable. */
+ * (constants shared with the model) whose QDQ patterns are lowered onto integer kernels; float
+ * graphs get, when asked (fast CPU backend), a clone with the default passes applied (folding
+ * and fusion: passes/manager.c); others run as they are. Compilation happens per session, so the
+ * model stays immutable. */
 #include "runtime/compile.h"
 
 #include "ir/rewrite.h"
 #include "passes/lower_qdq.h"
+#include "passes/pass.h"
 
 static bool tq_has_qdq(const tq_graph *g)
 {
@@ -17,12 +20,13 @@ static bool tq_has_qdq(const tq_graph *g)
     return false;
 }
 
-tfmq_status tq_compile(const tq_graph *src, tq_arena *arena, const tfmq_allocator *alloc,
-                       const tq_graph **out, bool *owned)
+tfmq_status tq_compile(const tq_graph *src, bool fuse, tq_arena *arena,
+                       const tfmq_allocator *alloc, const tq_graph **out, bool *owned)
 {
     *out = src;
     *owned = false;
-    if (!tq_has_qdq(src)) {
+    bool qdq = tq_has_qdq(src);
+    if (!qdq && !fuse) {
         return TFMQ_OK;
     }
     tq_graph *g = NULL;
@@ -30,7 +34,7 @@ tfmq_status tq_compile(const tq_graph *src, tq_arena *arena, const tfmq_allocato
     if (st != TFMQ_OK) {
         return st;
     }
-    st = tq_pass_lower_qdq(g, NULL);
+    st = qdq ? tq_pass_lower_qdq(g, NULL) : tq_pass_run(g, "default");
     if (st != TFMQ_OK) {
         tq_graph_destroy(g);
         return st;

@@ -5,6 +5,7 @@
  * (largest first, lowest non-conflicting offset) over their [producer, last consumer] lifetime. */
 #include <string.h>
 
+#include "backends/cpu/cpu.h"
 #include "runtime/exec.h"
 
 enum tq_ev_kind {
@@ -18,6 +19,7 @@ enum tq_ev_kind {
 
 typedef struct tq_xval {
     tq_tensor t;
+    uint8_t layout;      /* tq_layout of the data in memory (PLANNED values may be NHWC) */
     size_t bytes;        /* bytes of t for PLANNED / folded values */
     uint8_t kind;        /* enum tq_ev_kind */
     int32_t first, last; /* lifetime in node positions (PLANNED) */
@@ -33,6 +35,7 @@ typedef struct tq_exec_node {
     bool folded;  /* computed at plan time */
     bool dynamic; /* infer at run time */
     size_t scratch_bytes;
+    tq_cpu_kernel *fast; /* prepared fast CPU kernel, or NULL: the reference kernel runs */
     tq_exec **subs; /* one exec per attribute, created on first use (graph attributes only) */
 } tq_exec_node;
 
@@ -49,6 +52,7 @@ struct tq_exec {
     bool planned;
     bool all_dynamic; /* subgraphs: everything inferred at run time */
     int32_t running_node;
+    int32_t n_threads; /* fast CPU backend: threads per run; 0 = reference kernels only */
     tq_exec_observer_fn observer;
     void *observer_ud;
 };
@@ -127,6 +131,22 @@ static void tq_exec_free_value_buffers(tq_exec *e)
     }
 }
 
+static void tq_exec_free_fast(tq_exec *e)
+{
+    for (size_t i = 0; i < e->g->n_nodes; i++) {
+        tq_cpu_kernel *k = e->nodes[i].fast;
+        if (k) {
+            k->destroy(k);
+            e->nodes[i].fast = NULL;
+        }
+    }
+}
+
+void tq_exec_set_threads(tq_exec *e, int32_t n_threads)
+{
+    e->n_threads = n_threads > 0 ? n_threads : 0;
+}
+
 void tq_exec_destroy(tq_exec *e)
 {
     if (!e) {
@@ -136,6 +156,7 @@ void tq_exec_destroy(tq_exec *e)
         tq_exec_free_value_buffers(e);
     }
     if (e->nodes) {
+        tq_exec_free_fast(e);
         for (size_t i = 0; i < e->g->n_nodes; i++) {
             tq_exec_node *en = &e->nodes[i];
             if (!en->subs) {
@@ -308,7 +329,8 @@ static tfmq_status tq_exec_kernel(tq_exec *e, tq_op_ctx *ctx)
     ctx->scratch = e->scratch;
     int32_t prev = e->running_node;
     e->running_node = ctx->node_index;
-    st = tq_ref_table[ctx->node->op](ctx);
+    tq_cpu_kernel *k = ctx->node_index >= 0 ? e->nodes[ctx->node_index].fast : NULL;
+    st = k ? k->run(k, ctx) : tq_ref_table[ctx->node->op](ctx);
     e->running_node = prev;
     return st;
 }
@@ -361,6 +383,187 @@ static tfmq_status tq_exec_fold(tq_exec *e, size_t i, tq_op_ctx *ctx)
     }
     e->nodes[i].folded = true;
     return tq_exec_kernel(e, ctx);
+}
+
+/* ---- fast CPU backend (backends/cpu/cpu.h) ---- */
+
+/* Layout role of node i for the fast backend: the oneDNN family's when it takes the node's
+ * layout question, else the SIMD family's. Folded and dynamic nodes are PLAIN. */
+static tq_cpu_role tq_exec_role(tq_exec *e, size_t i)
+{
+    if (e->nodes[i].folded || e->nodes[i].dynamic) {
+        return TQ_CPU_ROLE_PLAIN;
+    }
+    tq_op_ctx ctx;
+    tq_exec_ctx(e, i, &ctx);
+    tq_cpu_role r = tq_cpu_dnnl_role(&ctx);
+    return r != TQ_CPU_ROLE_PLAIN ? r : tq_cpu_simd_role(&ctx);
+}
+
+static int32_t tq_uf_find(int32_t *parent, int32_t v)
+{
+    while (parent[v] != v) {
+        parent[v] = parent[parent[v]];
+        v = parent[v];
+    }
+    return v;
+}
+
+static void tq_uf_union(int32_t *parent, int32_t a, int32_t b)
+{
+    a = tq_uf_find(parent, a);
+    b = tq_uf_find(parent, b);
+    if (a != b) {
+        parent[a < b ? b : a] = a < b ? a : b;
+    }
+}
+
+/* Whether value v is a rank-4 activation the exec could keep channels-last. */
+static bool tq_exec_nhwc_candidate(const tq_exec *e, int32_t v)
+{
+    const tq_xval *ev = &e->vals[v];
+    return ev->kind == TQ_EV_PLANNED && ev->t.rank == 4;
+}
+
+/* Decide the memory layout of every value (cpu.h, "Layouts"). Values that are rank-4
+ * activations between nodes that accept NHWC become NHWC when the group of values tied together
+ * by SAME-role nodes (and by a FusedConv's residual) contains an input or output of an ANY-role
+ * node (a conv or pool: where the layout pays) and every member can: planned (not a graph input,
+ * output or constant) and only produced and read where the roles allow. Observed execs (their
+ * observer reads values), subgraph execs and graphs with control flow (outer references by
+ * name) stay NCHW. */
+static tfmq_status tq_exec_layouts(tq_exec *e, const uint8_t *roles)
+{
+    const tq_graph *g = e->g;
+    for (size_t v = 0; v < g->n_values; v++) {
+        e->vals[v].layout = TQ_LAYOUT_NCHW;
+    }
+    if (e->observer || e->parent || g->n_subs > 0) {
+        return TFMQ_OK;
+    }
+    size_t nv = g->n_values ? g->n_values : 1;
+    int32_t *parent = tq_alloc(e->alloc, nv * sizeof(int32_t));
+    uint8_t *ok = tq_alloc(e->alloc, nv * 2);
+    if (!parent || !ok) {
+        tq_free(e->alloc, parent, nv * sizeof(int32_t));
+        tq_free(e->alloc, ok, nv * 2);
+        return tq_oom("layouts");
+    }
+    uint8_t *anchor = ok + nv;
+    for (size_t v = 0; v < g->n_values; v++) {
+        parent[v] = (int32_t)v;
+        ok[v] = tq_exec_nhwc_candidate(e, (int32_t)v);
+        anchor[v] = 0;
+    }
+    for (size_t i = 0; i < g->n_outputs; i++) {
+        ok[g->outputs[i]] = 0;
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const tq_node *n = &g->nodes[i];
+        tq_cpu_role r = (tq_cpu_role)roles[i];
+        bool residual = n->op == TQ_OP_FUSED_CONV && n->n_in > 3 && n->in[3] >= 0;
+        for (int32_t k = 0; k < n->n_in; k++) {
+            int32_t v = n->in[k];
+            if (v < 0 || e->vals[v].t.rank != 4) {
+                continue;
+            }
+            bool allowed = r == TQ_CPU_ROLE_SAME || (r == TQ_CPU_ROLE_ANY && k == 0) ||
+                           (r == TQ_CPU_ROLE_ANY && residual && k == 3);
+            if (!allowed) {
+                ok[v] = 0;
+            }
+            if (r == TQ_CPU_ROLE_SAME && n->out[0] >= 0) {
+                tq_uf_union(parent, v, n->out[0]);
+            }
+            if (r == TQ_CPU_ROLE_ANY && k == 0) {
+                anchor[v] = 1;
+            }
+        }
+        if (residual && r == TQ_CPU_ROLE_ANY && n->out[0] >= 0) {
+            tq_uf_union(parent, n->in[3], n->out[0]);
+        }
+        for (int32_t k = 0; k < n->n_out; k++) {
+            int32_t v = n->out[k];
+            if (v < 0) {
+                continue;
+            }
+            if (r == TQ_CPU_ROLE_PLAIN || k > 0) {
+                ok[v] = 0;
+            } else if (r == TQ_CPU_ROLE_ANY) {
+                anchor[v] = 1;
+            }
+        }
+    }
+    /* fold per-value facts into their group's root: all ok, any anchor */
+    for (size_t v = 0; v < g->n_values; v++) {
+        int32_t root = tq_uf_find(parent, (int32_t)v);
+        if (root != (int32_t)v) {
+            ok[root] = (uint8_t)(ok[root] && ok[v]);
+            anchor[root] = (uint8_t)(anchor[root] || anchor[v]);
+        }
+    }
+    for (size_t v = 0; v < g->n_values; v++) {
+        int32_t root = tq_uf_find(parent, (int32_t)v);
+        if (ok[root] && anchor[root]) {
+            e->vals[v].layout = TQ_LAYOUT_NHWC;
+        }
+    }
+    tq_free(e->alloc, parent, nv * sizeof(int32_t));
+    tq_free(e->alloc, ok, nv * 2);
+    return TFMQ_OK;
+}
+
+/* Prepare a fast kernel for every planned node the CPU backend takes. */
+static tfmq_status tq_exec_prepare_fast(tq_exec *e)
+{
+    const tq_graph *g = e->g;
+    tq_cpu_isa isa = tq_cpu_isa_level();
+    if (isa == TQ_CPU_ISA_SCALAR) {
+        return TFMQ_OK;
+    }
+    size_t nn = g->n_nodes ? g->n_nodes : 1;
+    uint8_t *roles = tq_alloc(e->alloc, nn);
+    if (!roles) {
+        return tq_oom("fast kernels");
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        roles[i] = (uint8_t)tq_exec_role(e, i);
+    }
+    tfmq_status st = tq_exec_layouts(e, roles);
+    tq_free(e->alloc, roles, nn);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    for (size_t i = 0; i < g->n_nodes && st == TFMQ_OK; i++) {
+        const tq_node *n = &g->nodes[i];
+        if (e->nodes[i].folded || e->nodes[i].dynamic) {
+            continue;
+        }
+        uint8_t in_l[TQ_MAX_IO], out_l[TQ_MAX_IO];
+        bool nhwc = false;
+        for (int32_t k = 0; k < n->n_in; k++) {
+            in_l[k] = n->in[k] >= 0 ? e->vals[n->in[k]].layout : TQ_LAYOUT_NCHW;
+            nhwc = nhwc || in_l[k] != TQ_LAYOUT_NCHW;
+        }
+        for (int32_t k = 0; k < n->n_out; k++) {
+            out_l[k] = n->out[k] >= 0 ? e->vals[n->out[k]].layout : TQ_LAYOUT_NCHW;
+            nhwc = nhwc || out_l[k] != TQ_LAYOUT_NCHW;
+        }
+        tq_op_ctx ctx;
+        tq_exec_ctx(e, i, &ctx);
+        tq_cpu_prep p = {&ctx, in_l, out_l, e->n_threads, isa, e->alloc};
+        tq_cpu_kernel *k = NULL;
+        st = tq_cpu_prepare_dnnl(&p, &k);
+        if (st == TFMQ_OK && !k) {
+            st = tq_cpu_prepare_simd(&p, &k);
+        }
+        if (st == TFMQ_OK && !k && nhwc) {
+            st = tq_op_fail(&ctx, TFMQ_ERR_INTERNAL,
+                            "no fast CPU kernel for the channels-last layout planned for it");
+        }
+        e->nodes[i].fast = k;
+    }
+    return st;
 }
 
 /* Greedy lifetime-based offset assignment for PLANNED values. */
@@ -446,6 +649,7 @@ tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_
     tq_op_ctx ctx;
 
     e->planned = false;
+    tq_exec_free_fast(e);
     tq_exec_free_value_buffers(e);
     for (size_t v = 0; v < g->n_values; v++) {
         tq_xval *ev = &e->vals[v];
@@ -585,6 +789,10 @@ tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_
             ev->t.data = (char *)e->workspace + ev->offset;
         }
     }
+    /* 4. fast CPU kernels, with the layout of every value they exchange */
+    if (e->n_threads > 0) {
+        TQ_TRY(st, tq_exec_prepare_fast(e));
+    }
     e->planned = true;
     return TFMQ_OK;
 fail:
@@ -604,7 +812,20 @@ static bool tq_same_shape(const tq_tensor *a, const tq_tensor *b)
     return true;
 }
 
+static tfmq_status tq_exec_run_nodes(tq_exec *e, const tq_tensor *inputs);
+
 tfmq_status tq_exec_run(tq_exec *e, const tq_tensor *inputs)
+{
+    if (e->n_threads <= 0 || e->parent) {
+        return tq_exec_run_nodes(e, inputs);
+    }
+    int32_t prev = tq_cpu_threads_enter(e->n_threads);
+    tfmq_status st = tq_exec_run_nodes(e, inputs);
+    tq_cpu_threads_leave(prev);
+    return st;
+}
+
+static tfmq_status tq_exec_run_nodes(tq_exec *e, const tq_tensor *inputs)
 {
     const tq_graph *g = e->g;
     tfmq_status st;

@@ -18,6 +18,12 @@ tfmq_status tq_exec_create(const tq_graph *g, const tfmq_allocator *alloc, tq_ex
                            tq_exec **exec_out);
 void tq_exec_destroy(tq_exec *e);
 
+/* Use the fast CPU backend (backends/cpu) with n_threads threads per run; 0 (the default) runs
+ * the reference kernels only. Takes effect at the next tq_exec_plan. With the backend on, the
+ * plan may keep activations channels-last between kernels, except in execs with an observer
+ * (set the observer before planning), subgraph execs and graphs with control flow. */
+void tq_exec_set_threads(tq_exec *e, int32_t n_threads);
+
 /* Plan for the given shapes of the caller-fed inputs (in g->inputs order; dtype from the graph).
  * shapes_only: infer and fold but allocate no workspace (model validation, MAC counting). */
 tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_only);

@@ -4,6 +4,7 @@
  * nothing (outputs are returned from the session's own memory or copied to the caller's). */
 #include <string.h>
 
+#include "backends/cpu/cpu.h"
 #include "runtime/compile.h"
 #include "runtime/model.h"
 
@@ -70,8 +71,14 @@ tfmq_status tfmq_session_create(const tfmq_model *model, const tfmq_session_opti
     TQ_TRY(st, tq_model_default_shapes(model,
                                        o.symbolic_dim_default ? o.symbolic_dim_default : 1,
                                        s->planned));
-    TQ_TRY(st, tq_compile(model->graph, &s->arena, s->palloc, &s->graph, &s->owns_graph));
+    /* The fast CPU backend unless the ISA level is scalar (TFMQ_CPU_ISA=scalar): then the
+     * reference kernels run the model's graph on one thread. */
+    bool fast = tq_cpu_isa_level() != TQ_CPU_ISA_SCALAR;
+    TQ_TRY(st, tq_compile(model->graph, fast, &s->arena, s->palloc, &s->graph, &s->owns_graph));
     TQ_TRY(st, tq_exec_create(s->graph, s->palloc, NULL, &s->exec));
+    if (fast) {
+        tq_exec_set_threads(s->exec, o.n_threads ? o.n_threads : tq_cpu_default_threads());
+    }
     TQ_TRY(st, tq_exec_plan(s->exec, s->planned, false));
     *sess_out = s;
     return TFMQ_OK;

@@ -1,0 +1,123 @@
+/* cpu.c: the CPU backend's process-wide facts: the instruction-set level (cpuid, capped by
+ * TFMQ_CPU_ISA, applied to oneDNN too) and the default thread count. See cpu.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <pthread.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "backends/cpu/cpu.h"
+
+static const char *const tq_isa_names[] = {"scalar", "avx2", "avx512", "avx512_vnni",
+                                           "avx512_bf16"};
+
+const char *tq_cpu_isa_name(tq_cpu_isa isa)
+{
+    return (unsigned)isa < sizeof(tq_isa_names) / sizeof(tq_isa_names[0]) ? tq_isa_names[isa]
+                                                                          : "?";
+}
+
+tq_cpu_isa tq_cpu_isa_detected(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+        return TQ_CPU_ISA_SCALAR;
+    }
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl")) {
+        return TQ_CPU_ISA_AVX2;
+    }
+    if (!__builtin_cpu_supports("avx512vnni")) {
+        return TQ_CPU_ISA_AVX512;
+    }
+    if (!__builtin_cpu_supports("avx512bf16")) {
+        return TQ_CPU_ISA_AVX512_VNNI;
+    }
+    return TQ_CPU_ISA_AVX512_BF16;
+#else
+    return TQ_CPU_ISA_SCALAR;
+#endif
+}
+
+static pthread_once_t tq_isa_once = PTHREAD_ONCE_INIT;
+static tq_cpu_isa tq_isa_level;
+
+static void tq_isa_init(void)
+{
+    tq_cpu_isa isa = tq_cpu_isa_detected();
+    const char *env = getenv("TFMQ_CPU_ISA");
+    if (env && *env) {
+        for (int i = 0; i <= (int)TQ_CPU_ISA_AVX512_BF16; i++) {
+            if (strcmp(env, tq_isa_names[i]) == 0) {
+                if ((tq_cpu_isa)i < isa) {
+                    isa = (tq_cpu_isa)i;
+                }
+                break;
+            }
+        }
+    }
+    /* oneDNN may not use more than we do (its own DNNL_MAX_CPU_ISA still applies when lower). */
+    static const dnnl_cpu_isa_t to_dnnl[] = {dnnl_cpu_isa_sse41, dnnl_cpu_isa_avx2,
+                                             dnnl_cpu_isa_avx512_core,
+                                             dnnl_cpu_isa_avx512_core_vnni,
+                                             dnnl_cpu_isa_avx512_core_bf16};
+    (void)dnnl_set_max_cpu_isa(to_dnnl[isa]);
+    tq_isa_level = isa;
+}
+
+tq_cpu_isa tq_cpu_isa_level(void)
+{
+    (void)pthread_once(&tq_isa_once, tq_isa_init);
+    return tq_isa_level;
+}
+
+/* Entries in a sysfs cpu list such as "0-3,8-11" or "0,2". */
+static int tq_count_cpu_list(const char *s)
+{
+    int n = 0;
+    while (*s) {
+        char *end;
+        long a = strtol(s, &end, 10);
+        if (end == s) {
+            break;
+        }
+        long b = a;
+        s = end;
+        if (*s == '-') {
+            b = strtol(s + 1, &end, 10);
+            s = end;
+        }
+        if (b >= a && b - a < 4096) {
+            n += (int)(b - a + 1);
+        }
+        if (*s != ',') {
+            break;
+        }
+        s++;
+    }
+    return n;
+}
+
+int32_t tq_cpu_default_threads(void)
+{
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online < 1) {
+        return 1;
+    }
+    int per_core = 1;
+    FILE *f = fopen("/sys/devices/system/cpu/cpu0/topology/thread_siblings_list", "r");
+    if (f) {
+        char buf[256];
+        if (fgets(buf, sizeof(buf), f)) {
+            int n = tq_count_cpu_list(buf);
+            per_core = n >= 1 && n <= 8 ? n : 1;
+        }
+        fclose(f);
+    }
+    long cores = online / per_core;
+    return cores < 1 ? 1 : (cores > 1024 ? 1024 : (int32_t)cores);
+}
