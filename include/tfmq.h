@@ -94,6 +94,12 @@ TFMQ_API const char *tfmq_version(void);
  *  Thread-safety: safe. */
 TFMQ_API const char *tfmq_backends(void);
 
+/** How this process runs models on the CPU, e.g. "x86-64 avx512_bf16 (cpu: avx512_bf16),
+ *  2 threads by default, oneDNN 2.6.3": the instruction-set level in use (TFMQ_CPU_ISA can lower
+ *  it; "scalar" runs the reference kernels only), the default thread count of a session and the
+ *  oneDNN version. Thread-safety: safe. */
+TFMQ_API const char *tfmq_cpu_info(void);
+
 /** Version of the compiled-engine file format this library writes (and the newest it reads).
  *  Thread-safety: safe. */
 TFMQ_API uint32_t tfmq_engine_format_version(void);

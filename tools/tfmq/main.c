@@ -42,6 +42,7 @@ static void print_version(void)
     printf("tfmq %s\n", tfmq_version());
     printf("engine format: %u\n", (unsigned)tfmq_engine_format_version());
     printf("backends: %s\n", tfmq_backends());
+    printf("cpu: %s\n", tfmq_cpu_info());
 }
 
 static const cli_command *find_command(const char *name)

@@ -75,6 +75,24 @@ tq_cpu_isa tq_cpu_isa_level(void)
     return tq_isa_level;
 }
 
+static pthread_once_t tq_info_once = PTHREAD_ONCE_INIT;
+static char tq_info[160];
+
+static void tq_info_init(void)
+{
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(tq_info, sizeof(tq_info), "x86-64 %s (cpu: %s), %d thread%s by default, oneDNN %d.%d.%d",
+             tq_cpu_isa_name(tq_cpu_isa_level()), tq_cpu_isa_name(tq_cpu_isa_detected()),
+             (int)tq_cpu_default_threads(), tq_cpu_default_threads() == 1 ? "" : "s",
+             v ? v->major : 0, v ? v->minor : 0, v ? v->patch : 0);
+}
+
+const char *tfmq_cpu_info(void)
+{
+    (void)pthread_once(&tq_info_once, tq_info_init);
+    return tq_info;
+}
+
 /* Entries in a sysfs cpu list such as "0-3,8-11" or "0,2". */
 static int tq_count_cpu_list(const char *s)
 {
