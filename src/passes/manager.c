@@ -270,6 +270,7 @@ static const struct {
     {"fuse_conv_bias_act", tq_pass_fuse_conv_bias_act},
     {"fuse_residual", tq_pass_fuse_residual},
     {"dce", tq_pass_dce},
+    {"strip_half", tq_pass_strip_half},
 };
 #define N_PASSES (sizeof(pass_table) / sizeof(pass_table[0]))
 
@@ -313,7 +314,8 @@ static tfmq_status parse_list(const char *list, int32_t *ids, size_t cap, size_t
             if (!found) {
                 return tq_fail(TFMQ_ERR_INVALID_ARG,
                                "passes: unknown pass '%.*s' (known: default, fold_constants, "
-                               "fold_batchnorm, fuse_conv_bias_act, fuse_residual, dce)",
+                               "fold_bias, fold_batchnorm, fuse_conv_bias_act, fuse_residual, "
+                               "dce, strip_half)",
                                (int)(len > 64 ? 64 : len), p);
             }
         }

@@ -26,6 +26,9 @@ tfmq_status tq_pass_fuse_conv_bias_act(tq_graph *g, bool *changed);
 /* Add(Conv or FusedConv without activation, R of exactly the same shape) [+ activation] ->
  * tfmq.FusedConv with residual R. */
 tfmq_status tq_pass_fuse_residual(tq_graph *g, bool *changed);
+/* FP16/BF16 models on the fast CPU backend (strip_half.c): drop the activations' rounding Cast
+ * pairs and mark Conv/Gemm with BF16 weights compute="bf16". Not in "default". */
+tfmq_status tq_pass_strip_half(tq_graph *g, bool *changed);
 /* Remove nodes none of whose outputs is used (by nodes, graph outputs or subgraphs). */
 tfmq_status tq_pass_dce(tq_graph *g, bool *changed);
 

@@ -1,7 +1,8 @@
 /* compile.c: the graph a session runs. Graphs with QuantizeLinear/DequantizeLinear get a clone
  * (constants shared with the model) whose QDQ patterns are lowered onto integer kernels; float
- * graphs get, when asked (fast CPU backend), a clone with the default passes applied (folding
- * and fusion: passes/manager.c); others run as they are. Compilation happens per session, so the
+ * graphs get, when asked (fast CPU backend), a clone with FP16/BF16 rounding pairs dropped
+ * (passes/strip_half.c) and the default passes applied (folding and fusion: passes/manager.c);
+ * others run as they are. Compilation happens per session, so the
  * model stays immutable. */
 #include "runtime/compile.h"
 
@@ -34,7 +35,7 @@ tfmq_status tq_compile(const tq_graph *src, bool fuse, tq_arena *arena,
     if (st != TFMQ_OK) {
         return st;
     }
-    st = qdq ? tq_pass_lower_qdq(g, NULL) : tq_pass_run(g, "default");
+    st = qdq ? tq_pass_lower_qdq(g, NULL) : tq_pass_run(g, "strip_half,default");
     if (st != TFMQ_OK) {
         tq_graph_destroy(g);
         return st;

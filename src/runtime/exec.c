@@ -190,6 +190,16 @@ const tq_tensor *tq_exec_input(const tq_exec *e, size_t i)
     return &e->vals[e->g->inputs[i]].t;
 }
 
+int tq_exec_value_layout(const tq_exec *e, int32_t v)
+{
+    return e->vals[v].layout;
+}
+
+const char *tq_exec_node_impl(const tq_exec *e, size_t i)
+{
+    return e->nodes[i].fast ? e->nodes[i].fast->impl : NULL;
+}
+
 size_t tq_exec_workspace_bytes(const tq_exec *e)
 {
     return e->workspace_bytes;

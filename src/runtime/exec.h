@@ -49,6 +49,12 @@ const tq_graph *tq_exec_graph(const tq_exec *e);
 /* Whether value v holds data computed at plan time (folded constant) or is a graph constant. */
 bool tq_exec_value_is_const(const tq_exec *e, int32_t v);
 
+/* The memory layout (tq_layout of backends/cpu/cpu.h) of value v after planning. */
+int tq_exec_value_layout(const tq_exec *e, int32_t v);
+/* The fast kernel's implementation name of node i ("onednn:...", "simd:..."), or NULL when the
+ * reference kernel runs it (or it was folded at plan time). */
+const char *tq_exec_node_impl(const tq_exec *e, size_t i);
+
 /* Bytes of planned workspace, for tests and inspection. */
 size_t tq_exec_workspace_bytes(const tq_exec *e);
 
