@@ -397,6 +397,21 @@ static tfmq_status tq_exec_fold(tq_exec *e, size_t i, tq_op_ctx *ctx)
 
 /* ---- fast CPU backend (backends/cpu/cpu.h) ---- */
 
+/* The context of node i as the CPU backend's role and prepare functions see it (cpu.h): data
+ * only for constants, since activations move per run (in_t holds the copies). */
+static void tq_exec_ctx_consts(tq_exec *e, size_t i, tq_op_ctx *ctx, tq_tensor *in_t)
+{
+    const tq_node *n = &e->g->nodes[i];
+    tq_exec_ctx(e, i, ctx);
+    for (int32_t k = 0; k < n->n_in; k++) {
+        if (ctx->in[k] && e->vals[n->in[k]].kind != TQ_EV_CONST) {
+            in_t[k] = *ctx->in[k];
+            in_t[k].data = NULL;
+            ctx->in[k] = &in_t[k];
+        }
+    }
+}
+
 /* Layout role of node i for the fast backend: the oneDNN family's when it takes the node's
  * layout question, else the SIMD family's. Folded and dynamic nodes are PLAIN. */
 static tq_cpu_role tq_exec_role(tq_exec *e, size_t i)
@@ -405,7 +420,8 @@ static tq_cpu_role tq_exec_role(tq_exec *e, size_t i)
         return TQ_CPU_ROLE_PLAIN;
     }
     tq_op_ctx ctx;
-    tq_exec_ctx(e, i, &ctx);
+    tq_tensor in_t[TQ_MAX_IO];
+    tq_exec_ctx_consts(e, i, &ctx, in_t);
     tq_cpu_role r = tq_cpu_dnnl_role(&ctx);
     return r != TQ_CPU_ROLE_PLAIN ? r : tq_cpu_simd_role(&ctx);
 }
@@ -560,7 +576,8 @@ static tfmq_status tq_exec_prepare_fast(tq_exec *e)
             nhwc = nhwc || out_l[k] != TQ_LAYOUT_NCHW;
         }
         tq_op_ctx ctx;
-        tq_exec_ctx(e, i, &ctx);
+        tq_tensor in_t[TQ_MAX_IO];
+        tq_exec_ctx_consts(e, i, &ctx, in_t);
         tq_cpu_prep p = {&ctx, in_l, out_l, e->n_threads, isa, e->alloc};
         tq_cpu_kernel *k = NULL;
         st = tq_cpu_prepare_dnnl(&p, &k);

@@ -242,8 +242,9 @@ def test_qdq(runner, path, photos, size):
     and a one-step difference early on propagates, so bit-exactness is not expected. The bound
     is ORT's own: ORT with graph optimizations (its integer kernels) differs from ORT without
     them (float QDQ) by a median relative L2 of a few percent on MobileNetV2. Pass: the same
-    top-1 as ORT on every photo, and a median relative L2 error against ORT (no optimizations)
-    within max(1e-2, the median error between ORT's two modes)."""
+    top-1 as ORT on every photo, and a median relative L2 error against the closer of ORT's two
+    modes within max(1e-2, the median error between ORT's two modes). (tfmq's fast CPU backend
+    requantizes in float32 as ORT's integer kernels do; its reference kernels in double.)"""
     import onnxruntime as ort
     ref = ort_session(path)
     o = ort.SessionOptions()
@@ -263,7 +264,7 @@ def test_qdq(runner, path, photos, size):
         if int(np.argmax(got)) != int(np.argmax(want)):
             raise Mismatch("%s: top-1 %d, ORT %d" % (os.path.basename(photo),
                                                      int(np.argmax(got)), int(np.argmax(want))))
-        errs.append(rel_l2(got, want))
+        errs.append(min(rel_l2(got, want), rel_l2(got, other)))
         ort_errs.append(rel_l2(other, want))
     bound = max(1e-2, float(np.median(ort_errs)))
     med = float(np.median(errs))

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/cpu/cpu.h"
 #include "backends/ref/qlinear.h"
 #include "harness.h"
 #include "ir/ir.h"
@@ -389,18 +390,25 @@ static void test_model_nan_inf(tq_rng *rng)
     }
     static float x[28 * 28], y[10], yq[10], yq2[10];
     if (sf) {
-        /* all NaN: every logit NaN (NaN propagates through Conv, Relu, MaxPool, Gemm) */
+        /* all NaN: every logit NaN (NaN propagates through Conv, Relu, MaxPool, Gemm) on the
+         * reference kernels. The fast backend fuses Relu into oneDNN's convolution, whose max
+         * is IEEE 754 maxNum (NaN -> 0, as ONNX Runtime's fused Relu): there the status is OK
+         * and the logits are finite (docs/RELIABILITY.md, "Numerics"). ctest runs this test
+         * on both (unit/test_numerics_scalar sets TFMQ_CPU_ISA=scalar). */
+        bool fast = tq_cpu_isa_level() != TQ_CPU_ISA_SCALAR;
         for (size_t i = 0; i < 28 * 28; i++) {
             x[i] = NAN;
         }
         TQ_EXPECT_OK(run_model(sf, x, 1, y));
-        TQ_EXPECT(count_nan(y, 10) == 10, "fp32 all-NaN input: %zu of 10 logits NaN",
-                  count_nan(y, 10));
+        TQ_EXPECT(count_nan(y, 10) == (fast ? 0u : 10u), "fp32 all-NaN input (%s): %zu of 10 "
+                  "logits NaN", fast ? "fast" : "reference", count_nan(y, 10));
         /* one NaN pixel: the status is OK and some logit is NaN (it reaches the classifier) */
         tq_test_fill_uniform(rng, x, 28 * 28, 0.0f, 1.0f);
         x[14 * 28 + 14] = NAN;
         TQ_EXPECT_OK(run_model(sf, x, 1, y));
-        TQ_EXPECT(count_nan(y, 10) > 0, "fp32 one NaN pixel: no NaN logit");
+        TQ_EXPECT(fast ? count_nan(y, 10) == 0 : count_nan(y, 10) > 0,
+                  "fp32 one NaN pixel (%s): %zu NaN logits", fast ? "fast" : "reference",
+                  count_nan(y, 10));
         /* +Inf and -Inf pixels: no crash, status OK */
         x[14 * 28 + 14] = INFINITY;
         x[3] = -INFINITY;
