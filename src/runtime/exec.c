@@ -4,6 +4,7 @@
  * Memory plan: values with static shapes get offsets in one workspace, assigned greedily
  * (largest first, lowest non-conflicting offset) over their [producer, last consumer] lifetime. */
 #include <string.h>
+#include <time.h>
 
 #include "backends/cpu/cpu.h"
 #include "runtime/exec.h"
@@ -55,7 +56,20 @@ struct tq_exec {
     int32_t n_threads; /* fast CPU backend: threads per run; 0 = reference kernels only */
     tq_exec_observer_fn observer;
     void *observer_ud;
+    double *profile_s; /* per node: seconds spent in its kernel, accumulated over runs */
 };
+
+void tq_exec_set_profile(tq_exec *e, double *seconds_per_node)
+{
+    e->profile_s = seconds_per_node;
+}
+
+static double tq_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 void tq_exec_set_observer(tq_exec *e, tq_exec_observer_fn fn, void *user_data)
 {
@@ -884,7 +898,11 @@ static tfmq_status tq_exec_run_nodes(tq_exec *e, const tq_tensor *inputs)
         if (!en->dynamic) {
             tq_exec_ctx(e, i, &ctx);
             ctx.scratch_bytes = en->scratch_bytes;
+            double t0 = e->profile_s ? tq_now_s() : 0.0;
             st = tq_exec_kernel(e, &ctx);
+            if (e->profile_s) {
+                e->profile_s[i] += tq_now_s() - t0;
+            }
             if (st != TFMQ_OK) {
                 return st;
             }

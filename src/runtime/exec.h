@@ -49,6 +49,10 @@ const tq_graph *tq_exec_graph(const tq_exec *e);
 /* Whether value v holds data computed at plan time (folded constant) or is a graph constant. */
 bool tq_exec_value_is_const(const tq_exec *e, int32_t v);
 
+/* Profiling: with a non-NULL array of g->n_nodes doubles, each run adds the seconds every
+ * planned node's kernel took (dynamic nodes are not timed). NULL stops it. */
+void tq_exec_set_profile(tq_exec *e, double *seconds_per_node);
+
 /* The memory layout (tq_layout of backends/cpu/cpu.h) of value v after planning. */
 int tq_exec_value_layout(const tq_exec *e, int32_t v);
 /* The fast kernel's implementation name of node i ("onednn:...", "simd:..."), or NULL when the

@@ -11,7 +11,11 @@
  * primitive writes; measured faster than a sum post-op onto a copy of R, which is used only where
  * oneDNN's binary post-op is broken, see conv_pd_best) followed by the activation as an eltwise
  * post-op. Any group (depthwise included), pads, strides and dilations are taken; the role is ANY
- * exactly for the nodes planned here, so prepare never declines a node whose role is ANY. */
+ * exactly for the nodes planned here, so prepare never declines a node whose role is ANY.
+ * BF16: a float convolution marked compute = "bf16" (passes/strip_half.c: a BF16 model) reads its
+ * source and weights as BF16 on a CPU with AVX512_BF16: the source is converted (round to
+ * nearest even, as the model's Cast did) by a reorder stage, the weights once; it accumulates and
+ * writes float32. Elsewhere it runs in float32 (the weights are exactly the BF16 values). */
 #include <string.h>
 
 #include "backends/cpu/onednn/onednn_internal.h"
@@ -21,6 +25,7 @@
 
 typedef struct conv_plan {
     bool quant;                 /* tfmq.QConv */
+    bool bf16;                  /* float conv computing on BF16 source and weights */
     int32_t w_slot, b_slot;     /* inputs of the weights and the bias (-1: none) */
     int32_t r_slot;             /* residual input of FusedConv, or -1 */
     bool r_sum;                 /* residual as a sum post-op onto a copy (else binary add) */
@@ -196,8 +201,8 @@ static tfmq_status conv_pd(const tq_cpu_prep *p, const conv_plan *cp, dnnl_forma
                            dnnl_format_tag_t y_tag, dnnl_primitive_desc_t *pd)
 {
     const tq_op_ctx *ctx = p->ctx;
-    const dnnl_data_type_t xdt = tq_cpu_onednn_dt(ctx->in[0]->dtype);
-    const dnnl_data_type_t wdt = cp->quant ? dnnl_s8 : dnnl_f32;
+    const dnnl_data_type_t xdt = cp->bf16 ? dnnl_bf16 : tq_cpu_onednn_dt(ctx->in[0]->dtype);
+    const dnnl_data_type_t wdt = cp->quant ? dnnl_s8 : (cp->bf16 ? dnnl_bf16 : dnnl_f32);
     dnnl_memory_desc_t src, dst, wei, bias, r_md;
     tq_cpu_onednn_md(&src, 4, cp->src, xdt, x_tag);
     tq_cpu_onednn_md(&dst, 4, cp->dst, tq_cpu_onednn_dt(ctx->out[0]->dtype), y_tag);
@@ -247,7 +252,7 @@ static tfmq_status conv_args(const tq_cpu_prep *p, const conv_plan *cp,
     const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     const dnnl_memory_desc_t *wei = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_memory_desc_t x_user, y_user, w_user;
-    tq_cpu_onednn_md(&x_user, 4, cp->src, src->data_type,
+    tq_cpu_onednn_md(&x_user, 4, cp->src, tq_cpu_onednn_dt(ctx->in[0]->dtype),
                      tq_cpu_onednn_act_tag(p->in_layout[0]));
     tq_cpu_onednn_md(&y_user, 4, cp->dst, dst->data_type,
                      tq_cpu_onednn_act_tag(p->out_layout[0]));
@@ -356,6 +361,11 @@ tfmq_status tq_cpu_onednn_prepare_conv(const tq_cpu_prep *p, tq_cpu_kernel **k_o
     if (!conv_plan_make(p->ctx, &cp)) {
         return TFMQ_OK;
     }
+    const char *compute = "";
+    if (tq_attr_string(p->ctx->node, "compute", "", &compute) != TFMQ_OK) {
+        tq_clear_error();
+    }
+    cp.bf16 = !cp.quant && strcmp(compute, "bf16") == 0 && p->isa >= TQ_CPU_ISA_AVX512_BF16;
     dnnl_primitive_desc_t pd = NULL;
     tq_onednn_kernel *k = NULL;
     tfmq_status st = conv_pd_best(p, &cp, &pd);
