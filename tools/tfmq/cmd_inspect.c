@@ -148,6 +148,32 @@ static void json_io_list(FILE *f, const tfmq_io_info *ios, size_t n)
     fputs(n ? "\n  ]" : "]", f);
 }
 
+/* How a model of this precision runs on this machine's CPU (tfmq_cpu_info: "x86-64 ISA ..."). */
+static const char *cpu_note(const char *precision)
+{
+    const char *info = tfmq_cpu_info();
+    const char *isa = strchr(info, ' ');
+    isa = isa ? isa + 1 : "";
+    bool scalar = strncmp(isa, "scalar", 6) == 0;
+    bool vnni = strncmp(isa, "avx512_vnni", 11) == 0 || strncmp(isa, "avx512_bf16", 11) == 0;
+    bool bf16 = strncmp(isa, "avx512_bf16", 11) == 0;
+    if (!precision || scalar) {
+        return "reference kernels (one thread)";
+    }
+    if (strcmp(precision, "fp16") == 0) {
+        return "FP16 weights, computed in float32 (x86-64 CPUs have no FP16 arithmetic)";
+    }
+    if (strcmp(precision, "bf16") == 0) {
+        return bf16 ? "BF16 convolutions (AVX512_BF16), other ops in float32"
+                    : "BF16 weights, computed in float32 (this CPU has no BF16 units)";
+    }
+    if (strcmp(precision, "int8") == 0) {
+        return vnni ? "integer convolutions and GEMMs (oneDNN, VNNI)"
+                    : "integer reference kernels for convolutions (this CPU has no VNNI)";
+    }
+    return "float32 kernels (oneDNN, SIMD)";
+}
+
 static void print_json(const char *path, const tfmq_model_info *info, const tfmq_io_info *ins,
                        const tfmq_io_info *outs, const op_count *ops, size_t n_ops)
 {
@@ -167,6 +193,10 @@ static void print_json(const char *path, const tfmq_model_info *info, const tfmq
         fputs(",\n  \"device\": ", f);
         json_string(f, info->device);
     }
+    fputs(",\n  \"cpu\": ", f);
+    json_string(f, tfmq_cpu_info());
+    fputs(",\n  \"cpu_runs_as\": ", f);
+    json_string(f, cpu_note(info->precision));
     fputs(",\n  \"inputs\": ", f);
     json_io_list(f, ins, info->n_inputs);
     fputs(",\n  \"outputs\": ", f);
@@ -261,6 +291,7 @@ static void print_text(const char *path, const tfmq_model_info *info, const tfmq
         }
         fputc('\n', stdout);
     }
+    printf("cpu:       %s\n           %s\n", tfmq_cpu_info(), cpu_note(info->precision));
     text_io_list("inputs:", ins, info->n_inputs);
     text_io_list("outputs:", outs, info->n_outputs);
     printf("nodes:     %zu (%zu op type%s)\n", info->n_nodes, n_ops, n_ops == 1 ? "" : "s");
