@@ -525,14 +525,20 @@ static bool tq_q_half_op(uint32_t op)
     }
 }
 
-tfmq_status tq_quant_apply_half(tq_graph *g, tfmq_dtype half, tq_quant_plan *plan)
+/* tq_quant_apply_half with the inferred types of the graph's first nv0 values: only float32
+ * computations change type; integer shape arithmetic (Div, Mul of int64 in a transformer's
+ * reshapes) keeps its type. */
+static tfmq_status tq_quant_apply_half_typed(tq_graph *g, tfmq_dtype half, tq_quant_plan *plan,
+                                             const tq_tensor *shapes, size_t nv0)
 {
     tfmq_status st = TFMQ_OK;
     size_t n0 = g->n_nodes;
     const char *suffix = half == TFMQ_DTYPE_FLOAT16 ? "_fp16" : "_bf16";
     char lbl[64];
     for (size_t i = 0; i < n0; i++) {
-        if (!tq_q_half_op(g->nodes[i].op)) {
+        int32_t o0 = g->nodes[i].n_out > 0 ? g->nodes[i].out[0] : -1;
+        if (!tq_q_half_op(g->nodes[i].op) || o0 < 0 || (size_t)o0 >= nv0 ||
+            shapes[o0].dtype != TFMQ_DTYPE_FLOAT32) {
             continue;
         }
         /* weights: store in the half type, widen with a Cast */
@@ -599,6 +605,18 @@ tfmq_status tq_quant_apply_half(tq_graph *g, tfmq_dtype half, tq_quant_plan *pla
     }
     return tq_graph_finalize(g);
 fail:
+    return st;
+}
+
+tfmq_status tq_quant_apply_half(tq_graph *g, tfmq_dtype half, tq_quant_plan *plan)
+{
+    tq_tensor *shapes = NULL;
+    size_t nv0 = g->n_values;
+    tfmq_status st = tq_pass_infer_shapes(g, 1, &shapes);
+    if (st == TFMQ_OK) {
+        st = tq_quant_apply_half_typed(g, half, plan, shapes, nv0);
+        tq_free(g->alloc, shapes, (nv0 ? nv0 : 1) * sizeof(tq_tensor));
+    }
     return st;
 }
 
