@@ -760,7 +760,10 @@ tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_
         if (!known) {
             goto dynamic;
         }
-        if (!control && tq_inputs_data_known(&ctx) && out_bytes <= TQ_FOLD_MAX_BYTES) {
+        /* Shape and Size read only the (planned, hence fixed) shape of their input */
+        bool shape_only = n->op == TQ_OP_SHAPE || n->op == TQ_OP_SIZE;
+        if (!control && (shape_only || tq_inputs_data_known(&ctx)) &&
+            out_bytes <= TQ_FOLD_MAX_BYTES) {
             TQ_TRY(st, tq_exec_fold(e, i, &ctx));
             continue;
         }
