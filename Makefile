@@ -5,6 +5,7 @@ CMAKE_FLAGS ?=
 
 .PHONY: fuzz fuzz-smoke fuzz-build
 .PHONY: all build test test-fast demo conformance asan asan-test check-src setup clean
+.PHONY: bench-cpu
 
 all: build
 
@@ -48,6 +49,14 @@ asan-test: asan
 
 setup:
 	@bash scripts/setup.sh
+
+# tfmq's CPU backend against ONNX Runtime (bench/CPU_BENCH.md): ResNet-50, MobileNetV2 (torchvision
+# and shared), ResNet-20, a transformer encoder; batch 1 and 8, 1 and 2 threads, FP32/BF16/INT8.
+# Options through BENCH_ARGS, e.g. make bench-cpu BENCH_ARGS=--quick (ResNet-50, batch 1 only).
+bench-cpu:
+	@bash scripts/setup.sh
+	@$(MAKE) --no-print-directory build
+	@.venv/bin/python bench/cpu_bench.py --tfmq $(BUILD)/tfmq $(BENCH_ARGS)
 
 clean:
 	rm -rf build build-asan
