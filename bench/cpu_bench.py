@@ -63,6 +63,7 @@ ALL_PRECISIONS = ["fp32", "bf16", "int8"]
 MAX_RUNS = 200                # tfmq bench's cap, used for ORT too
 CALIB_BATCH = 8               # 24 photos = 3 batches (a last partial batch is dropped)
 EVAL_SAMPLES = 8              # the quantize fidelity report (kept in the JSON as a sanity check)
+INT8_ACT = "u8"               # --int8-activations
 
 
 # ============================================================================ torch export mode
@@ -391,6 +392,8 @@ def prepare_int8(m, tfmq, tfmq_version):
         return
     args = ["--precision", "int8"] + m.calib + ["--batch", str(CALIB_BATCH),
                                                 "--eval-samples", str(EVAL_SAMPLES)]
+    if INT8_ACT == "u8":   # uint8 activations: ONNX Runtime's fast U8S8 path on x86
+        args.append("--asymmetric")
     calib_id = []
     for a in m.calib:   # hash calibration files by content, directories by their listing
         if os.path.isfile(a):
@@ -672,7 +675,9 @@ def md_doc(rows, info, models, args, argv, elapsed):
         lines.append("| " + " | ".join(c.replace("|", "/") for c in row_cells(r)) + " |")
     q = [(n, m.report) for n, m in models.items() if m.report]
     if q:
-        lines += ["", "INT8 engines (`tfmq quantize --precision int8`, percentile calibration; "
+        lines += ["", "INT8 engines (`tfmq quantize --precision int8`%s, percentile calibration; "
+                  % (" --asymmetric: uint8 activations" if INT8_ACT == "u8" else
+                     ": symmetric int8 activations") +
                       "fidelity against FP32 on the first calibration samples): " + "; ".join(
                           "%s top-1 %s, SQNR %s dB (%s calibration, %s eval samples)" % (
                               n, "-" if r["top1_agreement"] is None
@@ -733,11 +738,16 @@ def main(argv):
                     help="a measurement whose first round took longer is not repeated (45)")
     ap.add_argument("--max-run-s", type=float, default=10.0,
                     help="skip a measurement whose estimated run time is longer (10)")
+    ap.add_argument("--int8-activations", choices=["u8", "s8"], default="u8",
+                    help="INT8 activation type of both engines: u8 (asymmetric, ONNX Runtime's "
+                         "fast U8S8 path; default) or s8 (symmetric, tfmq's default)")
     ap.add_argument("--quick", action="store_true",
                     help="resnet50 only, batch 1, threads 1,2 (for development)")
     ap.add_argument("--out", default=os.path.join(CACHE, "out"),
                     help="folder for cpu_bench.json and cpu_bench.md (.cache/bench-cpu/out)")
     args = ap.parse_args(argv)
+    global INT8_ACT
+    INT8_ACT = args.int8_activations
     if args.quick:
         args.models, args.batches, args.threads = ["resnet50"], [1], [1, 2]
     if args.reps < 1 or args.min_time < 0:
