@@ -288,6 +288,72 @@ static bool simd_plan_qdq(const tq_op_ctx *ctx, simd_plan *pl)
     return true;
 }
 
+/* QAdd's definition (backends/ref/qlinear.c) for stored bytes a, b, before clamping. */
+static double simd_qadd_def(const tq_cpu_simd_qadd *q, int32_t a, int32_t b)
+{
+    return nearbyint((q->a_scale * (double)(a - q->a_zp) + q->b_scale * (double)(b - q->b_zp)) /
+                     q->y_scale) +
+           (double)q->y_zp;
+}
+
+static double simd_clamp_d(const tq_cpu_simd_qadd *q, double v)
+{
+    return v < (double)q->lo ? (double)q->lo : (v > (double)q->hi ? (double)q->hi : v);
+}
+
+/* The division-free double form (use_dm) when it matches the definition on every byte pair. */
+static void simd_qadd_try_double(tq_cpu_simd_qadd *q)
+{
+    q->dka = q->a_scale / q->y_scale;
+    q->dkb = q->b_scale / q->y_scale;
+    q->dc0 = -(q->dka * (double)q->a_zp + q->dkb * (double)q->b_zp);
+    q->use_dm = false;
+    if (!isfinite(q->dka) || !isfinite(q->dkb) || !isfinite(q->dc0)) {
+        return;
+    }
+    const int32_t a0 = q->a_s8 ? -128 : 0, b0 = q->b_s8 ? -128 : 0;
+    for (int32_t a = a0; a < a0 + 256; a++) {
+        for (int32_t b = b0; b < b0 + 256; b++) {
+            double m = nearbyint(fma(q->dka, (double)a, fma(q->dkb, (double)b, q->dc0))) +
+                       (double)q->y_zp;
+            if (simd_clamp_d(q, m) != simd_clamp_d(q, simd_qadd_def(q, a, b))) {
+                return;
+            }
+        }
+    }
+    q->use_dm = true;
+}
+
+/* Choose the float form of q when it gives the definition's result for all 65536 byte pairs
+ * (after clamping); the division-free float32 arithmetic is the vector kernels' fast path.
+ * Else try the division-free double form. */
+static void simd_qadd_try_float(tq_cpu_simd_qadd *q)
+{
+    q->use_f = false;
+    simd_qadd_try_double(q);
+    double ka = q->a_scale / q->y_scale, kb = q->b_scale / q->y_scale;
+    q->ka = (float)ka;
+    q->kb = (float)kb;
+    q->c0 = (float)(-(ka * (double)q->a_zp + kb * (double)q->b_zp));
+    if (!isfinite(q->ka) || !isfinite(q->kb) || !isfinite(q->c0)) {
+        return;
+    }
+    const int32_t a0 = q->a_s8 ? -128 : 0, b0 = q->b_s8 ? -128 : 0;
+    for (int32_t a = a0; a < a0 + 256; a++) {
+        for (int32_t b = b0; b < b0 + 256; b++) {
+            double d = simd_qadd_def(q, a, b);
+            float f = nearbyintf(fmaf(q->ka, (float)a, fmaf(q->kb, (float)b, q->c0))) +
+                      (float)q->y_zp;
+            d = d < (double)q->lo ? (double)q->lo : (d > (double)q->hi ? (double)q->hi : d);
+            f = f < (float)q->lo ? (float)q->lo : (f > (float)q->hi ? (float)q->hi : f);
+            if ((double)f != d) {
+                return;
+            }
+        }
+    }
+    q->use_f = true;
+}
+
 /* tfmq.QAdd over equal shapes with constant quantization parameters. */
 static bool simd_plan_qadd(const tq_op_ctx *ctx, simd_plan *pl)
 {
@@ -326,9 +392,10 @@ static bool simd_plan_qadd(const tq_op_ctx *ctx, simd_plan *pl)
     if (tq_ql_bounds(ctx, y->dtype, ys, q->y_zp, &q->lo, &q->hi) != TFMQ_OK) {
         return false;
     }
+    simd_qadd_try_float(q);
     pl->k.kind = TQ_CPU_SIMD_K_QADD;
     pl->k.n = tq_tensor_numel(y);
-    pl->what = "qadd";
+    pl->what = q->use_f ? "qadd_f32" : (q->use_dm ? "qadd_f64mul" : "qadd");
     pl->role = TQ_CPU_ROLE_SAME;
     return true;
 }

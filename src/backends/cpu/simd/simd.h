@@ -63,6 +63,14 @@ typedef struct tq_cpu_simd_qadd {
     bool a_s8, b_s8, y_s8; /* int8 (true) or uint8 */
     int32_t a_zp, b_zp, y_zp, lo, hi;
     double a_scale, b_scale, y_scale;
+    /* float form, used by the vector tables when it equals the definition for every (a, b)
+     * pair (checked exhaustively at planning, simd.c): y = round(fma(ka, a, fma(kb, b, c0)))
+     * + y_zp, clamped, on the stored bytes a and b. Twice the lanes and no division. */
+    bool use_f;
+    float ka, kb, c0;
+    /* else the same form in double (8 lanes, still no division) when it is exact likewise */
+    bool use_dm;
+    double dka, dkb, dc0;
 } tq_cpu_simd_qadd;
 
 /* One pooling window over channels-last data: taps at x + i*h_step + j*w_step (i < nh, j < nw)

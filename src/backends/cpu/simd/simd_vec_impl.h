@@ -276,8 +276,16 @@ static void v_dequant(const tq_cpu_simd_dequant *q, const void *x, float *y, siz
 /* One half of QAdd in double: clamp(round((as*a + bs*b) / ys) + yz, lo, hi). */
 static inline vd v_qadd_d(const tq_cpu_simd_qadd *q, vd a, vd b)
 {
-    vd v = vd_add(vd_mul(vd_set1(q->a_scale), a), vd_mul(vd_set1(q->b_scale), b));
-    v = vd_add(vd_round(vd_div(v, vd_set1(q->y_scale))), vd_set1((double)q->y_zp));
+    vd v;
+    if (q->use_dm) { /* division-free form, exact on every byte pair (simd.c); a, b minus zp */
+        v = vd_fmadd(vd_set1(q->dka), vd_add(a, vd_set1((double)q->a_zp)),
+                     vd_fmadd(vd_set1(q->dkb), vd_add(b, vd_set1((double)q->b_zp)),
+                              vd_set1(q->dc0)));
+        v = vd_add(vd_round(v), vd_set1((double)q->y_zp));
+    } else {
+        v = vd_add(vd_mul(vd_set1(q->a_scale), a), vd_mul(vd_set1(q->b_scale), b));
+        v = vd_add(vd_round(vd_div(v, vd_set1(q->y_scale))), vd_set1((double)q->y_zp));
+    }
     return vd_min(vd_set1((double)q->hi), vd_max(vd_set1((double)q->lo), v));
 }
 
@@ -288,11 +296,31 @@ static inline vi v_qadd1(const tq_cpu_simd_qadd *q, const uint8_t *a, const uint
     return vi_from_vd(v_qadd_d(q, vd_lo_i(av), vd_lo_i(bv)), v_qadd_d(q, vd_hi_i(av), vd_hi_i(bv)));
 }
 
+/* The float form (q->use_f: equal to the definition on every byte pair, simd.c). */
+static inline vi v_qadd1_f(const tq_cpu_simd_qadd *q, const uint8_t *a, const uint8_t *b,
+                           size_t m)
+{
+    const vf av = vf_from_vi(vi_load_b(a, q->a_s8, m));
+    const vf bv = vf_from_vi(vi_load_b(b, q->b_s8, m));
+    vf v = vf_fmadd(vf_set1(q->ka), av, vf_fmadd(vf_set1(q->kb), bv, vf_set1(q->c0)));
+    v = vf_add(vf_round(v), vf_set1((float)q->y_zp));
+    return vi_from_vf(vf_min(vf_set1((float)q->hi), vf_max(vf_set1((float)q->lo), v)));
+}
+
 static void v_qadd(const tq_cpu_simd_qadd *q, const void *a, const void *b, void *y, size_t n)
 {
     const uint8_t *ab = a, *bb = b;
     uint8_t *yb = y;
     size_t i = 0;
+    if (q->use_f) {
+        for (; i + TQ_VL <= n; i += TQ_VL) {
+            vi_store_b(yb + i, v_qadd1_f(q, ab + i, bb + i, TQ_VL), TQ_VL);
+        }
+        if (i < n) {
+            vi_store_b(yb + i, v_qadd1_f(q, ab + i, bb + i, n - i), n - i);
+        }
+        return;
+    }
     for (; i + TQ_VL <= n; i += TQ_VL) {
         vi_store_b(yb + i, v_qadd1(q, ab + i, bb + i, TQ_VL), TQ_VL);
     }
