@@ -7,8 +7,20 @@
 extern int omp_get_max_threads(void);
 extern void omp_set_num_threads(int n);
 
+/* Under ThreadSanitizer every run is single-threaded: libgomp is not instrumented, so TSan would
+ * see oneDNN's worker threads call intercepted functions (memset) without their barriers. The
+ * TSan job tests sessions in concurrent application threads, which stay. */
+#if defined(__SANITIZE_THREAD__)
+#define TQ_CPU_MAX_OMP_THREADS 1
+#else
+#define TQ_CPU_MAX_OMP_THREADS 1024
+#endif
+
 int32_t tq_cpu_threads_enter(int32_t n)
 {
+    if (n > TQ_CPU_MAX_OMP_THREADS) {
+        n = TQ_CPU_MAX_OMP_THREADS;
+    }
     int32_t prev = (int32_t)omp_get_max_threads();
     if (n >= 1 && n != prev) {
         omp_set_num_threads((int)n);
