@@ -21,6 +21,7 @@ enum tq_ev_kind {
 typedef struct tq_xval {
     tq_tensor t;
     uint8_t layout;      /* tq_layout of the data in memory (PLANNED values may be NHWC) */
+    uint8_t bf16;        /* a float32 PLANNED value stored as BF16 (between BF16 convolutions) */
     size_t bytes;        /* bytes of t for PLANNED / folded values */
     uint8_t kind;        /* enum tq_ev_kind */
     int32_t first, last; /* lifetime in node positions (PLANNED) */
@@ -553,8 +554,53 @@ static tfmq_status tq_exec_layouts(tq_exec *e, const uint8_t *roles)
     return TFMQ_OK;
 }
 
-/* Prepare a fast kernel for every planned node the CPU backend takes. */
-static tfmq_status tq_exec_prepare_fast(tq_exec *e)
+/* Keep float32 values BF16 in memory where both ends are BF16 convolutions: produced as output
+ * 0 of one and read only as the source (input 0) or residual (input 3) of others, planned, not a
+ * graph output, not observed (cpu.h, tq_cpu_dnnl_bf16_io). Halves their planned bytes. */
+static void tq_exec_bf16_storage(tq_exec *e, tq_cpu_isa isa)
+{
+    const tq_graph *g = e->g;
+    if (e->observer || e->parent || g->n_subs > 0 || isa < TQ_CPU_ISA_AVX512_BF16) {
+        return;
+    }
+    for (size_t v = 0; v < g->n_values; v++) {
+        tq_xval *ev = &e->vals[v];
+        ev->bf16 = ev->kind == TQ_EV_PLANNED && ev->t.rank == 4 &&
+                   ev->t.dtype == TFMQ_DTYPE_FLOAT32;
+    }
+    for (size_t i = 0; i < g->n_outputs; i++) {
+        e->vals[g->outputs[i]].bf16 = 0;
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        const tq_node *n = &g->nodes[i];
+        bool io = false;
+        if (!e->nodes[i].folded && !e->nodes[i].dynamic) {
+            tq_op_ctx ctx;
+            tq_tensor in_t[TQ_MAX_IO];
+            tq_exec_ctx_consts(e, i, &ctx, in_t);
+            io = tq_cpu_dnnl_bf16_io(&ctx, isa);
+        }
+        for (int32_t k = 0; k < n->n_in; k++) {
+            if (n->in[k] >= 0 && !(io && (k == 0 || k == 3))) {
+                e->vals[n->in[k]].bf16 = 0;
+            }
+        }
+        for (int32_t k = 0; k < n->n_out; k++) {
+            if (n->out[k] >= 0 && !(io && k == 0)) {
+                e->vals[n->out[k]].bf16 = 0;
+            }
+        }
+    }
+    for (size_t v = 0; v < g->n_values; v++) {
+        tq_xval *ev = &e->vals[v];
+        if (ev->bf16) {
+            ev->bytes = tq_tensor_numel(&ev->t) * 2;
+        }
+    }
+}
+
+/* Before the memory plan: roles, then the layout and storage type of every value. */
+static tfmq_status tq_exec_plan_fast(tq_exec *e)
 {
     const tq_graph *g = e->g;
     tq_cpu_isa isa = tq_cpu_isa_level();
@@ -571,36 +617,50 @@ static tfmq_status tq_exec_prepare_fast(tq_exec *e)
     }
     tfmq_status st = tq_exec_layouts(e, roles);
     tq_free(e->alloc, roles, nn);
-    if (st != TFMQ_OK) {
-        return st;
+    if (st == TFMQ_OK) {
+        tq_exec_bf16_storage(e, isa);
+    }
+    return st;
+}
+
+/* Prepare a fast kernel for every planned node the CPU backend takes (after the memory plan). */
+static tfmq_status tq_exec_prepare_fast(tq_exec *e)
+{
+    const tq_graph *g = e->g;
+    tq_cpu_isa isa = tq_cpu_isa_level();
+    tfmq_status st = TFMQ_OK;
+    if (isa == TQ_CPU_ISA_SCALAR) {
+        return TFMQ_OK;
     }
     for (size_t i = 0; i < g->n_nodes && st == TFMQ_OK; i++) {
         const tq_node *n = &g->nodes[i];
         if (e->nodes[i].folded || e->nodes[i].dynamic) {
             continue;
         }
-        uint8_t in_l[TQ_MAX_IO], out_l[TQ_MAX_IO];
-        bool nhwc = false;
+        uint8_t in_l[TQ_MAX_IO], out_l[TQ_MAX_IO], in_h[TQ_MAX_IO], out_h[TQ_MAX_IO];
+        bool special = false; /* channels-last or BF16 storage: a fast kernel is required */
         for (int32_t k = 0; k < n->n_in; k++) {
             in_l[k] = n->in[k] >= 0 ? e->vals[n->in[k]].layout : TQ_LAYOUT_NCHW;
-            nhwc = nhwc || in_l[k] != TQ_LAYOUT_NCHW;
+            in_h[k] = n->in[k] >= 0 ? e->vals[n->in[k]].bf16 : 0;
+            special = special || in_l[k] != TQ_LAYOUT_NCHW || in_h[k];
         }
         for (int32_t k = 0; k < n->n_out; k++) {
             out_l[k] = n->out[k] >= 0 ? e->vals[n->out[k]].layout : TQ_LAYOUT_NCHW;
-            nhwc = nhwc || out_l[k] != TQ_LAYOUT_NCHW;
+            out_h[k] = n->out[k] >= 0 ? e->vals[n->out[k]].bf16 : 0;
+            special = special || out_l[k] != TQ_LAYOUT_NCHW || out_h[k];
         }
         tq_op_ctx ctx;
         tq_tensor in_t[TQ_MAX_IO];
         tq_exec_ctx_consts(e, i, &ctx, in_t);
-        tq_cpu_prep p = {&ctx, in_l, out_l, e->n_threads, isa, e->alloc};
+        tq_cpu_prep p = {&ctx, in_l, out_l, e->n_threads, isa, e->alloc, in_h, out_h};
         tq_cpu_kernel *k = NULL;
         st = tq_cpu_prepare_dnnl(&p, &k);
         if (st == TFMQ_OK && !k) {
             st = tq_cpu_prepare_simd(&p, &k);
         }
-        if (st == TFMQ_OK && !k && nhwc) {
-            st = tq_op_fail(&ctx, TFMQ_ERR_INTERNAL,
-                            "no fast CPU kernel for the channels-last layout planned for it");
+        if (st == TFMQ_OK && !k && special) {
+            st = tq_op_fail(&ctx, TFMQ_ERR_INTERNAL, "no fast CPU kernel for the channels-last "
+                            "layout or BF16 storage planned for it");
         }
         e->nodes[i].fast = k;
     }
@@ -816,6 +876,10 @@ tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_
         if (ev->kind == TQ_EV_PLANNED) {
             ev->last = (int32_t)g->n_nodes;
         }
+    }
+    /* 2b. fast CPU backend: layouts and BF16 storage (which change planned bytes) */
+    if (e->n_threads > 0) {
+        TQ_TRY(st, tq_exec_plan_fast(e));
     }
     /* 3. offsets, workspace, scratch */
     TQ_TRY(st, tq_exec_assign_offsets(e));

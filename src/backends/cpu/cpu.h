@@ -89,6 +89,9 @@ typedef struct tq_cpu_prep {
     int32_t n_threads;        /* threads the run will use (>= 1) */
     tq_cpu_isa isa;           /* tq_cpu_isa_level(), > SCALAR */
     const tfmq_allocator *alloc;
+    const uint8_t *in_bf16;   /* per input: 1 when the float32 tensor is stored as BF16 (only
+                                 between BF16 convolutions, tq_cpu_dnnl_bf16_io); NULL: none */
+    const uint8_t *out_bf16;  /* per output, likewise */
 } tq_cpu_prep;
 
 /* Each family sets *k_out to a new kernel, or to NULL when it does not take the node (its
@@ -97,6 +100,10 @@ typedef struct tq_cpu_prep {
  * node is not PLAIN, prepare never returns NULL for layouts that the role allows. */
 tfmq_status tq_cpu_prepare_dnnl(const tq_cpu_prep *p, tq_cpu_kernel **k_out);
 tfmq_status tq_cpu_prepare_simd(const tq_cpu_prep *p, tq_cpu_kernel **k_out);
+/* Whether the node is a convolution computing in BF16 (compute = "bf16", AVX512_BF16) that can
+ * read its source and residual and write its output as BF16 storage: the exec then keeps the
+ * float32 values between two such nodes in BF16 (half the memory traffic, no conversion pass). */
+bool tq_cpu_dnnl_bf16_io(const tq_op_ctx *ctx, tq_cpu_isa isa);
 /* Roles, from the node and its inferred shapes (ctx as in tq_cpu_prep, any isa > SCALAR). */
 tq_cpu_role tq_cpu_dnnl_role(const tq_op_ctx *ctx);
 tq_cpu_role tq_cpu_simd_role(const tq_op_ctx *ctx);

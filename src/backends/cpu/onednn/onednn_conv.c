@@ -15,7 +15,9 @@
  * BF16: a float convolution marked compute = "bf16" (passes/strip_half.c: a BF16 model) reads its
  * source and weights as BF16 on a CPU with AVX512_BF16: the source is converted (round to
  * nearest even, as the model's Cast did) by a reorder stage, the weights once; it accumulates and
- * writes float32. Elsewhere it runs in float32 (the weights are exactly the BF16 values). */
+ * writes float32, or BF16 where the exec stores the value as BF16 because every reader is such a
+ * convolution too (tq_cpu_prep.in_bf16/out_bf16; the residual likewise). Elsewhere it runs in
+ * float32 (the weights are exactly the BF16 values). */
 #include <string.h>
 
 #include "backends/cpu/onednn/onednn_internal.h"
@@ -26,6 +28,7 @@
 typedef struct conv_plan {
     bool quant;                 /* tfmq.QConv */
     bool bf16;                  /* float conv computing on BF16 source and weights */
+    bool x_bf16, y_bf16, r_bf16;/* source, output, residual stored as BF16 (tq_cpu_prep) */
     int32_t w_slot, b_slot;     /* inputs of the weights and the bias (-1: none) */
     int32_t r_slot;             /* residual input of FusedConv, or -1 */
     bool r_sum;                 /* residual as a sum post-op onto a copy (else binary add) */
@@ -203,12 +206,13 @@ static tfmq_status conv_pd(const tq_cpu_prep *p, const conv_plan *cp, dnnl_forma
     const tq_op_ctx *ctx = p->ctx;
     const dnnl_data_type_t xdt = cp->bf16 ? dnnl_bf16 : tq_cpu_onednn_dt(ctx->in[0]->dtype);
     const dnnl_data_type_t wdt = cp->quant ? dnnl_s8 : (cp->bf16 ? dnnl_bf16 : dnnl_f32);
+    const dnnl_data_type_t ydt = cp->y_bf16 ? dnnl_bf16 : tq_cpu_onednn_dt(ctx->out[0]->dtype);
     dnnl_memory_desc_t src, dst, wei, bias, r_md;
     tq_cpu_onednn_md(&src, 4, cp->src, xdt, x_tag);
-    tq_cpu_onednn_md(&dst, 4, cp->dst, tq_cpu_onednn_dt(ctx->out[0]->dtype), y_tag);
+    tq_cpu_onednn_md(&dst, 4, cp->dst, ydt, y_tag);
     tq_cpu_onednn_md(&wei, cp->wei_nd, cp->wei, wdt, dnnl_format_tag_any);
     tq_cpu_onednn_md(&bias, 1, &cp->dst[1], cp->quant ? dnnl_s32 : dnnl_f32, dnnl_a);
-    tq_cpu_onednn_md(&r_md, 4, cp->dst, dnnl_f32, y_tag);
+    tq_cpu_onednn_md(&r_md, 4, cp->dst, cp->r_bf16 ? dnnl_bf16 : dnnl_f32, y_tag);
     dnnl_dims_t stride, dil, pad_l, pad_r;
     for (int i = 0; i < 2; i++) {
         stride[i] = cp->stride[i];
@@ -252,7 +256,8 @@ static tfmq_status conv_args(const tq_cpu_prep *p, const conv_plan *cp,
     const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     const dnnl_memory_desc_t *wei = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     dnnl_memory_desc_t x_user, y_user, w_user;
-    tq_cpu_onednn_md(&x_user, 4, cp->src, tq_cpu_onednn_dt(ctx->in[0]->dtype),
+    tq_cpu_onednn_md(&x_user, 4, cp->src,
+                     cp->x_bf16 ? dnnl_bf16 : tq_cpu_onednn_dt(ctx->in[0]->dtype),
                      tq_cpu_onednn_act_tag(p->in_layout[0]));
     tq_cpu_onednn_md(&y_user, 4, cp->dst, dst->data_type,
                      tq_cpu_onednn_act_tag(p->out_layout[0]));
@@ -279,7 +284,7 @@ static tfmq_status conv_args(const tq_cpu_prep *p, const conv_plan *cp,
          * destination it accumulates onto (sum) */
         const int arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1;
         dnnl_memory_desc_t r_user;
-        tq_cpu_onednn_md(&r_user, 4, cp->dst, dnnl_f32,
+        tq_cpu_onednn_md(&r_user, 4, cp->dst, cp->r_bf16 ? dnnl_bf16 : dnnl_f32,
                          tq_cpu_onednn_act_tag(p->in_layout[cp->r_slot]));
         st = cp->r_sum ? tq_cpu_onednn_copy_in(p, k, cp->r_slot, &r_user, DNNL_ARG_DST)
                        : tq_cpu_onednn_bind_staged(
@@ -354,6 +359,20 @@ static tfmq_status conv_pd_best(const tq_cpu_prep *p, conv_plan *cp, dnnl_primit
     return conv_pd(p, cp, x_tag, y_tag, pd);
 }
 
+bool tq_cpu_dnnl_bf16_io(const tq_op_ctx *ctx, tq_cpu_isa isa)
+{
+    conv_plan cp;
+    const char *compute = "";
+    if (isa < TQ_CPU_ISA_AVX512_BF16 || !conv_plan_make(ctx, &cp) || cp.quant) {
+        return false;
+    }
+    if (tq_attr_string(ctx->node, "compute", "", &compute) != TFMQ_OK) {
+        tq_clear_error();
+        return false;
+    }
+    return strcmp(compute, "bf16") == 0;
+}
+
 tfmq_status tq_cpu_onednn_prepare_conv(const tq_cpu_prep *p, tq_cpu_kernel **k_out)
 {
     conv_plan cp;
@@ -366,6 +385,11 @@ tfmq_status tq_cpu_onednn_prepare_conv(const tq_cpu_prep *p, tq_cpu_kernel **k_o
         tq_clear_error();
     }
     cp.bf16 = !cp.quant && strcmp(compute, "bf16") == 0 && p->isa >= TQ_CPU_ISA_AVX512_BF16;
+    if (cp.bf16 && p->in_bf16 && p->out_bf16) {
+        cp.x_bf16 = p->in_bf16[0] != 0;
+        cp.y_bf16 = p->out_bf16[0] != 0;
+        cp.r_bf16 = cp.r_slot >= 0 && p->in_bf16[cp.r_slot] != 0;
+    }
     dnnl_primitive_desc_t pd = NULL;
     tq_onednn_kernel *k = NULL;
     tfmq_status st = conv_pd_best(p, &cp, &pd);
