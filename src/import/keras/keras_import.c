@@ -100,6 +100,8 @@ typedef struct tq_kfile {
     size_t text_bytes;
     char *meta;             /* .keras: metadata.json */
     size_t meta_bytes;
+    char *image;            /* .keras: model.weights.h5, read by HDF5 until the file closes */
+    size_t image_bytes;
     cJSON *json;
     cJSON *meta_json;
 } tq_kfile;
@@ -111,8 +113,9 @@ static void tq_kfile_close(tq_kfile *f)
         H5Gclose(f->wroot);
     }
     if (f->file >= 0) {
-        H5Fclose(f->file);
+        H5Fclose(f->file); /* closes the objects still open in it (close degree strong) */
     }
+    tq_free(a, f->image, f->image_bytes + 1);
     tq_kstrs_free(a, &f->config);
     tq_kstrs_free(a, &f->version);
     tq_free(a, f->text, f->text_bytes + 1);
@@ -124,7 +127,7 @@ static void tq_kfile_close(tq_kfile *f)
 static tfmq_status tq_open_h5(const char *path, tq_kfile *f, const char **version_out)
 {
     tfmq_status st;
-    f->file = tq_kh5_open(path, NULL, 0);
+    f->file = tq_kh5_open(f->alloc, path, NULL, 0);
     if (f->file < 0) {
         return tq_fail(TFMQ_ERR_PARSE, "keras: cannot open the file as HDF5 (truncated or "
                        "corrupt?)");
@@ -177,8 +180,6 @@ static tfmq_status tq_open_zip(const char *path, tq_kfile *f, const char **versi
 {
     tfmq_status st;
     int zerr = 0;
-    char *image = NULL;
-    size_t image_bytes = 0;
     zip_t *z = zip_open(path, ZIP_RDONLY, &zerr);
     if (!z) {
         return tq_fail(TFMQ_ERR_PARSE, "keras: cannot open the file as a zip (libzip error %d)",
@@ -196,13 +197,10 @@ static tfmq_status tq_open_zip(const char *path, tq_kfile *f, const char **versi
         }
     }
     TQ_TRY(st, tq_zip_read(f->alloc, z, path, "model.weights.h5", TQ_KERAS_MAX_FILE_BYTES,
-                           &image, &image_bytes));
-    /* the core driver refuses names of existing files; below a regular file none can exist */
-    char name[1100];
+                           &f->image, &f->image_bytes));
+    char name[1100]; /* for messages only: the image is read */
     snprintf(name, sizeof(name), "%.1000s/model.weights.h5", path);
-    f->file = tq_kh5_open(name, image, image_bytes);
-    tq_free(f->alloc, image, image_bytes + 1);
-    image = NULL;
+    f->file = tq_kh5_open(f->alloc, name, f->image, f->image_bytes);
     if (f->file < 0) {
         st = tq_fail(TFMQ_ERR_PARSE, "keras: model.weights.h5 is not a readable HDF5 file");
         goto fail;

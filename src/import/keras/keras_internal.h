@@ -34,9 +34,12 @@ typedef struct tq_kw {
 
 void tq_kw_free(const tfmq_allocator *a, tq_kw *w);
 
-/* Open an HDF5 file from a path, or from a memory image (copied by HDF5) when image != NULL.
+/* Open an HDF5 file read-only from a path, or from a memory image when image != NULL (not
+ * copied: it must outlive the file, which H5Fclose closes with every object still open in it),
+ * through a driver that bounds-checks every read (keras_h5.c). `a` allocates the driver's state.
  * Returns a negative hid_t on failure (no message set). */
-hid_t tq_kh5_open(const char *path, const void *image, size_t image_bytes);
+hid_t tq_kh5_open(const tfmq_allocator *a, const char *path, const void *image,
+                  size_t image_bytes);
 /* Whether attribute `name` exists on object loc (false on error). */
 bool tq_kh5_has_attr(hid_t loc, const char *name);
 /* Read string attribute `name` of loc (scalar or 1-D, fixed or variable length). Attributes that

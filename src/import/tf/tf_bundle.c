@@ -7,6 +7,7 @@
  * The whole index is kept in memory; keys are copied into the bundle's own arena. */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "import/onnx/onnx_internal.h"
 #include "import/tf/tf_internal.h"
@@ -435,6 +436,29 @@ done:
     return st;
 }
 
+/* Whether shard `shard` holds `size` bytes at `offset`: checked before the tensor's block is
+ * allocated, so that a few bytes of index cannot make us allocate gigabytes for data that is not
+ * there. */
+static tfmq_status bundle_check_extent(const tq_tf_bundle *b, const char *key, int32_t shard,
+                                       uint64_t offset, uint64_t size)
+{
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s.data-%05d-of-%05d", b->prefix, shard, b->num_shards);
+    if (stat(path, &sb) != 0) {
+        return tq_fail(TFMQ_ERR_IO, "tf: %s: cannot open (tensor '%s')", path, key);
+    }
+    uint64_t have = sb.st_size > 0 ? (uint64_t)sb.st_size : 0;
+    if (offset > have || size > have - offset) {
+        return tq_fail(TFMQ_ERR_PARSE,
+                       "tf: %s: tensor '%s': %llu bytes at offset %llu lie past the end of the "
+                       "file (%llu bytes; truncated?)",
+                       path, key, (unsigned long long)size, (unsigned long long)offset,
+                       (unsigned long long)have);
+    }
+    return TFMQ_OK;
+}
+
 /* Read `size` bytes of shard `shard` at `offset` into dst. */
 static tfmq_status bundle_read_bytes(const tq_tf_bundle *b, const char *key, int32_t shard,
                                      uint64_t offset, uint64_t size, void *dst)
@@ -475,6 +499,9 @@ tfmq_status tq_tf_bundle_read(const tq_tf_bundle *b, const tq_tf_bundle_ent *e, 
                        "tf: %s.index: tensor '%s': %llu bytes stored, shape needs %zu",
                        b->prefix, e->key, (unsigned long long)loc.size, bytes);
     }
+    if ((st = bundle_check_extent(b, e->key, loc.shard, loc.offset, loc.size)) != TFMQ_OK) {
+        return st;
+    }
     void *data = tq_graph_alloc_data(g, bytes ? bytes : 1);
     if (!data) {
         return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "tf: tensor '%s': out of memory", e->key);
@@ -512,6 +539,9 @@ tfmq_status tq_tf_bundle_read_string(const tq_tf_bundle *b, const tq_tf_bundle_e
     if (loc.size > TQ_TF_MAX_FILE_BYTES || loc.size < 5) {
         return tq_fail(TFMQ_ERR_PARSE, "tf: %s.index: tensor '%s': %llu bytes", b->prefix,
                        e->key, (unsigned long long)loc.size);
+    }
+    if ((st = bundle_check_extent(b, e->key, loc.shard, loc.offset, loc.size)) != TFMQ_OK) {
+        return st;
     }
     size_t n = (size_t)loc.size;
     uint8_t *raw = tq_alloc(b->alloc, n);
