@@ -17,7 +17,8 @@
  * of 1), used in file-name order. CONFIG is one of
  *   fp32                      run the FP32 model itself (tfmq vs ONNX Runtime FP32 check)
  *   fp16 | bf16
- *   int8:METHOD[:TOLERANCE]   METHOD minmax|entropy|percentile|mse, TOLERANCE e.g. top1=1.0
+ *   int8:METHOD[:TOLERANCE]   METHOD minmax|entropy|percentile|mse, TOLERANCE e.g. top1=1.0;
+ *                             METHOD+bc (e.g. percentile+bc) also turns on bias_correction
  * Each configuration writes OUT_DIR/NAME/ (NAME: CONFIG with ':' and '=' replaced by '_'):
  *   report.json, model.tfmq, model_qdq.onnx, driver.json (status, timings, engine check) and
  *   out/STEM.oK.npy for output K of input STEM.npy. The model is one-input. */
@@ -387,6 +388,8 @@ static int qe_config(const tfmq_model *model, const qe_data *d, const char *out_
     } else if (strcmp(spec, "bf16") == 0) {
         o.precision = TFMQ_PRECISION_BF16;
     } else if (strcmp(spec, "int8") == 0 && method_s &&
+               (strlen(method_s) <= 3 || strcmp(method_s + strlen(method_s) - 3, "+bc") != 0 ||
+                ((method_s[strlen(method_s) - 3] = '\0'), o.bias_correction = true)) &&
                qe_parse_method(method_s, &o.calib_method) == 0) {
         o.precision = TFMQ_PRECISION_INT8;
     } else {

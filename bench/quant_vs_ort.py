@@ -11,7 +11,8 @@ that both tools can quantize:
     for calibration and evaluation, as the shared README's reference numbers are;
   - runs the FP32 model with ONNX Runtime (the reference for every column);
   - runs bench/quant_eval (tfmq's reference executor): FP32, FP16 and INT8 with each calibration
-    method (minmax, entropy, percentile, mse), writing report JSON, engine and QDQ export;
+    method (minmax, entropy, percentile, mse), each also with bias correction ("+bc"),
+    writing report JSON, engine and QDQ export;
   - quantizes with ONNX Runtime quantize_static (QDQ, per-channel, QInt8 weights and activations,
     ActivationSymmetric/WeightSymmetric, MinMax/Entropy/Percentile) and runs it with ONNX Runtime;
   - prints top-1 agreement with FP32 and the output SQNR (dB) over all outputs, side by side.
@@ -41,7 +42,9 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-TFMQ_METHODS = ["minmax", "entropy", "percentile", "mse"]
+TFMQ_BASE_METHODS = ["minmax", "entropy", "percentile", "mse"]
+# "+bc": the same method with bias correction (tfmq_quantize_options.bias_correction)
+TFMQ_METHODS = TFMQ_BASE_METHODS + [m + "+bc" for m in TFMQ_BASE_METHODS]
 ORT_METHODS = ["MinMax", "Entropy", "Percentile"]
 LOCK = threading.Lock()
 # QUANT_RESULTS.md: everything from this line on is hand-written and kept across runs
@@ -219,7 +222,7 @@ def link_libs(build_dir):
         with open(os.path.join(build_dir, "CMakeFiles", "tfmq_cli.dir", "link.txt")) as f:
             toks = f.read().split()
         return [t for t in toks[toks.index("libtfmq.a") + 1:]
-                if t.startswith("-l") or t.endswith((".so", ".a"))]
+                if t.startswith("-l") or t.endswith((".so", ".a")) or ".so." in t]
     except (OSError, ValueError):
         return ["-lprotobuf-c", "-lm"]
 
@@ -271,8 +274,15 @@ def main():
     ap.add_argument("--md", default=os.path.join(ROOT, "bench", "QUANT_RESULTS.md"),
                     help="results file to write ('' for none)")
     ap.add_argument("--models", default="", help="comma-separated subset of model names")
+    ap.add_argument("--methods", default="",
+                    help="comma-separated subset of tfmq INT8 methods (%s)" % ",".join(TFMQ_METHODS))
     ap.add_argument("--jobs", type=int, default=2, help="parallel tfmq driver processes")
     args = ap.parse_args()
+    if args.methods:
+        bad = [m for m in args.methods.split(",") if m not in TFMQ_METHODS]
+        if bad:
+            sys.exit("unknown method(s): " + ",".join(bad))
+        TFMQ_METHODS[:] = args.methods.split(",")
 
     t_start = time.time()
     os.makedirs(args.out, exist_ok=True)
@@ -331,7 +341,9 @@ def main():
     tol_cfg = None
     if mv2 in data:
         cand = []
-        for m in TFMQ_METHODS:
+        # among the methods without bias correction (as before "+bc" existed), where run
+        tol_methods = [m for m in TFMQ_METHODS if m in TFMQ_BASE_METHODS] or TFMQ_METHODS
+        for m in tol_methods:
             futs[(mv2, "int8:" + m)].result()
             outs, _ = load_tfmq(os.path.join(args.out, mv2, "tfmq"), "int8:" + m,
                                 [s for s, _ in data[mv2]])
@@ -476,6 +488,26 @@ def report(results, chosen, tol_cfg, build_note, elapsed):
                          "%s / %s" % (fmt(r.get("top1"), "top1"), fmt(r.get("sqnr_db"), "s")))
         L.append("| %s | %s |" % (name, " | ".join(cells)))
 
+    bc = [m for m in TFMQ_BASE_METHODS if m in TFMQ_METHODS and m + "+bc" in TFMQ_METHODS]
+    if bc:
+        L.append("\n## Bias correction: change from each method to method+bc (top-1 / SQNR dB)\n")
+        L.append("`+bc`: `tfmq_quantize_options.bias_correction` (`--bias-correction`): each "
+                 "quantized Conv/Gemm's bias less the mean per-channel output error its int8 "
+                 "weights cause on the calibration data.\n")
+        L.append("| model | " + " | ".join(bc) + " |")
+        L.append("|---" * (len(bc) + 1) + "|")
+        for name, *_ in chosen:
+            cells = []
+            for m in bc:
+                a = results[name]["tfmq"].get("int8:" + m, {})
+                b = results[name]["tfmq"].get("int8:" + m + "+bc", {})
+                if "sqnr_db" not in a or "sqnr_db" not in b:
+                    cells.append("fail")
+                    continue
+                t1 = ("%+.3f" % (b["top1"] - a["top1"])) if a["top1"] is not None else "n/a"
+                cells.append("%s / %+.1f" % (t1, b["sqnr_db"] - a["sqnr_db"]))
+            L.append("| %s | %s |" % (name, " | ".join(cells)))
+
     L.append("\n## Reading: tfmq's best INT8 method vs ORT's best\n")
     L.append("Target: tfmq's best has at least ORT's best top-1 agreement and a higher output "
              "SQNR. Best = highest top-1, then highest SQNR.\n")
@@ -515,7 +547,8 @@ def report(results, chosen, tol_cfg, build_note, elapsed):
             rep = r.get("info", {}).get("report", {})
             fb = rep.get("fallback_layers", [])
             L.append("- `%s` (tolerance \"top1=1.0\" on the method with the best SQNR among "
-                     "those below top-1 1.0, so that the fallback has work to do): top-1 "
+                     "those below top-1 1.0, without bias correction, so that the fallback has work "
+                     "to do): top-1 "
                      "agreement %s, "
                      "output SQNR %s dB (vs ORT FP32); the report's own fidelity: top-1 %s, "
                      "SQNR %s dB; %d layer(s) kept in float by the fallback:" % (

@@ -356,6 +356,12 @@ typedef struct tfmq_quantize_options {
     const char *calib_cache_path;  /**< read when it matches the model, else written; NULL */
     tfmq_progress_fn progress;     /**< NULL: none */
     void *progress_user_data;
+    /** INT8: empirical bias correction (Nagel et al. 2019). For every quantized Conv/Gemm with a
+     *  bias, the mean per-output-channel error its int8 weights cause (measured on the
+     *  calibration data: the layer with FP32 and with quantized weights on the same FP32 inputs,
+     *  averaged over batch and spatial positions) is subtracted from its bias before the bias is
+     *  quantized. Costs one more pass over the calibration data. Needs calib_fn. Default false. */
+    bool bias_correction;
 } tfmq_quantize_options;
 
 /** A fidelity report (what quantization cost, layer by layer). */

@@ -28,6 +28,12 @@ typedef struct tq_quant_plan {
     size_t n_tensors, cap_tensors;
     float *lo, *hi;              /* calibrated ranges, n_tensors entries */
     size_t n_lohi;
+    /* bias correction (owned by the caller, kept by tq_quant_plan_free): for node i of the FP32
+     * graph, bias_corr + bias_corr_off[i] holds the per-channel amount to subtract from its
+     * bias, or bias_corr_off[i] is (size_t)-1; NULL: no correction */
+    const float *bias_corr;
+    const size_t *bias_corr_off;
+    size_t n_bias_corr_off;
 } tq_quant_plan;
 
 /* Choose the layers and activation tensors of an FP32 graph to quantize to INT8. */
@@ -42,5 +48,24 @@ tfmq_status tq_quant_apply_int8(tq_graph *g, tq_quant_plan *plan, bool asymmetri
  * layers in plan (may be NULL). */
 tfmq_status tq_quant_apply_half(tq_graph *g, tfmq_dtype half, tq_quant_plan *plan);
 void tq_quant_plan_free(tq_quant_plan *p);
+
+/* Per-output-channel symmetric int8 quantization of a float weight of n elements whose channel
+ * index is (i / inner) % cout: scale[c] = max|w|/127 (1 when the channel is all zero),
+ * q = round(w / scale) in [-127, 127]. */
+void tq_quant_weight_int8(const float *w, size_t n, int64_t cout, size_t inner, float *scale,
+                          int8_t *q);
+
+/* Empirical bias correction (Nagel et al. 2019): for every planned Conv/Gemm of the FP32 graph
+ * g with a constant per-channel bias, run the layer with FP32 weights and with its int8
+ * weights (dequantized) on the same FP32 inputs over the calibration data (opts->calib_fn) and
+ * average their difference per output channel (over batch and spatial positions), scaled to
+ * the bias (1/beta for Gemm). *corr_out (n corrections) and *off_out (g->n_nodes entries,
+ * (size_t)-1 where there is none) are allocated with g->alloc; free with
+ * tq_bias_correction_free. */
+tfmq_status tq_bias_correction(const tq_graph *g, const tq_quant_plan *plan,
+                               const tfmq_quantize_options *opts, float **corr_out,
+                               size_t *n_corr_out, size_t **off_out);
+void tq_bias_correction_free(const tfmq_allocator *a, float *corr, size_t n_corr, size_t *off,
+                             size_t n_nodes);
 
 #endif

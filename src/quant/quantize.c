@@ -348,8 +348,30 @@ fail:
     return st;
 }
 
-/* Quantize the constant weight of node `ni` per output channel; bias to int32. */
-static tfmq_status tq_q_weights(tq_graph *g, int32_t ni, int32_t axis, float x_scale)
+void tq_quant_weight_int8(const float *wd, size_t n, int64_t cout, size_t inner, float *scale,
+                          int8_t *q)
+{
+    for (int64_t c = 0; c < cout; c++) {
+        scale[c] = 0.0f; /* amax first */
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t c = (i / inner) % (size_t)cout;
+        scale[c] = fmaxf(scale[c], fabsf(wd[i]));
+    }
+    for (int64_t c = 0; c < cout; c++) {
+        scale[c] = scale[c] > 0.0f ? scale[c] / 127.0f : 1.0f;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t c = (i / inner) % (size_t)cout;
+        double r = nearbyint((double)wd[i] / (double)scale[c]);
+        q[i] = (int8_t)(r < -127 ? -127 : r > 127 ? 127 : r);
+    }
+}
+
+/* Quantize the constant weight of node `ni` per output channel; bias to int32, less `bcorr`
+ * (the measured mean output error of the quantized weights, per channel; NULL: none). */
+static tfmq_status tq_q_weights(tq_graph *g, int32_t ni, int32_t axis, float x_scale,
+                                const float *bcorr)
 {
     tfmq_status st = TFMQ_OK;
     const tq_value *wv = &g->values[g->nodes[ni].in[1]];
@@ -371,21 +393,7 @@ static tfmq_status tq_q_weights(tq_graph *g, int32_t ni, int32_t axis, float x_s
         st = tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "quantize: out of memory");
         goto done;
     }
-    const float *wd = w.data;
-    for (int64_t c = 0; c < cout; c++) {
-        float amax = 0.0f;
-        for (size_t i = 0; i < n; i++) {
-            if ((int64_t)((i / inner) % (size_t)cout) == c) {
-                amax = fmaxf(amax, fabsf(wd[i]));
-            }
-        }
-        scale[c] = amax > 0.0f ? amax / 127.0f : 1.0f;
-    }
-    for (size_t i = 0; i < n; i++) {
-        size_t c = (i / inner) % (size_t)cout;
-        double r = nearbyint((double)wd[i] / (double)scale[c]);
-        q[i] = (int8_t)(r < -127 ? -127 : r > 127 ? 127 : r);
-    }
+    tq_quant_weight_int8(w.data, n, cout, inner, scale, q);
     int32_t vq, vs, vz, vdq;
     int64_t cdim = cout;
     TQ_TRY(st, tq_graph_add_const(g, tq_q_cat(g, wname, "_quantized"), TFMQ_DTYPE_INT8, w.rank,
@@ -415,7 +423,8 @@ static tfmq_status tq_q_weights(tq_graph *g, int32_t ni, int32_t axis, float x_s
         }
         for (int64_t c = 0; c < cout; c++) {
             bscale[c] = x_scale * scale[c];
-            double r = nearbyint((double)bd[c] / (double)bscale[c]);
+            double b = bcorr ? (double)(bd[c] - bcorr[c]) : (double)bd[c];
+            double r = nearbyint(b / (double)bscale[c]);
             bq[c] = (int32_t)(r < -2147483647.0 ? -2147483647.0 : r > 2147483647.0 ? 2147483647.0 : r);
         }
         const char *bname = g->values[bi].name;
@@ -469,7 +478,12 @@ tfmq_status tq_quant_apply_int8(tq_graph *g, tq_quant_plan *plan, bool asym)
         float xs;
         int32_t xz;
         tq_q_act_params(plan, t, asym, &xs, &xz);
-        TQ_TRY(st, tq_q_weights(g, l->node, l->weight_axis, xs));
+        const float *bcorr = NULL;
+        if (plan->bias_corr && (size_t)l->node < plan->n_bias_corr_off &&
+            plan->bias_corr_off[l->node] != (size_t)-1) {
+            bcorr = plan->bias_corr + plan->bias_corr_off[l->node];
+        }
+        TQ_TRY(st, tq_q_weights(g, l->node, l->weight_axis, xs, bcorr));
     }
     /* then activations */
     for (size_t t = 0; t < plan->n_tensors; t++) {
@@ -762,6 +776,8 @@ tfmq_status tfmq_quantize(const tfmq_model *model, const tfmq_quantize_options *
     const tq_graph *cand = NULL;
     bool cand_owned = false;
     tq_arena cand_arena;
+    float *bc_corr = NULL;
+    size_t bc_n = 0, *bc_off = NULL;
 
     memset(&plan, 0, sizeof(plan));
     memset(&fid, 0, sizeof(fid));
@@ -846,6 +862,13 @@ tfmq_status tfmq_quantize(const tfmq_model *model, const tfmq_quantize_options *
                                                 calib_samples));
             }
         }
+    }
+
+    if (o.precision == TFMQ_PRECISION_INT8 && o.bias_correction) {
+        TQ_TRY(st, tq_bias_correction(ref, &plan, &o, &bc_corr, &bc_n, &bc_off));
+        plan.bias_corr = bc_corr;
+        plan.bias_corr_off = bc_off;
+        plan.n_bias_corr_off = ref->n_nodes;
     }
 
     tfmq_batch_fn eval_fn = o.eval_fn ? o.eval_fn : o.calib_fn;
@@ -1067,6 +1090,7 @@ fail:
     tq_free(model->palloc, reasons, n_excl * sizeof(char *));
     tq_free(model->palloc, float_layers, (ref ? ref->n_nodes + 1 : 1) * sizeof(char *));
     tq_quant_plan_free(&plan);
+    tq_bias_correction_free(model->palloc, bc_corr, bc_n, bc_off, ref ? ref->n_nodes : 0);
     tq_graph_destroy(ref);
     tq_arena_free(&ref_arena);
     return st;

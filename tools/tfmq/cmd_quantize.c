@@ -15,7 +15,8 @@ static const char quantize_help[] =
     "usage: tfmq quantize MODEL --precision fp32|tf32|fp16|bf16|int8 -o OUT.tfmq\n"
     "                     [--calib PATH...] [--calib-method minmax|entropy|percentile|mse]\n"
     "                     [--percentile P] [--calib-samples N] [--calib-cache FILE]\n"
-    "                     [--asymmetric] [--eval PATH...] [--eval-samples N]\n"
+    "                     [--asymmetric] [--bias-correction] [--eval PATH...]\n"
+    "                     [--eval-samples N]\n"
     "                     [--tolerance top1=F|sqnr=DB] [--report FILE.json] [--force]\n"
     "                     [--preprocess P] [--size HxW] [--layout L] [--channel-order O]\n"
     "                     [--batch N]\n"
@@ -36,6 +37,8 @@ static const char quantize_help[] =
     "  --calib-samples N       use at most N calibration samples (default: all)\n"
     "  --calib-cache FILE      reuse the ranges in FILE if it matches the model, else write it\n"
     "  --asymmetric            uint8 activations with zero points (default symmetric int8)\n"
+    "  --bias-correction       subtract the mean output error of each layer's int8 weights,\n"
+    "                          measured on the --calib data, from its bias (one more pass)\n"
     "  --eval PATH             data for the fidelity report (default: the --calib data)\n"
     "  --eval-samples N        evaluate on at most N samples (default: all)\n"
     "  --tolerance KEY=VALUE   top1=FRACTION or sqnr=DB: keep the most damaging layers in\n"
@@ -58,6 +61,7 @@ enum {
     OPT_CALIB_SAMPLES,
     OPT_CALIB_CACHE,
     OPT_ASYMMETRIC,
+    OPT_BIAS_CORRECTION,
     OPT_EVAL,
     OPT_EVAL_SAMPLES,
     OPT_TOLERANCE,
@@ -75,6 +79,7 @@ static const cli_option quantize_opts[] = {
     {"calib-samples", 0, true, OPT_CALIB_SAMPLES},
     {"calib-cache", 0, true, OPT_CALIB_CACHE},
     {"asymmetric", 0, false, OPT_ASYMMETRIC},
+    {"bias-correction", 0, false, OPT_BIAS_CORRECTION},
     {"eval", 0, true, OPT_EVAL},
     {"eval-samples", 0, true, OPT_EVAL_SAMPLES},
     {"tolerance", 0, true, OPT_TOLERANCE},
@@ -233,6 +238,9 @@ int cmd_quantize(int argc, char **argv)
             break;
         case OPT_ASYMMETRIC:
             qo.asymmetric_activations = true;
+            break;
+        case OPT_BIAS_CORRECTION:
+            qo.bias_correction = true;
             break;
         case OPT_EVAL:
             eval[n_eval++] = p.value;
