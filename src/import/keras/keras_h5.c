@@ -246,7 +246,10 @@ static bool kh5_attr_ok(kh5_file *f, const uint8_t *d, size_t n)
         return false;
     }
     if (aflags & 3) {
-        return true; /* shared datatype or dataspace: a reference, checked by HDF5 */
+        /* a shared (committed) datatype or dataspace: libhdf5 sizes the copy by the shared
+         * type, not by this message's data (fuzz_keras: heap overflow in H5A__read). Keras and
+         * h5py never write one for an attribute. */
+        return false;
     }
     /* dataspace: version 1 (rank, flags, 5 reserved, dims) or 2 (rank, flags, type, dims) */
     const uint8_t *ds = d + ds_at;
@@ -282,8 +285,11 @@ static bool kh5_attr_ok(kh5_file *f, const uint8_t *d, size_t n)
         if (vlstr && (dt_n < 16 || kh5_le(dt + 12, 4) != 1)) {
             return false;
         }
-        if (esize < vl_stride) {
-            esize = vl_stride;
+        if (esize != vl_stride) {
+            /* libhdf5 sizes the attribute's data by the header's size and later copies it at
+             * the file's variable-length element size (fuzz_keras: heap overflow in
+             * H5A__read); h5py writes exactly that size */
+            return false;
         }
     }
     if (esize && npoints > (n - data_at) / esize) {
@@ -637,6 +643,13 @@ static tfmq_status kh5_append_attr(const tfmq_allocator *a, hid_t attr, const ch
     }
     /* gather the strings' lengths first, then copy into the packed block */
     size_t add = 0;
+    if (is_vl && H5Tget_size(type) != sizeof(char *)) {
+        /* a variable-length string type whose element is not one pointer: libhdf5 copies
+         * n * that size into the n pointers (fuzz_keras: heap overflow in H5A__read) */
+        st = tq_fail(TFMQ_ERR_PARSE, "keras: %s: attribute '%s' has a malformed string type",
+                     what, name);
+        goto done;
+    }
     if (is_vl) {
         if (!tq_mul_size(n ? n : 1, sizeof(char *), &vl_bytes) ||
             !(vl = tq_calloc(a, n ? n : 1, sizeof(char *)))) {
