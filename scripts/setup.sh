@@ -11,7 +11,7 @@ DEB_PACKAGES=(
   build-essential cmake pkg-config                       # build
   protobuf-c-compiler libprotobuf-c-dev libonnx-dev      # ONNX reader: generated from onnx.proto
   libjpeg-dev libpng-dev                                 # tfmq predict: image decoding
-  libhdf5-dev libcjson-dev libzip-dev                    # Keras .h5 / .keras import
+  zlib1g-dev libcjson-dev libzip-dev                     # Keras .h5 / .keras import
   libdnnl-dev                                            # fast CPU backend: oneDNN (conv, matmul)
   clang libclang-rt-14-dev                               # sanitizer and fuzz builds
   libonnx-testdata                                       # ONNX operator conformance suite

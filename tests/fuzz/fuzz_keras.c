@@ -1,14 +1,13 @@
 /* fuzz_keras.c: the Keras importer (tq_import_keras through tfmq_model_load, then validation by
  * shape inference) on arbitrary bytes: written as model.keras when they start with "PK" (a zip:
- * config.json, metadata.json, model.weights.h5 read with libzip, cJSON and HDF5 from memory),
- * else as model.h5 (HDF5 through libhdf5). Inputs that are neither (by tfmq's own sniffing) are
- * skipped: the ONNX reader has its own targets. libzip checks each member's CRC-32, which would
+ * config.json, metadata.json, model.weights.h5 read with libzip, cJSON and our HDF5 reader from
+ * memory), else as model.h5 (src/import/keras/h5read.c). Inputs that are neither (by tfmq's own
+ * sniffing) are skipped: the ONNX reader has its own targets. libzip checks each member's CRC-32, which would
  * stop almost every mutation of a stored member, so unless byte 4 of the input is 0xFF (keeping
  * the stored CRCs, to exercise the check) the target rewrites the CRC-32 of every stored member
- * in the local and central headers to the value that matches. After each input no HDF5 file may
- * remain open. Mutated HDF5 reaches libhdf5's own decoders, which crash on some inputs whatever
- * the caller does (README.md: open issues); fuzz_keras_config feeds the model configuration to
- * our code beside fixed, valid HDF5 weights instead. */
+ * in the local and central headers to the value that matches. After each input the allocator
+ * balance must be 0. fuzz_keras_config feeds the model configuration to keras_layers.c beside
+ * fixed, valid HDF5 weights instead. */
 #include "fuzz_keras_common.h"
 
 static uint32_t crc32_ieee(const uint8_t *p, size_t n)

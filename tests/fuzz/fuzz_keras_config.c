@@ -1,7 +1,7 @@
 /* fuzz_keras_config.c: the Keras importer's model building (keras_layers.c: JSON config, layer
  * call graph, weight lookup and conversion), then validation by shape inference, on an arbitrary
  * model configuration read beside fixed, valid HDF5 weights, so that mutations reach our code
- * rather than libhdf5's decoders (fuzz_keras covers whole files). Input:
+ * rather than the HDF5 reader (fuzz_keras covers whole files). Input:
  *   "2" + JSON: a Keras 2 .h5 whose model_config is the JSON (up to 8 KiB), holding the weights
  *               of every Keras 2 seed model (layer names are unique across them);
  *   "3" + a selector byte + JSON: a .keras (stored zip: metadata.json, config.json = the JSON,

@@ -2,13 +2,14 @@
  * models (resnet8_cifar10, vww96_mobilenet, ad01_autoencoder): the same inputs (NHWC for Keras,
  * transposed to NCHW for ONNX; random with a fixed seed, and real photos for the image models)
  * must give outputs within 1e-4 relative L2. Also: sniffing, and clean errors for a truncated
- * .h5, a text file named .h5, and an unsupported layer in a file written here with HDF5.
+ * .h5, a text file named .h5, and an unsupported layer in a file written here (a minimal
+ * HDF5 writer: superblock 2, "OHDR" headers, compact links, contiguous float32 datasets).
  * Skips (with the reason printed) only when ../shared is absent. */
-#include <hdf5.h>
 #include <zip.h>
 #include <sys/stat.h>
 
 #include "harness.h"
+#include "import/keras/h5read.h"
 #include "runtime/exec.h"
 #include "runtime/model.h"
 
@@ -267,22 +268,27 @@ static void test_vww96(tq_rng *rng)
     check_model(&mc);
 }
 
-/* Read model_weights/<layer>/<layer>/<w>:0 of an .h5 as doubles (test-side, plain HDF5). */
-static double *h5_weight(hid_t f, const char *layer, const char *w, size_t *n_out)
+/* Read model_weights/<layer>/<layer>/<w>:0 of an .h5 as doubles (test-side, h5read.h). */
+static double *h5_weight(tq_h5_file *f, const char *layer, const char *w, size_t *n_out)
 {
     char path[256];
+    tq_h5_obj o;
+    tq_h5_dset d;
+    bool found = false;
     snprintf(path, sizeof(path), "model_weights/%s/%s/%s:0", layer, layer, w);
-    hid_t d = H5Dopen2(f, path, H5P_DEFAULT);
-    if (d < 0) {
+    if (tq_h5_lookup(tq_h5_root(f), path, &found, &o) != TFMQ_OK || !found ||
+        tq_h5_dset_open(o, &d) != TFMQ_OK) {
         TQ_EXPECT(0, "no dataset %s", path);
         return NULL;
     }
-    hid_t sp = H5Dget_space(d);
-    size_t n = (size_t)H5Sget_simple_extent_npoints(sp);
+    size_t n = (size_t)d.space.n_points;
+    float *xf = malloc(n * sizeof(float) + 1);
     double *x = tq_test_alloc(n * sizeof(double));
-    TQ_CHECK(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
-    H5Sclose(sp);
-    H5Dclose(d);
+    TQ_CHECK(tq_h5_dset_read_f32(&d, xf) == TFMQ_OK);
+    for (size_t i = 0; i < n; i++) {
+        x[i] = (double)xf[i];
+    }
+    free(xf);
     *n_out = n;
     return x;
 }
@@ -298,10 +304,9 @@ static void test_ad01(tq_rng *rng)
     char kpath[1200];
     snprintf(kpath, sizeof(kpath), "%s/models/ad01_autoencoder/model.h5", g_shared);
     tfmq_model *km = import_keras(kpath);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fopen(kpath, H5F_ACC_RDONLY, H5P_DEFAULT);
-    TQ_CHECK(f >= 0);
-    if (km && f >= 0) {
+    tq_h5_file *f = NULL;
+    TQ_EXPECT_OK(tq_h5_open_path(NULL, kpath, (size_t)1 << 30, &f));
+    if (km && f) {
         tq_rng r = {0x6b65726173ull};
         const int64_t dims[2] = {1, 640};
         for (int k = 0; k < 3; k++) {
@@ -365,9 +370,7 @@ static void test_ad01(tq_rng *rng)
             tq_test_free_all();
         }
     }
-    if (f >= 0) {
-        H5Fclose(f);
-    }
+    tq_h5_close(f);
     tfmq_model_destroy(km);
     tq_test_free_all();
 }
@@ -436,26 +439,178 @@ static void test_bad_files(tq_rng *rng)
     tq_test_free_all();
 }
 
+/* ---- a minimal HDF5 writer (what the tests need): superblock version 2, version 2 object
+ * headers ("OHDR") with compact links, scalar fixed-length string attributes, contiguous
+ * little-endian float32 datasets. Objects are written children first; the root last. ---- */
+
+typedef struct hw {
+    uint8_t *b;
+    size_t n, cap;
+} hw;
+
+static void hw_put(hw *w, const void *p, size_t n)
+{
+    if (w->n + n > w->cap) {
+        w->cap = (w->n + n) * 2;
+        w->b = realloc(w->b, w->cap);
+    }
+    memcpy(w->b + w->n, p, n);
+    w->n += n;
+}
+
+static void hw_le(hw *w, uint64_t v, unsigned n)
+{
+    uint8_t b[8];
+    for (unsigned i = 0; i < n; i++) {
+        b[i] = (uint8_t)(v >> (8 * i));
+    }
+    hw_put(w, b, n);
+}
+
+/* One message (type, its bytes) appended to an object header under construction. */
+static void hw_msg(hw *h, unsigned type, const hw *m)
+{
+    hw_le(h, type, 1);
+    hw_le(h, m->n, 2);
+    hw_le(h, 0, 1);
+    hw_put(h, m->b, m->n);
+}
+
+/* Write the object header holding messages h (type/size/flags/data, as hw_msg made them);
+ * returns its address. */
+static uint64_t hw_ohdr(hw *w, hw *h)
+{
+    uint64_t at = w->n;
+    hw o = {0};
+    hw_put(&o, "OHDR", 4);
+    hw_le(&o, 2, 1);
+    hw_le(&o, 2, 1); /* flags: chunk size in 4 bytes */
+    hw_le(&o, h->n, 4);
+    hw_put(&o, h->b, h->n);
+    hw_le(&o, tq_h5_checksum(o.b, o.n), 4);
+    hw_put(w, o.b, o.n);
+    free(o.b);
+    free(h->b);
+    memset(h, 0, sizeof(*h));
+    return at;
+}
+
+/* A group: links names[i] -> addrs[i], and string attributes anames[i] = avals[i]. */
+static uint64_t hw_group(hw *w, size_t n, const char *const *names, const uint64_t *addrs,
+                         size_t na, const char *const *anames, const char *const *avals)
+{
+    hw h = {0}, m = {0};
+    hw_le(&m, 0, 2);                   /* link info: version, flags */
+    hw_le(&m, UINT64_MAX, 8);          /* no fractal heap */
+    hw_le(&m, UINT64_MAX, 8);          /* no name index */
+    hw_msg(&h, 0x02, &m);
+    m.n = 0;
+    hw_le(&m, 0, 2);                   /* group info: version, flags */
+    hw_msg(&h, 0x0a, &m);
+    for (size_t i = 0; i < n; i++) {
+        m.n = 0;
+        hw_le(&m, 1, 1);               /* link: version, flags (name length in 1 byte) */
+        hw_le(&m, 0, 1);
+        hw_le(&m, strlen(names[i]), 1);
+        hw_put(&m, names[i], strlen(names[i]));
+        hw_le(&m, addrs[i], 8);
+        hw_msg(&h, 0x06, &m);
+    }
+    for (size_t i = 0; i < na; i++) {
+        size_t len = strlen(avals[i]);
+        m.n = 0;
+        hw_le(&m, 3, 1);               /* attribute version 3, flags */
+        hw_le(&m, 0, 1);
+        hw_le(&m, strlen(anames[i]) + 1, 2);
+        hw_le(&m, 8, 2);               /* datatype: string, NULLPAD, len bytes */
+        hw_le(&m, 4, 2);               /* dataspace: scalar */
+        hw_le(&m, 0, 1);               /* ASCII name */
+        hw_put(&m, anames[i], strlen(anames[i]) + 1);
+        hw_le(&m, 0x13, 1);
+        hw_le(&m, 1, 3);
+        hw_le(&m, len, 4);
+        hw_le(&m, 2, 1);
+        hw_le(&m, 0, 3);
+        hw_put(&m, avals[i], len);
+        hw_msg(&h, 0x0c, &m);
+    }
+    free(m.b);
+    return hw_ohdr(w, &h);
+}
+
+/* A contiguous float32 dataset of the given shape. */
+static uint64_t hw_dataset(hw *w, const float *x, unsigned rank, const uint64_t *dims)
+{
+    size_t n = 1;
+    for (unsigned i = 0; i < rank; i++) {
+        n *= (size_t)dims[i];
+    }
+    uint64_t data = w->n;
+    hw_put(w, x, n * sizeof(float)); /* little-endian host */
+    hw h = {0}, m = {0};
+    hw_le(&m, 2, 1);                   /* dataspace v2: rank, flags, simple */
+    hw_le(&m, rank, 1);
+    hw_le(&m, 0, 1);
+    hw_le(&m, rank ? 1 : 0, 1);
+    for (unsigned i = 0; i < rank; i++) {
+        hw_le(&m, dims[i], 8);
+    }
+    hw_msg(&h, 0x01, &m);
+    static const uint8_t f32[20] = {0x11, 0x20, 31, 0, 4, 0, 0, 0, 0, 0,
+                                    32, 0, 23, 8, 0, 23, 127, 0, 0, 0};
+    m.n = 0;
+    hw_put(&m, f32, sizeof(f32));
+    hw_msg(&h, 0x03, &m);
+    m.n = 0;
+    hw_le(&m, 3, 1);                   /* layout v3, contiguous: address, size */
+    hw_le(&m, 1, 1);
+    hw_le(&m, data, 8);
+    hw_le(&m, n * sizeof(float), 8);
+    hw_msg(&h, 0x08, &m);
+    free(m.b);
+    return hw_ohdr(w, &h);
+}
+
+static void hw_begin(hw *w)
+{
+    memset(w, 0, sizeof(*w));
+    uint8_t zero[48] = {0};
+    hw_put(w, zero, sizeof(zero)); /* the superblock, written by hw_finish */
+}
+
+/* Write the superblock naming `root`, then the file; frees w. */
+static bool hw_finish(hw *w, uint64_t root, const char *path)
+{
+    hw s = {0};
+    static const uint8_t sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    hw_put(&s, sig, 8);
+    hw_le(&s, 2, 1);                   /* version 2, offsets 8, lengths 8, flags */
+    hw_le(&s, 8, 1);
+    hw_le(&s, 8, 1);
+    hw_le(&s, 0, 1);
+    hw_le(&s, 0, 8);                   /* base address */
+    hw_le(&s, UINT64_MAX, 8);          /* no superblock extension */
+    hw_le(&s, w->n, 8);                /* end of file */
+    hw_le(&s, root, 8);
+    hw_le(&s, tq_h5_checksum(s.b, s.n), 4);
+    memcpy(w->b, s.b, 48);
+    free(s.b);
+    FILE *fp = fopen(path, "wb");
+    bool ok = fp && fwrite(w->b, 1, w->n, fp) == w->n;
+    ok = fp && fclose(fp) == 0 && ok;
+    free(w->b);
+    return ok;
+}
+
 /* A minimal .h5 written here: root attribute model_config only (no weights needed before the
  * unsupported layer is reached). */
 static bool write_config_h5(const char *path, const char *config)
 {
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (f < 0) {
-        return false;
-    }
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, strlen(config));
-    H5Tset_strpad(t, H5T_STR_NULLPAD);
-    hid_t s = H5Screate(H5S_SCALAR);
-    hid_t a = H5Acreate2(f, "model_config", t, s, H5P_DEFAULT, H5P_DEFAULT);
-    bool ok = a >= 0 && H5Awrite(a, t, config) >= 0;
-    H5Aclose(a);
-    H5Sclose(s);
-    H5Tclose(t);
-    H5Fclose(f);
-    return ok;
+    hw w;
+    static const char *const an[] = {"model_config"};
+    hw_begin(&w);
+    uint64_t root = hw_group(&w, 0, NULL, NULL, 1, an, &config);
+    return hw_finish(&w, root, path);
 }
 
 static void test_unsupported_layer(tq_rng *rng)
@@ -502,58 +657,87 @@ static void test_unsupported_layer(tq_rng *rng)
 /* A Keras 3 style .keras zip made from resnet8's .h5: config.json (its model_config),
  * metadata.json, and model.weights.h5 with each layer's weights at layers/<snake_case class
  * name, deduplicated>/vars/<i> (resnet8's Keras 2 layer names follow the same scheme). */
+static tfmq_status keep_first(void *ud, const char *s, size_t len)
+{
+    char **out = ud;
+    if (!*out) {
+        *out = tq_test_alloc(len + 1);
+        memcpy(*out, s, len);
+        (*out)[len] = '\0';
+    }
+    return TFMQ_OK;
+}
+
 static bool make_dot_keras(const char *h5, const char *out)
 {
     char tmp_w[256];
     snprintf(tmp_w, sizeof(tmp_w), "/tmp/test_keras_%d_w.h5", (int)getpid());
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t src = H5Fopen(h5, H5F_ACC_RDONLY, H5P_DEFAULT);
-    hid_t dst = H5Fcreate(tmp_w, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    if (src < 0 || dst < 0) {
+    tq_h5_file *src = NULL;
+    if (tq_h5_open_path(NULL, h5, (size_t)1 << 30, &src) != TFMQ_OK) {
         return false;
     }
     /* config string (h5py wrote it variable-length) */
-    hid_t a = H5Aopen(src, "model_config", H5P_DEFAULT);
-    hid_t mt = H5Tcopy(H5T_C_S1);
-    H5Tset_size(mt, H5T_VARIABLE);
-    char *vs = NULL;
-    bool ok = H5Aread(a, mt, &vs) >= 0 && vs;
-    char *cfg = tq_test_alloc(ok ? strlen(vs) + 1 : 1);
-    if (ok) {
-        memcpy(cfg, vs, strlen(vs) + 1);
-        H5free_memory(vs);
-    }
-    H5Tclose(mt);
-    H5Aclose(a);
+    char *cfg = NULL;
+    tq_h5_attr at;
+    bool found = false;
+    bool ok = tq_h5_attr_find(tq_h5_root(src), "model_config", &found, &at) == TFMQ_OK &&
+              found && tq_h5_attr_strings(&at, keep_first, &cfg) == TFMQ_OK && cfg;
     /* weights: model_weights/<layer>/<layer>/<w>:0 -> layers/<layer>/vars/<i> */
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
     static const char *const order[] = {"kernel", "bias", "gamma", "beta", "moving_mean",
                                         "moving_variance"};
+    hw w;
+    hw_begin(&w);
+    char lnames[64][64];
+    const char *lname_p[64] = {NULL};
+    uint64_t laddr[64] = {0};
+    size_t n_layers = 0;
     for (int kind = 0; kind < 3 && ok; kind++) {
         static const char *const bases[] = {"conv2d", "batch_normalization", "dense"};
-        for (int k = 0; k < 16; k++) {
+        for (int k = 0; k < 16 && n_layers < 64; k++) {
             char layer[64];
             snprintf(layer, sizeof(layer), k ? "%s_%d" : "%s", bases[kind], k);
+            char vnames[6][16];
+            const char *vname_p[6];
+            uint64_t vaddr[6];
             int var = 0;
-            for (size_t w = 0; w < 6; w++) {
-                char sp[256], dp[256];
-                snprintf(sp, sizeof(sp), "model_weights/%s/%s/%s:0", layer, layer, order[w]);
-                if (H5Lexists(src, "model_weights", H5P_DEFAULT) <= 0 ||
-                    H5Lexists(src, sp, H5P_DEFAULT) <= 0) {
+            for (size_t wi = 0; wi < 6; wi++) {
+                char sp[256];
+                tq_h5_obj o;
+                tq_h5_dset d;
+                snprintf(sp, sizeof(sp), "model_weights/%s/%s/%s:0", layer, layer, order[wi]);
+                if (tq_h5_lookup(tq_h5_root(src), sp, &found, &o) != TFMQ_OK || !found) {
                     continue;
                 }
-                snprintf(dp, sizeof(dp), "layers/%s/vars/%d", layer, var++);
-                ok = ok && H5Ocopy(src, sp, dst, dp, H5P_DEFAULT, lcpl) >= 0;
+                float *x = NULL;
+                ok = ok && tq_h5_dset_open(o, &d) == TFMQ_OK &&
+                     (x = tq_test_alloc_f32((size_t)d.space.n_points + 1)) != NULL &&
+                     tq_h5_dset_read_f32(&d, x) == TFMQ_OK;
+                if (!ok) {
+                    break;
+                }
+                snprintf(vnames[var], sizeof(vnames[var]), "%d", var);
+                vname_p[var] = vnames[var];
+                vaddr[var] = hw_dataset(&w, x, d.space.rank, d.space.dims);
+                var++;
             }
-            if (var == 0 && k > 0) {
-                break;
+            if (var == 0) {
+                if (k > 0) {
+                    break;
+                }
+                continue;
             }
+            static const char *const vars[] = {"vars"};
+            uint64_t va = hw_group(&w, (size_t)var, vname_p, vaddr, 0, NULL, NULL);
+            snprintf(lnames[n_layers], sizeof(lnames[n_layers]), "%s", layer);
+            lname_p[n_layers] = lnames[n_layers];
+            laddr[n_layers++] = hw_group(&w, 1, vars, &va, 0, NULL, NULL);
         }
     }
-    H5Pclose(lcpl);
-    H5Fclose(src);
-    H5Fclose(dst);
+    tq_h5_close(src);
+    static const char *const layers[] = {"layers"};
+    uint64_t la = hw_group(&w, n_layers, lname_p, laddr, 0, NULL, NULL);
+    uint64_t root = hw_group(&w, 1, layers, &la, 0, NULL, NULL);
+    ok = hw_finish(&w, root, tmp_w) && ok;
     static const char meta[] = "{\"keras_version\": \"3.4.1\"}";
     int err = 0;
     remove(out);

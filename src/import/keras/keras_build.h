@@ -11,7 +11,7 @@ typedef struct tq_kbuild {
     const tfmq_allocator *alloc;
     tq_graph *g;        /* empty graph to fill (not finalized) */
     int keras_major;    /* 2 or 3: activations whose definition changed (hard_sigmoid) */
-    hid_t wroot;        /* group of the weights, or -1 when the file has none */
+    const tq_h5_obj *wroot; /* group of the weights, or NULL when the file has none */
     bool v3_weights;    /* layers/<name>/vars/<i> (Keras 3 weights file) instead of weight_names */
 } tq_kbuild;
 

@@ -92,15 +92,17 @@ static tfmq_status tq_zip_read(const tfmq_allocator *a, zip_t *z, const char *pa
 
 typedef struct tq_kfile {
     const tfmq_allocator *alloc;
-    hid_t file;
-    hid_t wroot;            /* weights: model_weights (.h5) or the weights file's root */
+    tq_h5_file *file;
+    tq_h5_obj root;
+    tq_h5_obj wroot_obj;    /* weights: model_weights (.h5) or the weights file's root */
+    const tq_h5_obj *wroot; /* &wroot_obj, or NULL when the file holds no weights */
     tq_kstrs config;        /* .h5: model_config */
     tq_kstrs version;       /* .h5: keras_version */
     char *text;             /* .keras: config.json */
     size_t text_bytes;
     char *meta;             /* .keras: metadata.json */
     size_t meta_bytes;
-    char *image;            /* .keras: model.weights.h5, read by HDF5 until the file closes */
+    char *image;            /* .keras: model.weights.h5, read until the file closes */
     size_t image_bytes;
     cJSON *json;
     cJSON *meta_json;
@@ -109,12 +111,7 @@ typedef struct tq_kfile {
 static void tq_kfile_close(tq_kfile *f)
 {
     const tfmq_allocator *a = f->alloc;
-    if (f->wroot >= 0 && f->wroot != f->file) {
-        H5Gclose(f->wroot);
-    }
-    if (f->file >= 0) {
-        H5Fclose(f->file); /* closes the objects still open in it (close degree strong) */
-    }
+    tq_h5_close(f->file);
     tq_free(a, f->image, f->image_bytes + 1);
     tq_kstrs_free(a, &f->config);
     tq_kstrs_free(a, &f->version);
@@ -127,16 +124,15 @@ static void tq_kfile_close(tq_kfile *f)
 static tfmq_status tq_open_h5(const char *path, tq_kfile *f, const char **version_out)
 {
     tfmq_status st;
-    f->file = tq_kh5_open(f->alloc, path, NULL, 0);
-    if (f->file < 0) {
-        return tq_fail(TFMQ_ERR_PARSE, "keras: cannot open the file as HDF5 (truncated or "
-                       "corrupt?)");
+    if ((st = tq_kh5_open(f->alloc, path, NULL, 0, &f->file)) != TFMQ_OK) {
+        return tq_fail_prefix(st, "keras: cannot open the file as HDF5 (truncated or corrupt?)");
     }
-    if (!tq_kh5_has_attr(f->file, "model_config")) {
+    f->root = tq_h5_root(f->file);
+    if (!tq_kh5_has_attr(f->root, "model_config")) {
         return tq_fail(TFMQ_ERR_UNSUPPORTED, "keras: the file has no model_config (a "
                        "weights-only file? save it with model.save())");
     }
-    if ((st = tq_kh5_read_strs(f->alloc, f->file, "model_config", "root", &f->config)) !=
+    if ((st = tq_kh5_read_strs(f->alloc, f->root, "model_config", "root", &f->config)) !=
         TFMQ_OK) {
         return st;
     }
@@ -144,9 +140,9 @@ static tfmq_status tq_open_h5(const char *path, tq_kfile *f, const char **versio
         return tq_fail(TFMQ_ERR_PARSE, "keras: model_config holds %zu strings, expected 1",
                        f->config.n);
     }
-    if (tq_kh5_has_attr(f->file, "backend")) {
+    if (tq_kh5_has_attr(f->root, "backend")) {
         tq_kstrs be;
-        if ((st = tq_kh5_read_strs(f->alloc, f->file, "backend", "root", &be)) != TFMQ_OK) {
+        if ((st = tq_kh5_read_strs(f->alloc, f->root, "backend", "root", &be)) != TFMQ_OK) {
             return st;
         }
         bool theano = be.n == 1 && strcmp(be.s[0], "theano") == 0;
@@ -156,8 +152,8 @@ static tfmq_status tq_open_h5(const char *path, tq_kfile *f, const char **versio
                            "(its conv kernels are flipped)");
         }
     }
-    if (tq_kh5_has_attr(f->file, "keras_version")) {
-        if ((st = tq_kh5_read_strs(f->alloc, f->file, "keras_version", "root", &f->version)) !=
+    if (tq_kh5_has_attr(f->root, "keras_version")) {
+        if ((st = tq_kh5_read_strs(f->alloc, f->root, "keras_version", "root", &f->version)) !=
             TFMQ_OK) {
             return st;
         }
@@ -165,9 +161,13 @@ static tfmq_status tq_open_h5(const char *path, tq_kfile *f, const char **versio
             *version_out = f->version.s[0];
         }
     }
-    f->wroot = -1;
-    if (tq_kh5_exists(f->file, "model_weights")) {
-        f->wroot = H5Gopen2(f->file, "model_weights", H5P_DEFAULT);
+    f->wroot = NULL;
+    if (tq_kh5_exists(f->root, "model_weights")) {
+        if ((st = tq_kh5_open_group(f->root, "model_weights", "root", &f->wroot_obj)) !=
+            TFMQ_OK) {
+            return st;
+        }
+        f->wroot = &f->wroot_obj;
     }
     f->json = cJSON_ParseWithLength(f->config.s[0], strlen(f->config.s[0]));
     if (!f->json) {
@@ -200,12 +200,13 @@ static tfmq_status tq_open_zip(const char *path, tq_kfile *f, const char **versi
                            &f->image, &f->image_bytes));
     char name[1100]; /* for messages only: the image is read */
     snprintf(name, sizeof(name), "%.1000s/model.weights.h5", path);
-    f->file = tq_kh5_open(f->alloc, name, f->image, f->image_bytes);
-    if (f->file < 0) {
-        st = tq_fail(TFMQ_ERR_PARSE, "keras: model.weights.h5 is not a readable HDF5 file");
+    if ((st = tq_kh5_open(f->alloc, name, f->image, f->image_bytes, &f->file)) != TFMQ_OK) {
+        tq_fail_prefix(st, "keras: %s is not a readable HDF5 file", name);
         goto fail;
     }
-    f->wroot = f->file;
+    f->root = tq_h5_root(f->file);
+    f->wroot_obj = f->root;
+    f->wroot = &f->wroot_obj;
     f->json = cJSON_ParseWithLength(f->text, f->text_bytes);
     if (!f->json) {
         st = tq_fail(TFMQ_ERR_PARSE, "keras: config.json is not valid JSON");
@@ -226,16 +227,9 @@ tfmq_status tq_import_keras(const char *path, tfmq_model *m)
     const char *version = "";
     unsigned char head[64];
     size_t n_head = 0;
-    H5E_auto2_t old_fn = NULL;
-    void *old_data = NULL;
 
     memset(&f, 0, sizeof(f));
     f.alloc = m->palloc;
-    f.file = -1;
-    f.wroot = -1;
-    /* HDF5 prints its error stack to stderr by default; the library never prints */
-    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 
     FILE *fp = fopen(path, "rb");
     if (!fp) {
@@ -286,12 +280,10 @@ tfmq_status tq_import_keras(const char *path, tfmq_model *m)
     m->meta.producer = prod;
     m->graph = g;
     tq_kfile_close(&f);
-    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
     return TFMQ_OK;
 fail:
     tq_graph_destroy(g);
     tq_kfile_close(&f);
-    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
     if (strncmp(tfmq_last_error(), path, strlen(path)) != 0) {
         tq_fail_prefix(st, "%s", path);
     }

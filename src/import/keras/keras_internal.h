@@ -1,12 +1,11 @@
 /* keras_internal.h: shared by the Keras importer's files. keras_h5.c reads HDF5 (string
- * attributes, float datasets) with HDF5's automatic error printing off; keras_import.c parses the
- * JSON config and builds the IR. Every buffer handed out here is tq_alloc'ed and owned by the
- * caller; HDF5 handles never leave these files. */
+ * attributes, float datasets) through our own reader (h5read.h); keras_import.c parses the JSON
+ * config and builds the IR. Every buffer handed out here is tq_alloc'ed and owned by the
+ * caller. */
 #ifndef TQ_KERAS_INTERNAL_H
 #define TQ_KERAS_INTERNAL_H
 
-#include <hdf5.h>
-
+#include "import/keras/h5read.h"
 #include "ir/ir.h"
 
 /* Largest single JSON/string attribute and .keras member we read (a hostile file cannot make us
@@ -24,7 +23,7 @@ typedef struct tq_kstrs {
 
 void tq_kstrs_free(const tfmq_allocator *a, tq_kstrs *l);
 
-/* A float32 array read from a dataset (converted by HDF5 from the stored float type). */
+/* A float32 array read from a dataset (converted from the stored float type). */
 typedef struct tq_kw {
     float *data;        /* tq_alloc'ed, n elements (at least one byte allocated) */
     size_t n;
@@ -34,22 +33,22 @@ typedef struct tq_kw {
 
 void tq_kw_free(const tfmq_allocator *a, tq_kw *w);
 
-/* Open an HDF5 file read-only from a path, or from a memory image when image != NULL (not
- * copied: it must outlive the file, which H5Fclose closes with every object still open in it),
- * through a driver that bounds-checks every read (keras_h5.c). `a` allocates the driver's state.
- * Returns a negative hid_t on failure (no message set). */
-hid_t tq_kh5_open(const tfmq_allocator *a, const char *path, const void *image,
-                  size_t image_bytes);
+/* Open an HDF5 file read-only from a path (read into memory, at most TQ_KERAS_MAX_FILE_BYTES),
+ * or from a memory image when image != NULL (borrowed: it must outlive the file). */
+tfmq_status tq_kh5_open(const tfmq_allocator *a, const char *path, const void *image,
+                        size_t image_bytes, tq_h5_file **f_out);
 /* Whether attribute `name` exists on object loc (false on error). */
-bool tq_kh5_has_attr(hid_t loc, const char *name);
+bool tq_kh5_has_attr(tq_h5_obj loc, const char *name);
 /* Read string attribute `name` of loc (scalar or 1-D, fixed or variable length). Attributes that
  * Keras split into chunks "name0", "name1", ... are joined. `what` names the object for messages. */
-tfmq_status tq_kh5_read_strs(const tfmq_allocator *a, hid_t loc, const char *name,
+tfmq_status tq_kh5_read_strs(const tfmq_allocator *a, tq_h5_obj loc, const char *name,
                              const char *what, tq_kstrs *out);
 /* Read dataset `path` (relative to loc) as float32. */
-tfmq_status tq_kh5_read_f32(const tfmq_allocator *a, hid_t loc, const char *path,
+tfmq_status tq_kh5_read_f32(const tfmq_allocator *a, tq_h5_obj loc, const char *path,
                             const char *what, tq_kw *out);
-/* Whether a link `path` exists under loc (each component checked). */
-bool tq_kh5_exists(hid_t loc, const char *path);
+/* Whether a link `path` exists under loc (false on error). */
+bool tq_kh5_exists(tq_h5_obj loc, const char *path);
+/* Open group `path` under loc (a message naming `what` when missing or unreadable). */
+tfmq_status tq_kh5_open_group(tq_h5_obj loc, const char *path, const char *what, tq_h5_obj *out);
 
 #endif

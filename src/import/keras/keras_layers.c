@@ -423,7 +423,7 @@ static tfmq_status kweight_sub(kctx *c, const char *sub2, const char *sub3, cons
     char what[256], path[1024];
     memset(w, 0, sizeof(*w));
     snprintf(what, sizeof(what), "layer '%.100s' (%.60s)", c->cur->name, c->cur->cls);
-    if (b->wroot < 0) {
+    if (!b->wroot) {
         return kfail(c, TFMQ_ERR_PARSE, "the file holds no weights (no model_weights group)");
     }
     if (b->v3_weights) {
@@ -432,24 +432,23 @@ static tfmq_status kweight_sub(kctx *c, const char *sub2, const char *sub3, cons
             snprintf(path, sizeof(path), "%s/%.400s%s%.100s/vars/%d", roots[r],
                      r == 0 ? c->cur->wpath : c->cur->name, sub3 ? "/" : "", sub3 ? sub3 : "",
                      pos);
-            if (tq_kh5_exists(b->wroot, path)) {
-                return tq_kh5_read_f32(c->alloc, b->wroot, path, what, w);
+            if (tq_kh5_exists(*b->wroot, path)) {
+                return tq_kh5_read_f32(c->alloc, *b->wroot, path, what, w);
             }
         }
         return kfail(c, TFMQ_ERR_PARSE, "weight %d ('%s%s%s') not found in model.weights.h5",
                      pos, sub3 ? sub3 : "", sub3 ? "/" : "", wname);
     }
-    if (!tq_kh5_exists(b->wroot, c->cur->name)) {
+    if (!tq_kh5_exists(*b->wroot, c->cur->name)) {
         return kfail(c, TFMQ_ERR_PARSE, "no weights in the file (model_weights/%s missing)",
                      c->cur->name);
     }
-    hid_t grp = H5Gopen2(b->wroot, c->cur->name, H5P_DEFAULT);
-    if (grp < 0) {
-        return kfail(c, TFMQ_ERR_PARSE, "cannot open model_weights/%s", c->cur->name);
-    }
+    tq_h5_obj grp;
     tq_kstrs names;
+    if ((st = tq_kh5_open_group(*b->wroot, c->cur->name, what, &grp)) != TFMQ_OK) {
+        return st;
+    }
     st = tq_kh5_read_strs(c->alloc, grp, "weight_names", what, &names);
-    H5Gclose(grp);
     if (st != TFMQ_OK) {
         return st;
     }
@@ -470,7 +469,7 @@ static tfmq_status kweight_sub(kctx *c, const char *sub2, const char *sub3, cons
     }
     snprintf(path, sizeof(path), "%.400s/%.400s", c->cur->name, found);
     tq_kstrs_free(c->alloc, &names);
-    return tq_kh5_read_f32(c->alloc, b->wroot, path, what, w);
+    return tq_kh5_read_f32(c->alloc, *b->wroot, path, what, w);
 }
 
 static tfmq_status kweight(kctx *c, const char *wname, int pos, tq_kw *w)
