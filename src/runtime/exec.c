@@ -8,6 +8,7 @@
 
 #include "backends/cpu/cpu.h"
 #include "runtime/exec.h"
+#include "runtime/mem_plan.h"
 
 enum tq_ev_kind {
     TQ_EV_UNKNOWN = 0,
@@ -427,6 +428,24 @@ static void tq_exec_ctx_consts(tq_exec *e, size_t i, tq_op_ctx *ctx, tq_tensor *
     }
 }
 
+tq_exec_node_state tq_exec_node_get_state(const tq_exec *e, size_t i)
+{
+    if (e->nodes[i].folded) {
+        return TQ_EXEC_NODE_FOLDED;
+    }
+    return e->nodes[i].dynamic ? TQ_EXEC_NODE_DYNAMIC : TQ_EXEC_NODE_STATIC;
+}
+
+size_t tq_exec_node_scratch(const tq_exec *e, size_t i)
+{
+    return e->nodes[i].scratch_bytes;
+}
+
+void tq_exec_prep_ctx(tq_exec *e, size_t i, tq_op_ctx *ctx, tq_tensor *in_t)
+{
+    tq_exec_ctx_consts(e, i, ctx, in_t);
+}
+
 /* Layout role of node i for the fast backend: the oneDNN family's when it takes the node's
  * layout question, else the SIMD family's. Folded and dynamic nodes are PLAIN. */
 static tq_cpu_role tq_exec_role(tq_exec *e, size_t i)
@@ -667,63 +686,30 @@ static tfmq_status tq_exec_prepare_fast(tq_exec *e)
     return st;
 }
 
-/* Greedy lifetime-based offset assignment for PLANNED values. */
+/* Offsets of the PLANNED values in the workspace (runtime/mem_plan.c). */
 static tfmq_status tq_exec_assign_offsets(tq_exec *e)
 {
     const tq_graph *g = e->g;
     size_t nv = g->n_values, n_planned = 0;
-    int32_t *order = tq_alloc(e->alloc, sizeof(int32_t) * (nv ? nv : 1));
-    int32_t *placed = tq_alloc(e->alloc, sizeof(int32_t) * (nv ? nv : 1));
-    if (!order || !placed) {
-        tq_free(e->alloc, order, sizeof(int32_t) * (nv ? nv : 1));
-        tq_free(e->alloc, placed, sizeof(int32_t) * (nv ? nv : 1));
+    tq_mem_item *items = tq_alloc(e->alloc, sizeof(tq_mem_item) * (nv ? nv : 1));
+    if (!items) {
         return tq_oom("plan");
     }
     for (size_t v = 0; v < nv; v++) {
+        const tq_xval *ev = &e->vals[v];
+        if (ev->kind == TQ_EV_PLANNED) {
+            items[n_planned++] = (tq_mem_item){ev->bytes, ev->first, ev->last, 0};
+        }
+    }
+    tfmq_status st = tq_mem_plan(items, n_planned, TQ_ALIGN, e->alloc, &e->workspace_bytes);
+    n_planned = 0;
+    for (size_t v = 0; v < nv && st == TFMQ_OK; v++) {
         if (e->vals[v].kind == TQ_EV_PLANNED) {
-            order[n_planned++] = (int32_t)v;
+            e->vals[v].offset = items[n_planned++].offset;
         }
     }
-    /* insertion sort by size, descending (stable, deterministic) */
-    for (size_t a = 1; a < n_planned; a++) {
-        int32_t x = order[a];
-        size_t b = a;
-        while (b > 0 && e->vals[order[b - 1]].bytes < e->vals[x].bytes) {
-            order[b] = order[b - 1];
-            b--;
-        }
-        order[b] = x;
-    }
-    size_t total = 0, n_placed = 0;
-    for (size_t a = 0; a < n_planned; a++) {
-        tq_xval *ev = &e->vals[order[a]];
-        size_t size = tq_align_up(ev->bytes ? ev->bytes : 1, TQ_ALIGN);
-        size_t offset = 0;
-        bool moved = true;
-        while (moved) { /* lowest offset that overlaps no live placed value */
-            moved = false;
-            for (size_t b = 0; b < n_placed; b++) {
-                const tq_xval *o = &e->vals[placed[b]];
-                if (o->last < ev->first || ev->last < o->first) {
-                    continue; /* lifetimes disjoint */
-                }
-                size_t osize = tq_align_up(o->bytes ? o->bytes : 1, TQ_ALIGN);
-                if (offset < o->offset + osize && o->offset < offset + size) {
-                    offset = o->offset + osize;
-                    moved = true;
-                }
-            }
-        }
-        ev->offset = offset;
-        placed[n_placed++] = order[a];
-        if (offset + size > total) {
-            total = offset + size;
-        }
-    }
-    tq_free(e->alloc, order, sizeof(int32_t) * (nv ? nv : 1));
-    tq_free(e->alloc, placed, sizeof(int32_t) * (nv ? nv : 1));
-    e->workspace_bytes = total;
-    return TFMQ_OK;
+    tq_free(e->alloc, items, sizeof(tq_mem_item) * (nv ? nv : 1));
+    return st;
 }
 
 /* Mark uses of outer values inside node i's subgraphs as uses by node i in this graph. */

@@ -59,6 +59,21 @@ int tq_exec_value_layout(const tq_exec *e, int32_t v);
  * reference kernel runs it (or it was folded at plan time). */
 const char *tq_exec_node_impl(const tq_exec *e, size_t i);
 
+/* How planning left node i: folded at plan time (its outputs are constants), planned with static
+ * shapes, or dynamic (shapes known only at run time). For other executors (backends/cuda) that
+ * take the host exec's shapes and folded constants (plan with shapes_only). */
+typedef enum tq_exec_node_state {
+    TQ_EXEC_NODE_FOLDED = 0,
+    TQ_EXEC_NODE_STATIC = 1,
+    TQ_EXEC_NODE_DYNAMIC = 2
+} tq_exec_node_state;
+tq_exec_node_state tq_exec_node_get_state(const tq_exec *e, size_t i);
+/* Scratch bytes the reference kernel of a static node i needs. */
+size_t tq_exec_node_scratch(const tq_exec *e, size_t i);
+/* The context of node i with data only for constant inputs (what a backend's prepare sees):
+ * in_t (TQ_MAX_IO entries) holds the copies of activation tensors with data NULL. */
+void tq_exec_prep_ctx(tq_exec *e, size_t i, tq_op_ctx *ctx, tq_tensor *in_t);
+
 /* Bytes of planned workspace, for tests and inspection. */
 size_t tq_exec_workspace_bytes(const tq_exec *e);
 
