@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 
 .PHONY: fuzz fuzz-smoke fuzz-build
 .PHONY: all build test test-fast demo conformance asan asan-test check-src setup clean
-.PHONY: bench-cpu
+.PHONY: bench-cpu gpu-check
 
 all: build
 
@@ -57,6 +57,14 @@ bench-cpu:
 	@bash scripts/setup.sh
 	@$(MAKE) --no-print-directory build
 	@.venv/bin/python bench/cpu_bench.py --tfmq $(BUILD)/tfmq $(BENCH_ARGS)
+
+# On a machine with an NVIDIA GPU: the GPU tests and tfmq against PyTorch on the same card
+# (bench/gpu_bench.py needs torch and torchvision); prints a short table last. Options to the
+# benchmark through GPU_ARGS, e.g. make gpu-check GPU_ARGS=--quick.
+gpu-check:
+	@bash scripts/setup.sh
+	@$(MAKE) --no-print-directory build
+	@bash scripts/gpu_check.sh $(BUILD) $(GPU_ARGS)
 
 clean:
 	rm -rf build build-asan

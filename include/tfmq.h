@@ -248,6 +248,11 @@ typedef struct tfmq_session_options {
     int32_t n_threads;               /**< 0: default. The reference backend uses one thread. */
     int64_t symbolic_dim_default;    /**< value planned for symbolic dims; 0 means 1 */
     const tfmq_allocator *allocator; /**< NULL: the model's allocator. Copied. */
+    /** Where the session runs: NULL, "" or "cpu" for the CPU; "cuda" or "cuda:N" for CUDA
+     *  device N (needs the CUDA backend, see tfmq_backends()). On cuda, float32 activations are
+     *  kept in the model's precision: fp16 and bf16 models in that type, tf32 models in float32
+     *  with TF32 tensor-core math, fp32 models in strict float32. Borrowed during the call. */
+    const char *device;
 } tfmq_session_options;
 
 /** Create a session for `model` and plan its memory for the model's input shapes, symbolic
@@ -263,6 +268,20 @@ TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_session_create(const tfmq_model *model,
 
 /** Free a session. NULL does nothing. */
 TFMQ_API void tfmq_session_destroy(tfmq_session *sess);
+
+/** Where and how a session runs, for inspection and benchmarks. Strings belong to the session. */
+typedef struct tfmq_session_info {
+    uint32_t struct_size;  /**< sizeof(tfmq_session_info), set by the caller */
+    const char *device;    /**< "cpu" or "cuda" */
+    const char *device_name; /**< the GPU's name (cuda), or the CPU summary of tfmq_cpu_info() */
+    size_t n_host_fallback;  /**< cuda: nodes no GPU kernel takes, run on the host (slow) */
+    bool graph_replay;       /**< cuda: runs replay one captured CUDA graph */
+} tfmq_session_info;
+
+/** Fill `info_out` (whose struct_size the caller sets).
+ *  @return TFMQ_OK or TFMQ_ERR_INVALID_ARG. Thread-safety: as tfmq_session_run. */
+TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_session_get_info(const tfmq_session *sess,
+                                                          tfmq_session_info *info_out);
 
 /** A tensor buffer crossing the API: a name, an explicit dtype and shape, and plain memory.
  *  As a run input all fields are read. As a run output, `name` is read; if `data` is non-NULL

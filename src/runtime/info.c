@@ -4,7 +4,11 @@
 
 const char *tfmq_backends(void)
 {
+#ifdef TFMQ_HAVE_CUDA
+    return "cpu cuda";
+#else
     return "cpu";
+#endif
 }
 
 uint32_t tfmq_engine_format_version(void)

@@ -4,9 +4,14 @@
  * nothing (outputs are returned from the session's own memory or copied to the caller's). */
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "backends/cpu/cpu.h"
 #include "runtime/compile.h"
 #include "runtime/model.h"
+#ifdef TFMQ_HAVE_CUDA
+#include "backends/cuda/exec.h"
+#endif
 
 struct tfmq_session {
     const tfmq_model *model;
@@ -18,12 +23,80 @@ struct tfmq_session {
     bool owns_graph;
     tq_tensor *planned;  /* planned input shapes, graph->n_inputs entries */
     tq_tensor *bound;    /* scratch for a run's inputs */
+    bool on_cuda;        /* device "cuda": the host exec only plans shapes (shapes_only) */
+#ifdef TFMQ_HAVE_CUDA
+    tq_cuda_exec *cuda;
+    tq_cuda_exec_opts cuda_opts;
+#endif
 };
 
 static size_t tq_n_inputs(const tfmq_session *s)
 {
     return s->model->graph->n_inputs ? s->model->graph->n_inputs : 1;
 }
+
+/* Parse opts->device: NULL, "", "cpu" -> CPU; "cuda" or "cuda:N" -> *cuda_dev = N. */
+static tfmq_status tq_parse_device(const char *dev, bool *cuda, int *cuda_dev)
+{
+    *cuda = false;
+    *cuda_dev = 0;
+    if (!dev || !dev[0] || strcmp(dev, "cpu") == 0) {
+        return TFMQ_OK;
+    }
+    if (strncmp(dev, "cuda", 4) == 0 && (dev[4] == '\0' || dev[4] == ':')) {
+        if (dev[4] == ':') {
+            char *end = NULL;
+            long n = strtol(dev + 5, &end, 10);
+            if (end == dev + 5 || *end || n < 0 || n > 1023) {
+                return tq_fail(TFMQ_ERR_INVALID_ARG, "session_create: bad device '%.64s'", dev);
+            }
+            *cuda_dev = (int)n;
+        }
+#ifdef TFMQ_HAVE_CUDA
+        *cuda = true;
+        return TFMQ_OK;
+#else
+        return tq_fail(TFMQ_ERR_UNSUPPORTED, "session_create: device '%.64s': this build has no "
+                       "CUDA backend (backends: %s)", dev, tfmq_backends());
+#endif
+    }
+    return tq_fail(TFMQ_ERR_INVALID_ARG, "session_create: unknown device '%.64s' (cpu, cuda, "
+                   "cuda:N)", dev);
+}
+
+#ifdef TFMQ_HAVE_CUDA
+/* (Re)build the CUDA exec for the host exec's current plan. */
+static tfmq_status tq_session_cuda_plan(tfmq_session *s)
+{
+    tq_cuda_exec_destroy(s->cuda);
+    s->cuda = NULL;
+    tfmq_status st = tq_exec_plan(s->exec, s->planned, true);
+    if (st == TFMQ_OK) {
+        st = tq_cuda_exec_create(s->graph, s->exec, &s->cuda_opts, s->palloc, &s->cuda);
+    }
+    return st;
+}
+
+/* The storage and math of a model's precision on the GPU. */
+static tfmq_status tq_session_cuda_opts(const tfmq_model *m, int dev, tq_cuda_exec_opts *o)
+{
+    const char *p = m->precision ? m->precision : "fp32";
+    memset(o, 0, sizeof(*o));
+    o->device = dev;
+    o->use_graph = !getenv("TFMQ_CUDA_GRAPH") || strcmp(getenv("TFMQ_CUDA_GRAPH"), "0") != 0;
+    if (strcmp(p, "fp16") == 0) {
+        o->store = TQ_CUDA_F16;
+    } else if (strcmp(p, "bf16") == 0) {
+        o->store = TQ_CUDA_BF16;
+    } else if (strcmp(p, "tf32") == 0) {
+        o->math = TQ_CUDA_MATH_TF32;
+    } else if (strcmp(p, "fp32") != 0) {
+        return tq_fail(TFMQ_ERR_UNSUPPORTED, "session_create: %s models do not run on cuda yet "
+                       "(fp32, tf32, fp16 and bf16 do)", p);
+    }
+    return TFMQ_OK;
+}
+#endif
 
 tfmq_status tfmq_session_create(const tfmq_model *model, const tfmq_session_options *opts,
                                 tfmq_session **sess_out)
@@ -51,6 +124,12 @@ tfmq_status tfmq_session_create(const tfmq_model *model, const tfmq_session_opti
         return tq_fail(TFMQ_ERR_INVALID_ARG, "session_create: symbolic_dim_default %lld < 0",
                        (long long)o.symbolic_dim_default);
     }
+    bool cuda;
+    int cuda_dev;
+    st = tq_parse_device(o.device, &cuda, &cuda_dev);
+    if (st != TFMQ_OK) {
+        return st;
+    }
     const tfmq_allocator *a = o.allocator ? o.allocator : model->palloc;
     s = tq_calloc(a, 1, sizeof(*s));
     if (!s) {
@@ -73,9 +152,20 @@ tfmq_status tfmq_session_create(const tfmq_model *model, const tfmq_session_opti
                                        s->planned));
     /* The fast CPU backend unless the ISA level is scalar (TFMQ_CPU_ISA=scalar): then the
      * reference kernels run the model's graph on one thread. */
-    bool fast = tq_cpu_isa_level() != TQ_CPU_ISA_SCALAR;
+    bool fast = cuda || tq_cpu_isa_level() != TQ_CPU_ISA_SCALAR;
     TQ_TRY(st, tq_compile(model->graph, fast, &s->arena, s->palloc, &s->graph, &s->owns_graph));
     TQ_TRY(st, tq_exec_create(s->graph, s->palloc, NULL, &s->exec));
+#ifdef TFMQ_HAVE_CUDA
+    if (cuda) {
+        s->on_cuda = true;
+        TQ_TRY(st, tq_session_cuda_opts(model, cuda_dev, &s->cuda_opts));
+        TQ_TRY(st, tq_session_cuda_plan(s));
+        *sess_out = s;
+        return TFMQ_OK;
+    }
+#else
+    (void)cuda_dev;
+#endif
     if (fast) {
         tq_exec_set_threads(s->exec, o.n_threads ? o.n_threads : tq_cpu_default_threads());
     }
@@ -94,6 +184,9 @@ void tfmq_session_destroy(tfmq_session *s)
     }
     tfmq_allocator copy = s->alloc;
     const tfmq_allocator *a = s->palloc ? &copy : NULL;
+#ifdef TFMQ_HAVE_CUDA
+    tq_cuda_exec_destroy(s->cuda);
+#endif
     tq_exec_destroy(s->exec);
     if (s->owns_graph) {
         tq_graph_destroy((tq_graph *)(uintptr_t)s->graph);
@@ -211,7 +304,11 @@ tfmq_status tfmq_session_run(tfmq_session *s, const tfmq_tensor *inputs, size_t 
             s->planned[i] = s->bound[i];
             s->planned[i].data = NULL;
         }
+#ifdef TFMQ_HAVE_CUDA
+        st = s->on_cuda ? tq_session_cuda_plan(s) : tq_exec_plan(s->exec, s->planned, false);
+#else
         st = tq_exec_plan(s->exec, s->planned, false);
+#endif
         if (st != TFMQ_OK) {
             for (size_t i = 0; i < g->n_inputs; i++) {
                 s->planned[i].rank = -1; /* unplanned: the next run plans again */
@@ -231,7 +328,14 @@ tfmq_status tfmq_session_run(tfmq_session *s, const tfmq_tensor *inputs, size_t 
                            "session_run: the model has no output named '%s'", name);
         }
     }
+#ifdef TFMQ_HAVE_CUDA
+    if (s->on_cuda && !s->cuda) {
+        return tq_fail(TFMQ_ERR_INVALID_STATE, "session_run: the last planning failed");
+    }
+    st = s->on_cuda ? tq_cuda_exec_run(s->cuda, s->bound) : tq_exec_run(s->exec, s->bound);
+#else
     st = tq_exec_run(s->exec, s->bound);
+#endif
     if (st != TFMQ_OK) {
         return st;
     }
@@ -240,7 +344,12 @@ tfmq_status tfmq_session_run(tfmq_session *s, const tfmq_tensor *inputs, size_t 
         while (strcmp(g->values[g->outputs[i]].name, outputs[k].name) != 0) {
             i++;
         }
+#ifdef TFMQ_HAVE_CUDA
+        const tq_tensor *t = s->on_cuda ? tq_cuda_exec_output(s->cuda, i)
+                                        : tq_exec_value(s->exec, g->outputs[i]);
+#else
         const tq_tensor *t = tq_exec_value(s->exec, g->outputs[i]);
+#endif
         size_t bytes = 0;
         if (!tq_tensor_bytes(t, &bytes)) {
             return tq_fail(TFMQ_ERR_INTERNAL, "session_run: output '%s' has no shape",
@@ -263,5 +372,36 @@ tfmq_status tfmq_session_run(tfmq_session *s, const tfmq_tensor *inputs, size_t 
         outputs[k].dims = t->dims;
         outputs[k].data_bytes = bytes;
     }
+    return TFMQ_OK;
+}
+
+#ifdef TFMQ_HAVE_CUDA
+tq_cuda_exec *tq_session_cuda_exec(tfmq_session *s)
+{
+    return s && s->on_cuda ? s->cuda : NULL;
+}
+#endif
+
+tfmq_status tfmq_session_get_info(const tfmq_session *s, tfmq_session_info *info_out)
+{
+    if (!s || !info_out || info_out->struct_size < sizeof(uint32_t) ||
+        info_out->struct_size > sizeof(tfmq_session_info)) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "session_get_info: NULL argument or bad "
+                       "struct_size");
+    }
+    tfmq_session_info i;
+    memset(&i, 0, sizeof(i));
+    i.struct_size = info_out->struct_size;
+    i.device = "cpu";
+    i.device_name = tfmq_cpu_info();
+#ifdef TFMQ_HAVE_CUDA
+    if (s->on_cuda && s->cuda) {
+        i.device = "cuda";
+        i.device_name = tq_cuda_exec_device_name(s->cuda);
+        i.n_host_fallback = tq_cuda_exec_n_fallback(s->cuda);
+        i.graph_replay = tq_cuda_exec_uses_graph(s->cuda);
+    }
+#endif
+    memcpy(info_out, &i, info_out->struct_size);
     return TFMQ_OK;
 }

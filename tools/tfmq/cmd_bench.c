@@ -24,7 +24,7 @@
 
 static const char bench_help[] =
     "usage: tfmq bench MODEL_OR_ENGINE [--precisions fp32,fp16,int8] [--batch 1,8,32]\n"
-    "                  [--threads N] [--device cpu] [--calib PATH...] [--min-time S]\n"
+    "                  [--threads N] [--device cpu|cuda] [--calib PATH...] [--min-time S]\n"
     "                  [--fidelity-samples N] [--json FILE] [--chart FILE.png] [--force]\n"
     "                  [--preprocess P] [--size HxW] [--layout L] [--channel-order O]\n"
     "\n"
@@ -41,7 +41,7 @@ static const char bench_help[] =
     "  -b, --batch LIST       comma-separated batch sizes (default 1,8,32); a fixed batch\n"
     "                         dimension allows only its own size\n"
     "  -t, --threads N        threads per session (default 0: the backend's default)\n"
-    "  --device D             cpu (default) or a backend listed by 'tfmq --version'\n"
+    "  --device D             cpu (default), cuda or cuda:N (see 'tfmq --version')\n"
     "  -c, --calib PATH       calibration data for int8 and the fidelity columns (as quantize)\n"
     "  --min-time S           seconds to keep repeating each cell (default 1.0)\n"
     "  --fidelity-samples N   samples for the fidelity columns (default 64)\n"
@@ -365,8 +365,8 @@ static bool has_word(const char *list, const char *word)
 }
 
 /* Time one (model, batch) cell. */
-static int time_cell(const tfmq_model *m, const char *what, rand_inputs *ri, int64_t batch,
-                     int32_t threads, double min_time_s, bench_row *row)
+static int time_cell(const tfmq_model *m, const char *what, const char *device, rand_inputs *ri,
+                     int64_t batch, int32_t threads, double min_time_s, bench_row *row)
 {
     tfmq_session_options so;
     tfmq_session *sess = NULL;
@@ -384,6 +384,7 @@ static int time_cell(const tfmq_model *m, const char *what, rand_inputs *ri, int
     so.struct_size = sizeof(so);
     so.n_threads = threads;
     so.symbolic_dim_default = batch;
+    so.device = device;
     if ((rc = rand_inputs_fill(ri, batch, 1)) != CLI_EXIT_OK) {
         return rc;
     }
@@ -623,7 +624,9 @@ int cmd_bench(int argc, char **argv)
         rc = cli_usage_error("bench", "missing MODEL_OR_ENGINE");
         goto done;
     }
-    if (!has_word(tfmq_backends(), device)) {
+    char backend[33];
+    snprintf(backend, sizeof(backend), "%.*s", (int)strcspn(device, ":"), device);
+    if (!has_word(tfmq_backends(), backend)) {
         cli_error("bench", "backend '%.32s' is not compiled in (this build has: %s)", device,
                   tfmq_backends());
         rc = CLI_EXIT_USAGE;
@@ -759,7 +762,7 @@ int cmd_bench(int argc, char **argv)
                 fprintf(stderr, "\rbench: timing %s at batch %lld...\033[K",
                         tfmq_precision_name(precs[k]), (long long)batches[b]);
             }
-            if ((rc = time_cell(qm[k], model_path, &ri, batches[b], threads, min_time, r)) !=
+            if ((rc = time_cell(qm[k], model_path, device, &ri, batches[b], threads, min_time, r)) !=
                 CLI_EXIT_OK) {
                 goto done;
             }

@@ -1,0 +1,966 @@
+/* conv.c: Conv and tfmq.FusedConv on the GPU (cuda.h, family "conv"). 2-D float convolutions
+ * with NHWC data, residual and output in the session's storage type; weights packed once at
+ * prepare into KRSC in the storage type, bias into [1,K,1,1]. Three ways, in order:
+ *  1. cuDNN graph API, the whole node in one operation graph:
+ *     conv -> (+bias) -> (+residual) -> activation (Relu, Clip and LeakyRelu as RELU_FWD with
+ *     clips / slope, Sigmoid as SIGMOID_FWD; HardSwish has no cuDNN pointwise mode and skips
+ *     to 2). Plans from heuristics mode A, then FALLBACK; up to 4 that finalize (workspace at
+ *     most 256 MiB) are timed at prepare on scratch buffers and the fastest is kept.
+ *  2. cuDNN graph of the convolution alone, then our epilogue kernel in place (conv_dw.cu).
+ *  3. our direct convolution kernel with the epilogue fused (conv_dw.cu): always for depthwise
+ *     convolutions (one input channel per group: memory-bound, and cuDNN's NHWC grouped
+ *     engines are neither reliable nor fast there), and for any shape cuDNN has no plan for.
+ * Strict FP32 sessions (store F32, math FP32) reject engines with the TENSOR_CORE (TF32),
+ * DOWN_CONVERT_INPUTS or FFT numerical notes. At most one runtime-compiled engine (behavior
+ * note RUNTIME_COMPILATION) is finalized per graph, to bound prepare time. A run only (re)builds the cached variant pack when
+ * the device pointers changed and calls cudnnBackendExecute / launches our kernels. The kernel
+ * owns its cuDNN descriptors (all kept until destroy) and its device weights and bias. */
+#include <float.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include "backends/cpu/cpu.h"
+#include "backends/cuda/conv_dw.h"
+#include "backends/cuda/cuda.h"
+#include "backends/ref/ref_compute_util.h"
+#include "ir/ops/fused.h"
+
+enum { UID_X = 1, UID_W = 2, UID_Y = 3, UID_B = 4, UID_R = 5, UID_VIRT = 100 };
+#define CONV_MAX_DESCS 256         /* descriptors of one kernel (graph, configs, plans) */
+#define CONV_MAX_CFGS 48           /* engine configs read from each heuristics mode */
+#define CONV_MAX_CANDIDATES 4      /* finalized plans timed at prepare */
+#define CONV_MAX_WS ((int64_t)256 << 20)
+#define CONV_TUNE_RUNS 3
+/* CUDNN_ATTR_OPERATIONGRAPH_HANDLE / CUDNN_ATTR_EXECUTION_PLAN_HANDLE: deprecated since cuDNN
+ * 9.8 (hence the numbers: the enumerators carry a deprecation attribute) but required by
+ * earlier 9.x; setting them is harmless where they are ignored. */
+#define ATTR_OPGRAPH_HANDLE ((cudnnBackendAttributeName_t)800)
+#define ATTR_PLAN_HANDLE ((cudnnBackendAttributeName_t)400)
+
+typedef enum conv_path {
+    PATH_FUSED = 0,   /* cuDNN graph with the whole epilogue */
+    PATH_CUDNN_EPI = 1,/* cuDNN convolution, then our epilogue kernel */
+    PATH_DIRECT = 2   /* our direct kernel */
+} conv_path;
+
+typedef struct conv_geom {
+    int64_t n, c, h, w, k, oh, ow, r, s, groups, cg, mg;
+    int64_t stride[2], dil[2], pad_b[2], pad_e[2];
+} conv_geom;
+
+typedef struct conv_kernel {
+    tq_cuda_kernel base;
+    conv_path path;
+    conv_geom g;
+    tq_cuda_store store;
+    tq_fused_act act;
+    bool has_bias, has_res;
+    void *d_w;                    /* KRSC weights, storage type */
+    void *d_b;                    /* bias: storage type (PATH_FUSED) or float32 */
+    size_t y_numel;
+    cudnnHandle_t handle;
+    cudnnBackendDescriptor_t plan;/* chosen plan (also in descs) */
+    cudnnBackendDescriptor_t vpack; /* cached variant pack, or NULL */
+    void *vp_ptr[6];              /* x, w, y, b, r, workspace as held by vpack */
+    cudnnBackendDescriptor_t descs[CONV_MAX_DESCS];
+    int32_t n_descs;
+    char label[80];               /* node label for run-time messages */
+    char impl[96];
+} conv_kernel;
+
+/* ---- errors ---- */
+static tfmq_status cudnn_err(const char *label, const char *what, cudnnStatus_t s)
+{
+    char msg[256];
+    msg[0] = '\0';
+    cudnnGetLastErrorString(msg, sizeof(msg));
+    for (char *q = msg; *q; q++) {
+        if (*q == '\n' || *q == '\r') {
+            *q = ' ';
+        }
+    }
+    return tq_fail(TFMQ_ERR_BACKEND, "node %s: %s: %s%s%s", label, what, cudnnGetErrorString(s),
+                   msg[0] ? ": " : "", msg);
+}
+
+static tfmq_status cuda_err(const char *label, const char *what, int e)
+{
+    if (e == (int)cudaSuccess) {
+        return TFMQ_OK;
+    }
+    return tq_fail(TFMQ_ERR_BACKEND, "node %s: %s: %s", label, what,
+                   cudaGetErrorString((cudaError_t)e));
+}
+
+/* ---- descriptors (all owned by the kernel) ---- */
+static cudnnStatus_t desc_new(conv_kernel *kc, cudnnBackendDescriptorType_t type,
+                              cudnnBackendDescriptor_t *d)
+{
+    *d = NULL;
+    if (kc->n_descs >= CONV_MAX_DESCS) {
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    }
+    cudnnStatus_t s = cudnnBackendCreateDescriptor(type, d);
+    if (s == CUDNN_STATUS_SUCCESS) {
+        kc->descs[kc->n_descs++] = *d;
+    }
+    return s;
+}
+
+/* Destroy a descriptor made by desc_new before the kernel is destroyed (unused plans). */
+static void desc_drop(conv_kernel *kc, cudnnBackendDescriptor_t d)
+{
+    for (int32_t i = 0; i < kc->n_descs; i++) {
+        if (kc->descs[i] == d) {
+            cudnnBackendDestroyDescriptor(d);
+            kc->descs[i] = kc->descs[--kc->n_descs];
+            return;
+        }
+    }
+}
+
+#define CK(expr)                                                                                  \
+    do {                                                                                          \
+        cudnnStatus_t s_ = (expr);                                                                \
+        if (s_ != CUDNN_STATUS_SUCCESS) {                                                         \
+            return s_;                                                                            \
+        }                                                                                         \
+    } while (0)
+
+static cudnnDataType_t store_dt(tq_cuda_store st)
+{
+    return st == TQ_CUDA_F16 ? CUDNN_DATA_HALF
+                             : (st == TQ_CUDA_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT);
+}
+
+static size_t store_size(tq_cuda_store st)
+{
+    return st == TQ_CUDA_F32 ? 4 : 2;
+}
+
+/* A tensor with dims (N, C, H, W) stored NHWC. */
+static cudnnStatus_t make_tensor(conv_kernel *kc, int64_t uid, cudnnDataType_t dt,
+                                 const int64_t d[4], bool virt, cudnnBackendDescriptor_t *out)
+{
+    const int64_t strides[4] = {d[1] * d[2] * d[3], 1, d[3] * d[1], d[1]};
+    const int64_t align = 16;
+    const bool v = virt;
+    cudnnBackendDescriptor_t t;
+    CK(desc_new(kc, CUDNN_BACKEND_TENSOR_DESCRIPTOR, &t));
+    CK(cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &dt));
+    CK(cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, d));
+    CK(cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides));
+    CK(cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid));
+    CK(cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &align));
+    CK(cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &v));
+    CK(cudnnBackendFinalize(t));
+    *out = t;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* Set a float attribute of a pointwise descriptor (FLOAT math precision), as float and, when
+ * this cuDNN wants it, as double. */
+static cudnnStatus_t pw_set_float(cudnnBackendDescriptor_t pw, cudnnBackendAttributeName_t a,
+                                  double v)
+{
+    float f = (float)v;
+    cudnnStatus_t s = cudnnBackendSetAttribute(pw, a, CUDNN_TYPE_FLOAT, 1, &f);
+    if (s != CUDNN_STATUS_SUCCESS) {
+        s = cudnnBackendSetAttribute(pw, a, CUDNN_TYPE_DOUBLE, 1, &v);
+    }
+    return s;
+}
+
+/* y = mode(x[, b]); for RELU_FWD the activation's clips and slope. */
+static cudnnStatus_t make_pw(conv_kernel *kc, cudnnPointwiseMode_t mode,
+                             const tq_fused_act *act, cudnnBackendDescriptor_t x,
+                             cudnnBackendDescriptor_t b, cudnnBackendDescriptor_t y,
+                             cudnnBackendDescriptor_t *out)
+{
+    const cudnnDataType_t prec = CUDNN_DATA_FLOAT;
+    cudnnBackendDescriptor_t pw, op;
+    CK(desc_new(kc, CUDNN_BACKEND_POINTWISE_DESCRIPTOR, &pw));
+    CK(cudnnBackendSetAttribute(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1,
+                                &mode));
+    CK(cudnnBackendSetAttribute(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1,
+                                &prec));
+    if (mode == CUDNN_POINTWISE_RELU_FWD && act) {
+        switch (act->kind) {
+        case TQ_FUSED_ACT_CLIP:
+            CK(pw_set_float(pw, CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP, act->lo));
+            CK(pw_set_float(pw, CUDNN_ATTR_POINTWISE_RELU_UPPER_CLIP, act->hi));
+            break;
+        case TQ_FUSED_ACT_LEAKY_RELU:
+            CK(pw_set_float(pw, CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP, 0.0));
+            CK(pw_set_float(pw, CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP_SLOPE, act->alpha));
+            break;
+        default:
+            break;
+        }
+    }
+    CK(cudnnBackendFinalize(pw));
+    CK(desc_new(kc, CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, &op));
+    CK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR,
+                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &pw));
+    CK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC,
+                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x));
+    if (b) {
+        CK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC,
+                                    CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &b));
+    }
+    CK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC,
+                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y));
+    CK(cudnnBackendFinalize(op));
+    *out = op;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* The cuDNN pointwise mode of an activation; false when there is none (HardSwish). */
+static bool act_mode(const tq_fused_act *a, cudnnPointwiseMode_t *m)
+{
+    switch (a->kind) {
+    case TQ_FUSED_ACT_RELU:
+    case TQ_FUSED_ACT_CLIP:
+    case TQ_FUSED_ACT_LEAKY_RELU:
+        *m = CUDNN_POINTWISE_RELU_FWD;
+        return true;
+    case TQ_FUSED_ACT_SIGMOID:
+        *m = CUDNN_POINTWISE_SIGMOID_FWD;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The operation graph: the convolution, and with `fused` the epilogue. */
+static cudnnStatus_t build_graph(conv_kernel *kc, bool fused, cudnnBackendDescriptor_t *graph)
+{
+    const conv_geom *g = &kc->g;
+    const cudnnDataType_t dt = store_dt(kc->store);
+    const int64_t xd[4] = {g->n, g->c, g->h, g->w}, wd[4] = {g->k, g->cg, g->r, g->s};
+    const int64_t yd[4] = {g->n, g->k, g->oh, g->ow}, bd[4] = {1, g->k, 1, 1};
+    cudnnBackendDescriptor_t X, W, Y, B = NULL, R = NULL, cur;
+    cudnnBackendDescriptor_t ops[5];
+    int32_t n_ops = 0;
+    int64_t virt_uid = UID_VIRT;
+    const bool do_bias = fused && kc->has_bias, do_res = fused && kc->has_res;
+    cudnnPointwiseMode_t am = CUDNN_POINTWISE_RELU_FWD;
+    const bool do_act = fused && kc->act.kind != TQ_FUSED_ACT_NONE;
+    if (do_act && !act_mode(&kc->act, &am)) {
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    }
+    const int n_epi = (int)do_bias + (int)do_res + (int)do_act;
+
+    CK(make_tensor(kc, UID_X, dt, xd, false, &X));
+    CK(make_tensor(kc, UID_W, dt, wd, false, &W));
+    CK(make_tensor(kc, UID_Y, dt, yd, false, &Y));
+    if (do_bias) {
+        CK(make_tensor(kc, UID_B, dt, bd, false, &B));
+    }
+    if (do_res) {
+        CK(make_tensor(kc, UID_R, dt, yd, false, &R));
+    }
+
+    /* convolution */
+    cudnnBackendDescriptor_t cd, conv;
+    const int64_t n_sp = 2;
+    const cudnnDataType_t comp = CUDNN_DATA_FLOAT;
+    const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+    CK(desc_new(kc, CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, &cd));
+    CK(cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1,
+                                &comp));
+    CK(cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_CONV_MODE,
+                                CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode));
+    CK(cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1,
+                                &n_sp));
+    CK(cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2,
+                                g->pad_b));
+    CK(cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2,
+                                g->pad_e));
+    CK(cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2,
+                                g->stride));
+    CK(cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2,
+                                g->dil));
+    CK(cudnnBackendFinalize(cd));
+
+    cudnnBackendDescriptor_t conv_y = Y;
+    if (n_epi > 0) {
+        CK(make_tensor(kc, virt_uid++, CUDNN_DATA_FLOAT, yd, true, &conv_y));
+    }
+    const float alpha = 1.0f, beta = 0.0f;
+    CK(desc_new(kc, CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, &conv));
+    CK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &X));
+    CK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
+                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &W));
+    CK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &conv_y));
+    CK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cd));
+    CK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
+                                CUDNN_TYPE_FLOAT, 1, &alpha));
+    CK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA,
+                                CUDNN_TYPE_FLOAT, 1, &beta));
+    CK(cudnnBackendFinalize(conv));
+    ops[n_ops++] = conv;
+
+    /* epilogue: each step writes a float virtual tensor, the last one Y */
+    cur = conv_y;
+    int left = n_epi;
+    if (do_bias) {
+        cudnnBackendDescriptor_t t = Y, op;
+        if (--left > 0) {
+            CK(make_tensor(kc, virt_uid++, CUDNN_DATA_FLOAT, yd, true, &t));
+        }
+        CK(make_pw(kc, CUDNN_POINTWISE_ADD, NULL, cur, B, t, &op));
+        ops[n_ops++] = op;
+        cur = t;
+    }
+    if (do_res) {
+        cudnnBackendDescriptor_t t = Y, op;
+        if (--left > 0) {
+            CK(make_tensor(kc, virt_uid++, CUDNN_DATA_FLOAT, yd, true, &t));
+        }
+        CK(make_pw(kc, CUDNN_POINTWISE_ADD, NULL, cur, R, t, &op));
+        ops[n_ops++] = op;
+        cur = t;
+    }
+    if (do_act) {
+        cudnnBackendDescriptor_t op;
+        CK(make_pw(kc, am, &kc->act, cur, NULL, Y, &op));
+        ops[n_ops++] = op;
+    }
+
+    cudnnBackendDescriptor_t gr;
+    CK(desc_new(kc, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, &gr));
+    CK(cudnnBackendSetAttribute(gr, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                                n_ops, ops));
+    (void)cudnnBackendSetAttribute(gr, ATTR_OPGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &kc->handle);
+    CK(cudnnBackendFinalize(gr));
+    *graph = gr;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* Whether an engine config may be used: strict FP32 excludes TF32 and down-converting engines
+ * (and FFT, whose error is far above FP32 rounding). */
+static bool cfg_allowed(cudnnBackendDescriptor_t cfg, bool strict_fp32, int64_t *eng_id,
+                        bool *rtc)
+{
+    cudnnBackendDescriptor_t e = NULL;
+    int64_t cnt = 0;
+    bool ok = true;
+    *eng_id = -1;
+    *rtc = false;
+    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &e) !=
+        CUDNN_STATUS_SUCCESS) {
+        return !strict_fp32;
+    }
+    if (cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                                 1, &cnt, &e) != CUDNN_STATUS_SUCCESS) {
+        cudnnBackendDestroyDescriptor(e);
+        return !strict_fp32;
+    }
+    (void)cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &cnt,
+                                   eng_id);
+    {
+        cudnnBackendBehaviorNote_t bn[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT + 8];
+        int64_t n_bn = 0;
+        if (cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
+                                     CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &n_bn, bn) ==
+            CUDNN_STATUS_SUCCESS) {
+            n_bn = n_bn > CUDNN_BEHAVIOR_NOTE_TYPE_COUNT ? CUDNN_BEHAVIOR_NOTE_TYPE_COUNT : n_bn;
+            for (int64_t i = 0; i < n_bn; i++) {
+                *rtc = *rtc || bn[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION;
+            }
+        }
+    }
+    if (strict_fp32) {
+        cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT + 8];
+        int64_t n_notes = 0;
+        if (cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
+                                     CUDNN_TYPE_NUMERICAL_NOTE, CUDNN_NUMERICAL_NOTE_TYPE_COUNT,
+                                     &n_notes, notes) != CUDNN_STATUS_SUCCESS) {
+            ok = false; /* unknown numerics: not for strict FP32 */
+        } else {
+            if (n_notes > CUDNN_NUMERICAL_NOTE_TYPE_COUNT) {
+                n_notes = CUDNN_NUMERICAL_NOTE_TYPE_COUNT;
+            }
+            for (int64_t i = 0; i < n_notes; i++) {
+                if (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
+                    notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
+                    notes[i] == CUDNN_NUMERICAL_NOTE_FFT) {
+                    ok = false;
+                }
+            }
+        }
+    }
+    cudnnBackendDestroyDescriptor(e);
+    return ok;
+}
+
+typedef struct conv_cand {
+    cudnnBackendDescriptor_t plan;
+    int64_t ws;
+    int64_t eng;
+    float ms;
+} conv_cand;
+
+/* Heuristics (mode A, then FALLBACK when A yields nothing usable) and finalized plans. */
+static void find_plans(conv_kernel *kc, cudnnBackendDescriptor_t graph, bool strict_fp32,
+                       conv_cand *cands, int32_t *n_cands)
+{
+    const cudnnBackendHeurMode_t modes[2] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK};
+    *n_cands = 0;
+    for (int mi = 0; mi < 2 && *n_cands == 0; mi++) {
+        cudnnBackendDescriptor_t heur;
+        cudnnBackendDescriptor_t cfgs[CONV_MAX_CFGS];
+        int64_t n_res = 0, got = 0;
+        if (desc_new(kc, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, &heur) != CUDNN_STATUS_SUCCESS ||
+            cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH,
+                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph) !=
+                CUDNN_STATUS_SUCCESS ||
+            cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1,
+                                     &modes[mi]) != CUDNN_STATUS_SUCCESS ||
+            cudnnBackendFinalize(heur) != CUDNN_STATUS_SUCCESS ||
+            cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &n_res, NULL) !=
+                CUDNN_STATUS_SUCCESS) {
+            continue;
+        }
+        int64_t want = n_res < CONV_MAX_CFGS ? n_res : CONV_MAX_CFGS;
+        if (want <= 0) {
+            continue;
+        }
+        int64_t made = 0;
+        for (; made < want; made++) {
+            if (desc_new(kc, CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &cfgs[made]) !=
+                CUDNN_STATUS_SUCCESS) {
+                break;
+            }
+        }
+        if (made < want ||
+            cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, want, &got, cfgs) !=
+                CUDNN_STATUS_SUCCESS) {
+            continue;
+        }
+        if (got > want) {
+            got = want;
+        }
+        bool have_rtc = false;
+        for (int64_t i = 0; i < got && *n_cands < CONV_MAX_CANDIDATES; i++) {
+            int64_t eng = -1, ws = 0, cnt = 0;
+            bool rtc = false;
+            /* at most one runtime-compiled engine: each costs a compilation at finalize */
+            if (!cfg_allowed(cfgs[i], strict_fp32, &eng, &rtc) || (rtc && have_rtc)) {
+                continue;
+            }
+            cudnnBackendDescriptor_t plan;
+            if (desc_new(kc, CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) !=
+                CUDNN_STATUS_SUCCESS) {
+                break;
+            }
+            (void)cudnnBackendSetAttribute(plan, ATTR_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1,
+                                           &kc->handle);
+            if (cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                         CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgs[i]) !=
+                    CUDNN_STATUS_SUCCESS ||
+                cudnnBackendFinalize(plan) != CUDNN_STATUS_SUCCESS ||
+                cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                         CUDNN_TYPE_INT64, 1, &cnt, &ws) !=
+                    CUDNN_STATUS_SUCCESS ||
+                ws < 0 || ws > CONV_MAX_WS) {
+                desc_drop(kc, plan);
+                continue;
+            }
+            have_rtc = have_rtc || rtc;
+            cands[*n_cands].plan = plan;
+            cands[*n_cands].ws = ws;
+            cands[*n_cands].eng = eng;
+            cands[*n_cands].ms = -1.0f;
+            (*n_cands)++;
+        }
+    }
+}
+
+/* Build (or rebuild) the variant pack for these pointers. Not allocation-free: cuDNN allocates
+ * the descriptor on the host, so a run does it only when the pointers changed (the first run). */
+static tfmq_status vpack_update(conv_kernel *kc, void *const ptr[6])
+{
+    if (kc->vpack && memcmp(ptr, kc->vp_ptr, sizeof(kc->vp_ptr)) == 0) {
+        return TFMQ_OK;
+    }
+    if (kc->vpack) {
+        cudnnBackendDestroyDescriptor(kc->vpack);
+        kc->vpack = NULL;
+    }
+    int64_t uids[5];
+    void *ptrs[5];
+    int64_t n = 0;
+    uids[n] = UID_X;
+    ptrs[n++] = ptr[0];
+    uids[n] = UID_W;
+    ptrs[n++] = ptr[1];
+    uids[n] = UID_Y;
+    ptrs[n++] = ptr[2];
+    if (kc->path == PATH_FUSED && kc->has_bias) {
+        uids[n] = UID_B;
+        ptrs[n++] = ptr[3];
+    }
+    if (kc->path == PATH_FUSED && kc->has_res) {
+        uids[n] = UID_R;
+        ptrs[n++] = ptr[4];
+    }
+    void *ws = ptr[5];
+    cudnnBackendDescriptor_t vp = NULL;
+    cudnnStatus_t s = cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &vp);
+    if (s == CUDNN_STATUS_SUCCESS) {
+        s = cudnnBackendSetAttribute(vp, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n,
+                                     uids);
+    }
+    if (s == CUDNN_STATUS_SUCCESS) {
+        s = cudnnBackendSetAttribute(vp, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+                                     CUDNN_TYPE_VOID_PTR, n, ptrs);
+    }
+    if (s == CUDNN_STATUS_SUCCESS) {
+        s = cudnnBackendSetAttribute(vp, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1,
+                                     &ws);
+    }
+    if (s == CUDNN_STATUS_SUCCESS) {
+        s = cudnnBackendFinalize(vp);
+    }
+    if (s != CUDNN_STATUS_SUCCESS) {
+        if (vp) {
+            cudnnBackendDestroyDescriptor(vp);
+        }
+        return cudnn_err(kc->label, "variant pack", s);
+    }
+    kc->vpack = vp;
+    memcpy(kc->vp_ptr, ptr, sizeof(kc->vp_ptr));
+    return TFMQ_OK;
+}
+
+static tq_cuda_epi epi_of(const tq_fused_act *a)
+{
+    tq_cuda_epi e;
+    e.act = (int)a->kind;
+    e.lo = (float)a->lo;
+    e.hi = (float)a->hi;
+    e.alpha = (float)a->alpha;
+    return e;
+}
+
+/* Enqueue the node on `stream` with these device pointers. */
+static tfmq_status conv_enqueue(conv_kernel *kc, const void *x, const void *res, void *y,
+                                void *ws, void *stream)
+{
+    const conv_geom *g = &kc->g;
+    tq_cuda_epi epi = epi_of(&kc->act);
+    if (kc->path == PATH_DIRECT) {
+        tq_cuda_direct_conv d = {
+            .n = g->n, .c = g->c, .h = g->h, .w = g->w, .k = g->k, .oh = g->oh, .ow = g->ow,
+            .r = g->r, .s = g->s, .stride_h = g->stride[0], .stride_w = g->stride[1],
+            .dil_h = g->dil[0], .dil_w = g->dil[1], .pad_t = g->pad_b[0], .pad_l = g->pad_b[1],
+            .cg = g->cg, .mg = g->mg, .store = (int)kc->store, .x = x, .wt = kc->d_w,
+            .bias = kc->has_bias ? kc->d_b : NULL, .res = kc->has_res ? res : NULL, .y = y,
+            .epi = epi};
+        return cuda_err(kc->label, "direct convolution kernel", tq_cuda_conv_direct(&d, stream));
+    }
+    void *ptr[6] = {(void *)(uintptr_t)x, kc->d_w, y, kc->d_b, (void *)(uintptr_t)res, ws};
+    tfmq_status st = vpack_update(kc, ptr);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    cudnnStatus_t s = cudnnBackendExecute(kc->handle, kc->plan, kc->vpack);
+    if (s != CUDNN_STATUS_SUCCESS) {
+        return cudnn_err(kc->label, "cudnnBackendExecute", s);
+    }
+    if (kc->path == PATH_CUDNN_EPI && (kc->has_bias || kc->has_res || epi.act != 0)) {
+        return cuda_err(kc->label, "epilogue kernel",
+                        tq_cuda_epilogue(y, kc->has_bias ? kc->d_b : NULL,
+                                         kc->has_res ? res : NULL, kc->y_numel, g->k,
+                                         (int)kc->store, &epi, stream));
+    }
+    return TFMQ_OK;
+}
+
+static tfmq_status conv_run(tq_cuda_kernel *k, const tq_cuda_args *a)
+{
+    conv_kernel *kc = (conv_kernel *)k;
+    return conv_enqueue(kc, a->in[0], kc->has_res ? a->in[3] : NULL, a->out[0], a->workspace,
+                        a->stream);
+}
+
+static void conv_destroy(tq_cuda_kernel *k)
+{
+    conv_kernel *kc = (conv_kernel *)k;
+    if (!kc) {
+        return;
+    }
+    if (kc->vpack) {
+        cudnnBackendDestroyDescriptor(kc->vpack);
+    }
+    for (int32_t i = kc->n_descs - 1; i >= 0; i--) {
+        cudnnBackendDestroyDescriptor(kc->descs[i]);
+    }
+    if (kc->d_w) {
+        cudaFree(kc->d_w);
+    }
+    if (kc->d_b) {
+        cudaFree(kc->d_b);
+    }
+    tq_free(kc->base.alloc, kc, sizeof(*kc));
+}
+
+/* ---- packing ---- */
+static void store_f32(tq_cuda_store st, void *dst, size_t i, float v)
+{
+    if (st == TQ_CUDA_F32) {
+        ((float *)dst)[i] = v;
+    } else if (st == TQ_CUDA_F16) {
+        ((uint16_t *)dst)[i] = tq_f32_to_f16(v);
+    } else {
+        ((uint16_t *)dst)[i] = tq_f32_to_bf16(v);
+    }
+}
+
+/* Copy n_bytes of host memory to a new device buffer (synchronously: prepare time). */
+static tfmq_status upload(conv_kernel *kc, const void *host, size_t n_bytes, void **dev)
+{
+    tfmq_status st = cuda_err(kc->label, "cudaMalloc", cudaMalloc(dev, n_bytes ? n_bytes : 1));
+    if (st != TFMQ_OK) {
+        *dev = NULL;
+        return st;
+    }
+    return cuda_err(kc->label, "cudaMemcpy", cudaMemcpy(*dev, host, n_bytes,
+                                                        cudaMemcpyHostToDevice));
+}
+
+/* Weights [K, Cg, R, S] float32 -> KRSC in the storage type. */
+static tfmq_status pack_weights(conv_kernel *kc, const float *w)
+{
+    const conv_geom *g = &kc->g;
+    const size_t n = (size_t)(g->k * g->cg * g->r * g->s), es = store_size(kc->store);
+    void *h = tq_alloc(kc->base.alloc, n * es);
+    if (!h) {
+        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "node %s: %zu bytes", kc->label, n * es);
+    }
+    for (int64_t k = 0; k < g->k; k++) {
+        for (int64_t c = 0; c < g->cg; c++) {
+            for (int64_t r = 0; r < g->r; r++) {
+                for (int64_t s = 0; s < g->s; s++) {
+                    size_t src = (size_t)(((k * g->cg + c) * g->r + r) * g->s + s);
+                    size_t dst = (size_t)(((k * g->r + r) * g->s + s) * g->cg + c);
+                    store_f32(kc->store, h, dst, w[src]);
+                }
+            }
+        }
+    }
+    tfmq_status st = upload(kc, h, n * es, &kc->d_w);
+    tq_free(kc->base.alloc, h, n * es);
+    return st;
+}
+
+/* Bias [K]: in the storage type for the cuDNN graph, float32 for our kernels. */
+static tfmq_status pack_bias(conv_kernel *kc, const float *b)
+{
+    const size_t n = (size_t)kc->g.k;
+    if (kc->path != PATH_FUSED) {
+        return upload(kc, b, n * sizeof(float), &kc->d_b);
+    }
+    const size_t es = store_size(kc->store);
+    void *h = tq_alloc(kc->base.alloc, n * es);
+    if (!h) {
+        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "node %s: %zu bytes", kc->label, n * es);
+    }
+    for (size_t i = 0; i < n; i++) {
+        store_f32(kc->store, h, i, b[i]);
+    }
+    tfmq_status st = upload(kc, h, n * es, &kc->d_b);
+    tq_free(kc->base.alloc, h, n * es);
+    return st;
+}
+
+/* ---- autotuning: time each candidate plan on scratch buffers, keep the fastest ---- */
+static tfmq_status autotune(conv_kernel *kc, conv_cand *cands, int32_t n_cands, void *stream)
+{
+    const conv_geom *g = &kc->g;
+    const size_t es = store_size(kc->store);
+    const size_t x_bytes = (size_t)(g->n * g->c * g->h * g->w) * es;
+    const size_t y_bytes = kc->y_numel * es;
+    int64_t ws_max = 0;
+    for (int32_t i = 0; i < n_cands; i++) {
+        ws_max = cands[i].ws > ws_max ? cands[i].ws : ws_max;
+    }
+    void *x = NULL, *y = NULL, *r = NULL, *ws = NULL;
+    cudaEvent_t e0 = NULL, e1 = NULL;
+    tfmq_status st;
+    TQ_TRY(st, cuda_err(kc->label, "cudaMalloc (tuning)", cudaMalloc(&x, x_bytes ? x_bytes : 1)));
+    TQ_TRY(st, cuda_err(kc->label, "cudaMalloc (tuning)", cudaMalloc(&y, y_bytes ? y_bytes : 1)));
+    if (kc->has_res) {
+        TQ_TRY(st, cuda_err(kc->label, "cudaMalloc (tuning)",
+                            cudaMalloc(&r, y_bytes ? y_bytes : 1)));
+        TQ_TRY(st, cuda_err(kc->label, "cudaMemset", cudaMemset(r, 0, y_bytes)));
+    }
+    if (ws_max > 0) {
+        TQ_TRY(st, cuda_err(kc->label, "cudaMalloc (tuning workspace)",
+                            cudaMalloc(&ws, (size_t)ws_max)));
+    }
+    TQ_TRY(st, cuda_err(kc->label, "cudaMemset", cudaMemset(x, 0, x_bytes)));
+    TQ_TRY(st, cuda_err(kc->label, "cudaEventCreate", cudaEventCreate(&e0)));
+    TQ_TRY(st, cuda_err(kc->label, "cudaEventCreate", cudaEventCreate(&e1)));
+    for (int32_t i = 0; i < n_cands; i++) {
+        kc->plan = cands[i].plan;
+        if (kc->vpack) {
+            cudnnBackendDestroyDescriptor(kc->vpack);
+            kc->vpack = NULL;
+        }
+        /* warm-up (also checks that the plan runs at all) */
+        st = conv_enqueue(kc, x, r, y, ws, stream);
+        if (st == TFMQ_OK) {
+            st = cuda_err(kc->label, "cudaStreamSynchronize",
+                          cudaStreamSynchronize((cudaStream_t)stream));
+        }
+        if (st != TFMQ_OK) {
+            tq_clear_error();
+            (void)cudaGetLastError();
+            continue; /* this plan is not usable: ms stays < 0 */
+        }
+        st = cuda_err(kc->label, "cudaEventRecord", cudaEventRecord(e0, (cudaStream_t)stream));
+        for (int rep = 0; rep < CONV_TUNE_RUNS && st == TFMQ_OK; rep++) {
+            st = conv_enqueue(kc, x, r, y, ws, stream);
+        }
+        if (st == TFMQ_OK) {
+            st = cuda_err(kc->label, "cudaEventRecord",
+                          cudaEventRecord(e1, (cudaStream_t)stream));
+        }
+        if (st == TFMQ_OK) {
+            st = cuda_err(kc->label, "cudaEventSynchronize", cudaEventSynchronize(e1));
+        }
+        if (st != TFMQ_OK) {
+            tq_clear_error();
+            (void)cudaGetLastError();
+            (void)cudaStreamSynchronize((cudaStream_t)stream);
+            continue;
+        }
+        float ms = 0.0f;
+        TQ_TRY(st, cuda_err(kc->label, "cudaEventElapsedTime", cudaEventElapsedTime(&ms, e0, e1)));
+        cands[i].ms = ms;
+    }
+    st = TFMQ_OK;
+fail:
+    if (kc->vpack) {
+        cudnnBackendDestroyDescriptor(kc->vpack);
+        kc->vpack = NULL;
+    }
+    kc->plan = NULL;
+    if (e0) {
+        cudaEventDestroy(e0);
+    }
+    if (e1) {
+        cudaEventDestroy(e1);
+    }
+    cudaFree(x);
+    cudaFree(y);
+    cudaFree(r);
+    cudaFree(ws);
+    return st;
+}
+
+/* ---- prepare ---- */
+static tfmq_status geom_init(const tq_op_ctx *ctx, conv_geom *g, bool *ok)
+{
+    tq_rc_spatial sp;
+    *ok = false;
+    tfmq_status st = tq_rc_spatial_init(ctx, TQ_RC_SP_CONV, &sp);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    if (sp.n_sp != 2) {
+        return TFMQ_OK;
+    }
+    const tq_tensor *x = ctx->in[0], *y = ctx->out[0];
+    g->n = x->dims[0];
+    g->c = x->dims[1];
+    g->h = x->dims[2];
+    g->w = x->dims[3];
+    g->k = sp.out_channels;
+    g->oh = sp.out[0];
+    g->ow = sp.out[1];
+    g->r = sp.k[0];
+    g->s = sp.k[1];
+    g->groups = sp.group;
+    for (int i = 0; i < 2; i++) {
+        g->stride[i] = sp.stride[i];
+        g->dil[i] = sp.dil[i];
+        g->pad_b[i] = sp.pad_b[i];
+        g->pad_e[i] = sp.pad_e[i];
+    }
+    if (g->groups <= 0 || g->c % g->groups != 0 || g->k % g->groups != 0 ||
+        y->rank != 4 || y->dims[0] != g->n || y->dims[1] != g->k || y->dims[2] != g->oh ||
+        y->dims[3] != g->ow || g->oh <= 0 || g->ow <= 0 || g->n <= 0) {
+        return TFMQ_OK;
+    }
+    g->cg = g->c / g->groups;
+    g->mg = g->k / g->groups;
+    *ok = true;
+    return TFMQ_OK;
+}
+
+tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
+{
+    const tq_op_ctx *ctx = p->ctx;
+    const tq_node *node = ctx->node;
+    *k_out = NULL;
+    if (node->op != TQ_OP_CONV && node->op != TQ_OP_FUSED_CONV) {
+        return TFMQ_OK;
+    }
+    const tq_tensor *x = ctx->in[0], *w = ctx->in[1];
+    const tq_tensor *b = ctx->n_in > 2 ? ctx->in[2] : NULL;
+    const tq_tensor *r = ctx->n_in > 3 ? ctx->in[3] : NULL;
+    const tq_tensor *y = ctx->out[0];
+    if (!x || !w || x->dtype != TFMQ_DTYPE_FLOAT32 || w->dtype != TFMQ_DTYPE_FLOAT32 ||
+        y->dtype != TFMQ_DTYPE_FLOAT32 || x->rank != 4 || w->rank != 4 || !w->data ||
+        (b && (b->dtype != TFMQ_DTYPE_FLOAT32 || !b->data || b->rank != 1)) ||
+        (r && (r->dtype != TFMQ_DTYPE_FLOAT32 || r->rank != 4)) ||
+        !tq_tensor_shape_known(x) || !tq_tensor_shape_known(y)) {
+        return TFMQ_OK;
+    }
+    if (p->in_layout[0] != TQ_LAYOUT_NHWC || p->out_layout[0] != TQ_LAYOUT_NHWC ||
+        (r && p->in_layout[3] != TQ_LAYOUT_NHWC)) {
+        return TFMQ_OK;
+    }
+    tq_fused_act act;
+    memset(&act, 0, sizeof(act));
+    tfmq_status st;
+    if (node->op == TQ_OP_FUSED_CONV && (st = tq_fused_act_read(ctx, &act)) != TFMQ_OK) {
+        return st;
+    }
+    conv_geom g;
+    bool ok;
+    if ((st = geom_init(ctx, &g, &ok)) != TFMQ_OK) {
+        return st;
+    }
+    if (!ok || w->dims[0] != g.k || w->dims[1] != g.cg || w->dims[2] != g.r ||
+        w->dims[3] != g.s || (b && b->dims[0] != g.k)) {
+        return TFMQ_OK;
+    }
+    if (r) {
+        for (int i = 0; i < 4; i++) {
+            if (r->dims[i] != y->dims[i]) {
+                return TFMQ_OK;
+            }
+        }
+    }
+
+    conv_kernel *kc = tq_calloc(p->alloc, 1, sizeof(*kc));
+    if (!kc) {
+        return tq_op_fail(ctx, TFMQ_ERR_OUT_OF_MEMORY, "%zu bytes", sizeof(*kc));
+    }
+    kc->base.run = conv_run;
+    kc->base.destroy = conv_destroy;
+    kc->base.alloc = p->alloc;
+    kc->base.impl = kc->impl;
+    kc->base.own_consts = (1u << 1) | (b ? 1u << 2 : 0u);
+    kc->g = g;
+    kc->store = p->store;
+    kc->act = act;
+    kc->has_bias = b != NULL;
+    kc->has_res = r != NULL;
+    kc->y_numel = tq_tensor_numel(y);
+    kc->handle = (cudnnHandle_t)p->dev->cudnn;
+    {
+        char lb[64];
+        snprintf(kc->label, sizeof(kc->label), "'%s' (%s)",
+                 tq_node_label(ctx->graph, node, lb, sizeof(lb)), tq_op_table[node->op].name);
+    }
+    const bool strict = p->store == TQ_CUDA_F32 && p->math == TQ_CUDA_MATH_FP32;
+    const char *act_name = act.kind == TQ_FUSED_ACT_NONE ? "" : tq_fused_act_name(act.kind);
+
+    TQ_TRY(st, pack_weights(kc, (const float *)w->data));
+
+    /* Candidates of both cuDNN paths: the whole node in one graph (fused), and the convolution
+     * alone followed by our epilogue kernel. Each path's plans are timed (autotune times the
+     * epilogue kernel too) and the fastest of all is kept: some fused engines are far slower
+     * than a plain convolution plus one pass over the output (strict FP32 especially). */
+    conv_cand cands[2][CONV_MAX_CANDIDATES];
+    int32_t n_cands[2] = {0, 0}, best[2] = {-1, -1};
+    const bool has_epi = kc->has_bias || kc->has_res || act.kind != TQ_FUSED_ACT_NONE;
+    if (g.cg > 1) {
+        for (int path = PATH_FUSED; path <= PATH_CUDNN_EPI; path++) {
+            cudnnBackendDescriptor_t graph = NULL;
+            if ((path == PATH_CUDNN_EPI && !has_epi) ||
+                build_graph(kc, path == PATH_FUSED, &graph) != CUDNN_STATUS_SUCCESS) {
+                continue;
+            }
+            kc->path = path;
+            find_plans(kc, graph, strict, cands[path], &n_cands[path]);
+        }
+    }
+    tq_clear_error(); /* cuDNN refusals above are not errors of this node */
+    for (int path = PATH_FUSED; path <= PATH_CUDNN_EPI; path++) {
+        if (!n_cands[path]) {
+            continue;
+        }
+        kc->path = path;
+        if (b) {
+            cudaFree(kc->d_b);
+            kc->d_b = NULL;
+            TQ_TRY(st, pack_bias(kc, (const float *)b->data));
+        }
+        /* also for a single candidate: a plan that finalizes may still fail to run */
+        TQ_TRY(st, autotune(kc, cands[path], n_cands[path], p->dev->stream));
+        for (int32_t i = 0; i < n_cands[path]; i++) {
+            if (cands[path][i].ms >= 0.0f &&
+                (best[path] < 0 || cands[path][i].ms < cands[path][best[path]].ms)) {
+                best[path] = i;
+            }
+        }
+    }
+    int chosen = PATH_DIRECT;
+    if (best[PATH_FUSED] >= 0 &&
+        (best[PATH_CUDNN_EPI] < 0 ||
+         cands[PATH_FUSED][best[PATH_FUSED]].ms <= cands[PATH_CUDNN_EPI][best[PATH_CUDNN_EPI]].ms)) {
+        chosen = PATH_FUSED;
+    } else if (best[PATH_CUDNN_EPI] >= 0) {
+        chosen = PATH_CUDNN_EPI;
+    }
+    for (int path = PATH_FUSED; path <= PATH_CUDNN_EPI; path++) {
+        for (int32_t i = 0; i < n_cands[path]; i++) {
+            if (path != chosen || i != best[path]) {
+                desc_drop(kc, cands[path][i].plan);
+            }
+        }
+    }
+    kc->path = chosen;
+    if (b) {
+        cudaFree(kc->d_b);
+        kc->d_b = NULL;
+        TQ_TRY(st, pack_bias(kc, (const float *)b->data));
+    }
+    if (chosen != PATH_DIRECT) {
+        const conv_cand *c = &cands[chosen][best[chosen]];
+        kc->plan = c->plan;
+        kc->base.workspace_bytes = (size_t)c->ws;
+        snprintf(kc->impl, sizeof(kc->impl), "cudnn:conv%s%s%s%s%s:eng%lld",
+                 chosen == PATH_FUSED && kc->has_bias ? "+bias" : "",
+                 chosen == PATH_FUSED && kc->has_res ? "+add" : "",
+                 chosen == PATH_FUSED && act.kind != TQ_FUSED_ACT_NONE ? "+" : "",
+                 chosen == PATH_FUSED ? act_name : "",
+                 chosen == PATH_CUDNN_EPI ? "+cuda_epilogue" : "", (long long)c->eng);
+    }
+    if (kc->path == PATH_DIRECT) {
+        snprintf(kc->impl, sizeof(kc->impl), "cuda:conv_%s%s%s%s%s",
+                 g.cg == 1 ? "depthwise" : "direct", kc->has_bias ? "+bias" : "",
+                 kc->has_res ? "+add" : "", act.kind != TQ_FUSED_ACT_NONE ? "+" : "", act_name);
+        kc->base.workspace_bytes = 0;
+    }
+    *k_out = &kc->base;
+    return TFMQ_OK;
+fail:
+    conv_destroy(&kc->base);
+    return st;
+}

@@ -1,0 +1,52 @@
+/* exec.h (backends/cuda): the CUDA exec behind sessions on device "cuda" (cuda.h describes the
+ * design). It takes a graph whose host exec (runtime/exec.h) was planned with shapes_only for the
+ * session's input shapes: shapes, folded constants and node states come from there. This header
+ * needs no CUDA header, so runtime/session.c includes it under TFMQ_HAVE_CUDA only. */
+#ifndef TQ_CUDA_EXEC_H
+#define TQ_CUDA_EXEC_H
+
+#include "backends/cuda/cuda.h"
+#include "runtime/exec.h"
+
+typedef struct tq_cuda_exec tq_cuda_exec;
+
+typedef struct tq_cuda_exec_opts {
+    int device;          /* CUDA device ordinal */
+    tq_cuda_store store; /* storage of float32 activations */
+    tq_cuda_math math;   /* float32 sessions: strict FP32 or TF32 */
+    bool use_graph;      /* capture a run into a CUDA graph and replay it (when no node falls
+                            back to the host) */
+} tq_cuda_exec_opts;
+
+/* Plan graph g on the GPU: layouts, kernels, device memory, constants uploaded.
+ * host: the planned (shapes_only) host exec of g; kept and used for host fallbacks. */
+tfmq_status tq_cuda_exec_create(const tq_graph *g, tq_exec *host, const tq_cuda_exec_opts *o,
+                                const tfmq_allocator *alloc, tq_cuda_exec **exec_out);
+void tq_cuda_exec_destroy(tq_cuda_exec *x);
+
+/* Run once on host inputs (g->inputs order, shapes as planned). Returns when the outputs are
+ * on the host: tq_cuda_exec_output(). Allocates nothing. */
+tfmq_status tq_cuda_exec_run(tq_cuda_exec *x, const tq_tensor *inputs);
+
+/* Output i (g->outputs order) of the last run, float32 NCHW on the host; owned by the exec. */
+const tq_tensor *tq_cuda_exec_output(const tq_cuda_exec *x, size_t i);
+
+/* Device time of the planned kernels alone (no input upload or output download), in ms per
+ * run: `iters` replays (of one captured CUDA graph when there is no host fallback) between two
+ * CUDA events, after 3 warm-up runs, on the data of the last run. For benchmarks. */
+tfmq_status tq_cuda_exec_time(tq_cuda_exec *x, int iters, double *ms_out);
+
+/* The CUDA exec of a session on cuda (NULL otherwise): for benchmarks and tests. */
+tq_cuda_exec *tq_session_cuda_exec(tfmq_session *s);
+
+/* Inspection: the GPU's name, how many nodes run on the host fallback, whether runs replay a
+ * CUDA graph, and node i's implementation ("cudnn:...", "cuda:...", "host:ref", or NULL when
+ * folded or aliased). */
+const char *tq_cuda_exec_device_name(const tq_cuda_exec *x);
+size_t tq_cuda_exec_n_fallback(const tq_cuda_exec *x);
+bool tq_cuda_exec_uses_graph(const tq_cuda_exec *x);
+const char *tq_cuda_exec_node_impl(const tq_cuda_exec *x, size_t i);
+size_t tq_cuda_exec_n_nodes(const tq_cuda_exec *x);
+const char *tq_cuda_exec_node_op(const tq_cuda_exec *x, size_t i);
+
+#endif

@@ -1,0 +1,682 @@
+/* test_cuda_conv.c: the conv and gemm families of the CUDA backend (backends/cuda/conv.c,
+ * gemm.c, conv_dw.cu) against the reference kernels. Each case builds a node by hand, runs shape
+ * inference and the reference on the host, then prepares and runs the GPU kernel the way the
+ * CUDA exec does (activations converted to the storage type, rank-4 conv activations to NHWC,
+ * constants the kernel does not own uploaded in the storage type; the output poisoned with NaN
+ * first) and compares: relative L2 error |y - ref| / |ref| <= 1e-5 for strict FP32 and <= 1e-2
+ * for TF32, F16 and BF16. Every case runs in four modes: F32+FP32, F32+TF32, F16, BF16.
+ * Convolutions: ResNet-50-like 1x1 / 3x3 / 7x7 stride 2, pads, asymmetric pads, auto_pad,
+ * strides, dilation, groups, depthwise (and multiplier 2), odd channel counts, batch 1 and 3;
+ * every fused activation with and without residual. Gemm (transA, transB, alpha, beta, C as
+ * vector / matrix / column), FusedGemm, MatMul (folded batch, attention-like batched, broadcast,
+ * 1-D operands). Also: a run allocates nothing through tfmq's allocator, and destroy frees what
+ * prepare allocated. Each case prints one line: name, mode, the implementation, the error.
+ * Without a GPU: "test_cuda_conv: SKIP: <why>", exit 77. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#include <cuda_runtime_api.h>
+#pragma GCC diagnostic pop
+
+#include "backends/cpu/cpu.h"
+#include "backends/cuda/cuda.h"
+#include "backends/cuda/dev.h"
+#include "harness.h"
+#include "ir/ir.h"
+
+#define MAX_IN 4
+#define MAX_ATTRS 12
+
+static tq_cuda_dev g_dev;
+static tq_test_counting_alloc g_counter;
+static const tfmq_allocator g_alloc = {&g_counter, tq_test_counting_alloc_fn,
+                                       tq_test_counting_free_fn};
+
+/* ---- a node with its inputs, built by hand ---- */
+typedef struct tcase {
+    uint32_t op;
+    tq_attr attrs[MAX_ATTRS];
+    int32_t n_attrs;
+    int64_t ints[4][4];      /* storage of INTS attributes */
+    int32_t n_ints;
+    int32_t n_in;
+    tq_tensor in[MAX_IN];
+    bool present[MAX_IN];
+    bool is_const[MAX_IN];
+} tcase;
+
+static void tc_init(tcase *tc, uint32_t op)
+{
+    memset(tc, 0, sizeof(*tc));
+    tc->op = op;
+}
+
+static float *tc_in(tcase *tc, tq_rng *rng, int32_t i, int32_t rank, const int64_t *dims,
+                    bool is_const, float lo, float hi)
+{
+    tq_tensor *t = &tc->in[i];
+    t->dtype = TFMQ_DTYPE_FLOAT32;
+    t->rank = rank;
+    size_t n = 1;
+    for (int32_t d = 0; d < rank; d++) {
+        t->dims[d] = dims[d];
+        n *= (size_t)dims[d];
+    }
+    float *p = calloc(n ? n : 1, sizeof(float));
+    for (size_t k = 0; k < n; k++) {
+        float v = tq_rng_uniform(rng, lo, hi);
+        p[k] = v == 0.0f ? 0.125f : v; /* never zero */
+    }
+    t->data = p;
+    tc->present[i] = true;
+    tc->is_const[i] = is_const;
+    if (i >= tc->n_in) {
+        tc->n_in = i + 1;
+    }
+    return p;
+}
+
+static void tc_free(tcase *tc)
+{
+    for (int32_t i = 0; i < MAX_IN; i++) {
+        free(tc->in[i].data);
+        tc->in[i].data = NULL;
+    }
+}
+
+static void tc_attr_int(tcase *tc, const char *name, int64_t v)
+{
+    tq_attr *a = &tc->attrs[tc->n_attrs++];
+    a->name = name;
+    a->type = TQ_ATTR_INT;
+    a->i = v;
+}
+
+static void tc_attr_ints(tcase *tc, const char *name, const int64_t *v, size_t n)
+{
+    const int32_t slot = tc->n_ints++;
+    tq_attr *a = &tc->attrs[tc->n_attrs++];
+    a->name = name;
+    a->type = TQ_ATTR_INTS;
+    memcpy(tc->ints[slot], v, n * sizeof(int64_t));
+    a->ints = tc->ints[slot];
+    a->n = n;
+}
+
+static void tc_attr_float(tcase *tc, const char *name, float v)
+{
+    tq_attr *a = &tc->attrs[tc->n_attrs++];
+    a->name = name;
+    a->type = TQ_ATTR_FLOAT;
+    a->f = v;
+}
+
+static void tc_attr_str(tcase *tc, const char *name, const char *s)
+{
+    tq_attr *a = &tc->attrs[tc->n_attrs++];
+    a->name = name;
+    a->type = TQ_ATTR_STRING;
+    a->s = s;
+}
+
+static void tc_ctx(tcase *tc, tq_node *node, tq_op_ctx *ctx, tq_tensor *ins, tq_tensor *out)
+{
+    memset(node, 0, sizeof(*node));
+    node->op = tc->op;
+    node->name = "t";
+    node->n_in = tc->n_in;
+    node->n_out = 1;
+    node->attrs = tc->attrs;
+    node->n_attrs = tc->n_attrs;
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->node = node;
+    ctx->n_in = tc->n_in;
+    ctx->n_out = 1;
+    ctx->opset = 17;
+    for (int32_t i = 0; i < tc->n_in; i++) {
+        ctx->in[i] = tc->present[i] ? &ins[i] : NULL;
+    }
+    ctx->out[0] = out;
+}
+
+static tfmq_status run_ref(tcase *tc, tq_tensor *y)
+{
+    tq_node node;
+    tq_op_ctx ctx;
+    memset(y, 0, sizeof(*y));
+    y->rank = -1;
+    tc_ctx(tc, &node, &ctx, tc->in, y);
+    tfmq_status st = tq_infer_table[tc->op](&ctx);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    y->data = calloc(tq_tensor_numel(y) + 1, sizeof(float));
+    void *scratch = ctx.scratch_bytes ? malloc(ctx.scratch_bytes) : NULL;
+    ctx.scratch = scratch;
+    st = tq_ref_table[tc->op](&ctx);
+    free(scratch);
+    return st;
+}
+
+/* ---- host conversions ---- */
+static size_t st_size(tq_cuda_store s)
+{
+    return s == TQ_CUDA_F32 ? 4 : 2;
+}
+
+static void to_store(tq_cuda_store s, const float *src, void *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s == TQ_CUDA_F32) {
+            ((float *)dst)[i] = src[i];
+        } else if (s == TQ_CUDA_F16) {
+            ((uint16_t *)dst)[i] = tq_f32_to_f16(src[i]);
+        } else {
+            ((uint16_t *)dst)[i] = tq_f32_to_bf16(src[i]);
+        }
+    }
+}
+
+static void from_store(tq_cuda_store s, const void *src, float *dst, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s == TQ_CUDA_F32) {
+            dst[i] = ((const float *)src)[i];
+        } else if (s == TQ_CUDA_F16) {
+            dst[i] = tq_f16_to_f32(((const uint16_t *)src)[i]);
+        } else {
+            dst[i] = tq_bf16_to_f32(((const uint16_t *)src)[i]);
+        }
+    }
+}
+
+static void nchw_to_nhwc(const float *src, float *dst, const int64_t *d)
+{
+    const size_t N = (size_t)d[0], C = (size_t)d[1], HW = (size_t)(d[2] * d[3]);
+    for (size_t n = 0; n < N; n++) {
+        for (size_t c = 0; c < C; c++) {
+            for (size_t s = 0; s < HW; s++) {
+                dst[(n * HW + s) * C + c] = src[(n * C + c) * HW + s];
+            }
+        }
+    }
+}
+
+static void nhwc_to_nchw(const float *src, float *dst, const int64_t *d)
+{
+    const size_t N = (size_t)d[0], C = (size_t)d[1], HW = (size_t)(d[2] * d[3]);
+    for (size_t n = 0; n < N; n++) {
+        for (size_t c = 0; c < C; c++) {
+            for (size_t s = 0; s < HW; s++) {
+                dst[(n * C + c) * HW + s] = src[(n * HW + s) * C + c];
+            }
+        }
+    }
+}
+
+/* ---- one GPU run ---- */
+typedef struct mode {
+    tq_cuda_store store;
+    tq_cuda_math math;
+    const char *name;
+    double tol;
+} mode;
+
+static const mode g_modes[] = {
+    {TQ_CUDA_F32, TQ_CUDA_MATH_FP32, "f32", 1e-5},
+    {TQ_CUDA_F32, TQ_CUDA_MATH_TF32, "f32-tf32", 1e-2},
+    {TQ_CUDA_F16, TQ_CUDA_MATH_FP32, "f16", 1e-2},
+    {TQ_CUDA_BF16, TQ_CUDA_MATH_FP32, "bf16", 1e-2},
+};
+
+typedef struct gpu_result {
+    bool taken;
+    char impl[128];
+    size_t allocs_in_run;
+    long long live_after_destroy;
+} gpu_result;
+
+#define CUDA_TRY(call, what)                                                                      \
+    do {                                                                                          \
+        cudaError_t e_ = (call);                                                                  \
+        if (e_ != cudaSuccess) {                                                                  \
+            st = tq_fail(TFMQ_ERR_BACKEND, "test: %s: %s", (what), cudaGetErrorString(e_));      \
+            goto done;                                                                            \
+        }                                                                                         \
+    } while (0)
+
+/* Prepare the family `conv` (else gemm) for the case in mode m, run it twice, y_out (NCHW
+ * float32) gets the output. */
+static tfmq_status run_gpu(tcase *tc, const tq_tensor *yshape, const mode *m, bool conv,
+                           float *y_out, gpu_result *r)
+{
+    memset(r, 0, sizeof(*r));
+    tq_tensor pin[MAX_IN], pout = *yshape;
+    tq_node node;
+    tq_op_ctx ctx;
+    uint8_t in_l[MAX_IN] = {0}, out_l[1] = {0};
+    void *dev_in[MAX_IN] = {NULL}, *dev_y = NULL, *ws = NULL;
+    void *host_y = NULL;
+    float *tmp = NULL;
+    tq_cuda_kernel *k = NULL;
+    tfmq_status st = TFMQ_OK;
+    const size_t ny = tq_tensor_numel(yshape), es = st_size(m->store);
+    pout.data = NULL;
+    for (int32_t i = 0; i < tc->n_in; i++) {
+        pin[i] = tc->in[i];
+        if (!tc->is_const[i]) {
+            pin[i].data = NULL;
+        }
+        /* conv: rank-4 activations NHWC */
+        in_l[i] = conv && !tc->is_const[i] && tc->in[i].rank == 4 ? TQ_LAYOUT_NHWC
+                                                                  : TQ_LAYOUT_NCHW;
+    }
+    out_l[0] = conv && yshape->rank == 4 ? TQ_LAYOUT_NHWC : TQ_LAYOUT_NCHW;
+    tc_ctx(tc, &node, &ctx, pin, &pout);
+    tq_cuda_prep prep = {.ctx = &ctx, .in_layout = in_l, .out_layout = out_l,
+                         .store = m->store, .math = m->math, .dev = &g_dev, .alloc = &g_alloc};
+    long long live0 = atomic_load(&g_counter.n_live);
+    st = conv ? tq_cuda_prepare_conv(&prep, &k) : tq_cuda_prepare_gemm(&prep, &k);
+    if (st != TFMQ_OK || !k) {
+        return st;
+    }
+    r->taken = true;
+    snprintf(r->impl, sizeof(r->impl), "%s", k->impl ? k->impl : "(null)");
+    /* inputs */
+    for (int32_t i = 0; i < tc->n_in; i++) {
+        if (!tc->present[i] || (k->own_consts & (1u << i))) {
+            continue;
+        }
+        const tq_tensor *t = &tc->in[i];
+        const size_t n = tq_tensor_numel(t);
+        free(tmp);
+        tmp = malloc((n ? n : 1) * sizeof(float));
+        void *h = malloc((n ? n : 1) * es);
+        if (in_l[i] == TQ_LAYOUT_NHWC) {
+            nchw_to_nhwc(t->data, tmp, t->dims);
+        } else {
+            memcpy(tmp, t->data, n * sizeof(float));
+        }
+        to_store(m->store, tmp, h, n);
+        cudaError_t e = cudaMalloc(&dev_in[i], (n ? n : 1) * es);
+        if (e == cudaSuccess) {
+            e = cudaMemcpy(dev_in[i], h, n * es, cudaMemcpyHostToDevice);
+        }
+        free(h);
+        CUDA_TRY(e, "upload input");
+    }
+    CUDA_TRY(cudaMalloc(&dev_y, ny * es), "cudaMalloc y");
+    CUDA_TRY(cudaMemset(dev_y, 0xFF, ny * es), "poison y"); /* NaN in every storage type */
+    if (k->workspace_bytes) {
+        CUDA_TRY(cudaMalloc(&ws, k->workspace_bytes), "cudaMalloc workspace");
+    }
+    {
+        void *outs[1] = {dev_y};
+        tq_cuda_args args = {.in = dev_in, .out = outs, .workspace = ws, .stream = g_dev.stream};
+        for (int rep = 0; rep < 2 && st == TFMQ_OK; rep++) {
+            const uint64_t a0 = tq_alloc_test_count();
+            const long long t0 = atomic_load(&g_counter.n_total);
+            st = k->run(k, &args);
+            r->allocs_in_run += (size_t)(tq_alloc_test_count() - a0) +
+                                (size_t)(atomic_load(&g_counter.n_total) - t0);
+        }
+        if (st != TFMQ_OK) {
+            goto done;
+        }
+    }
+    CUDA_TRY(cudaStreamSynchronize((cudaStream_t)g_dev.stream), "run (stream sync)");
+    host_y = malloc(ny * es);
+    CUDA_TRY(cudaMemcpy(host_y, dev_y, ny * es, cudaMemcpyDeviceToHost), "download y");
+    free(tmp);
+    tmp = malloc(ny * sizeof(float));
+    from_store(m->store, host_y, tmp, ny);
+    if (out_l[0] == TQ_LAYOUT_NHWC) {
+        nhwc_to_nchw(tmp, y_out, yshape->dims);
+    } else {
+        memcpy(y_out, tmp, ny * sizeof(float));
+    }
+done:
+    if (k) {
+        k->destroy(k);
+        r->live_after_destroy = atomic_load(&g_counter.n_live) - live0;
+    }
+    for (int32_t i = 0; i < MAX_IN; i++) {
+        cudaFree(dev_in[i]);
+    }
+    cudaFree(dev_y);
+    cudaFree(ws);
+    free(host_y);
+    free(tmp);
+    (void)cudaGetLastError();
+    return st;
+}
+
+static double rel_l2(const float *y, const float *ref, size_t n, size_t *n_nan)
+{
+    double num = 0.0, den = 0.0;
+    *n_nan = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(y[i]) && !isnan(ref[i])) {
+            (*n_nan)++;
+            continue;
+        }
+        double d = (double)y[i] - (double)ref[i];
+        num += d * d;
+        den += (double)ref[i] * (double)ref[i];
+    }
+    if (*n_nan) {
+        return INFINITY;
+    }
+    return den > 0.0 ? sqrt(num / den) : sqrt(num);
+}
+
+static int g_n_cases;
+
+/* Reference, then the GPU kernel in every mode; `expect_take`: the family must take it. */
+static void check_case(tcase *tc, const char *label, bool conv, bool expect_take)
+{
+    tq_tensor y;
+    char shp[96];
+    tfmq_status st = run_ref(tc, &y);
+    TQ_EXPECT(st == TFMQ_OK, "%s: reference: %s", label, tfmq_last_error());
+    if (st != TFMQ_OK) {
+        free(y.data);
+        return;
+    }
+    tq_shape_str(&y, shp, sizeof(shp));
+    const size_t n = tq_tensor_numel(&y);
+    float *out = malloc((n + 1) * sizeof(float));
+    size_t n_nonzero = 0;
+    for (size_t i = 0; i < n; i++) {
+        n_nonzero += ((const float *)y.data)[i] != 0.0f;
+    }
+    TQ_EXPECT(n_nonzero * 4 >= n, "%s: mistrusted: %zu of %zu reference outputs are zero", label,
+              n - n_nonzero, n);
+    for (size_t mi = 0; mi < sizeof(g_modes) / sizeof(g_modes[0]); mi++) {
+        const mode *m = &g_modes[mi];
+        gpu_result r;
+        for (size_t i = 0; i < n; i++) {
+            out[i] = NAN;
+        }
+        st = run_gpu(tc, &y, m, conv, out, &r);
+        g_n_cases++;
+        TQ_EXPECT(st == TFMQ_OK, "%s -> %s [%s] (%s): %s", label, shp, m->name,
+                  r.taken ? r.impl : "not taken", tfmq_last_error());
+        TQ_EXPECT(r.taken == expect_take, "%s [%s]: taken %d, expected %d", label, m->name,
+                  (int)r.taken, (int)expect_take);
+        if (st != TFMQ_OK || !r.taken) {
+            printf("  %-44s %-8s %s\n", label, m->name, r.taken ? "ERROR" : "not taken");
+            continue;
+        }
+        size_t n_nan = 0;
+        double e = rel_l2(out, y.data, n, &n_nan);
+        printf("  %-44s %-8s %-44s rel_l2 %.3g\n", label, m->name, r.impl, e);
+        TQ_EXPECT(n_nan == 0, "%s -> %s [%s] (%s): %zu of %zu outputs NaN (unwritten?)", label,
+                  shp, m->name, r.impl, n_nan, n);
+        TQ_EXPECT(e <= m->tol, "%s -> %s [%s] (%s): relative L2 error %.3g > %.g", label, shp,
+                  m->name, r.impl, e, m->tol);
+        TQ_EXPECT(r.allocs_in_run == 0, "%s [%s] (%s): a run made %zu allocations", label,
+                  m->name, r.impl, r.allocs_in_run);
+        TQ_EXPECT(r.live_after_destroy == 0, "%s [%s] (%s): %lld blocks leaked", label, m->name,
+                  r.impl, r.live_after_destroy);
+    }
+    fflush(stdout);
+    free(out);
+    free(y.data);
+}
+
+/* ---- convolutions ---- */
+typedef struct conv_spec {
+    int64_t n, c, h, w, m, kh, kw, g, sh, sw, dh, dw, pt, pl, pb, pr;
+    const char *auto_pad; /* NULL: explicit pads */
+    const char *name;
+} conv_spec;
+
+static const conv_spec conv_specs[] = {
+    /* n  c   h   w    m  kh kw  g sh sw dh dw pt pl pb pr */
+    {1, 64, 14, 14, 256, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL, "resnet 1x1 64->256"},
+    {1, 64, 28, 28, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, NULL, "resnet 3x3 64"},
+    {1, 3, 56, 56, 64, 7, 7, 1, 2, 2, 1, 1, 3, 3, 3, 3, NULL, "resnet stem 7x7 s2"},
+    {3, 32, 8, 8, 16, 1, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, NULL, "1x1 stride 2 batch 3"},
+    {3, 17, 9, 11, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, NULL, "odd 17ch 9x11 batch 3"},
+    {1, 32, 16, 16, 32, 3, 3, 32, 1, 1, 1, 1, 1, 1, 1, 1, NULL, "depthwise 32"},
+    {3, 24, 15, 15, 24, 3, 3, 24, 2, 2, 1, 1, 1, 1, 1, 1, NULL, "depthwise s2 batch 3"},
+    {1, 16, 9, 9, 32, 3, 3, 16, 1, 1, 1, 1, 1, 1, 1, 1, NULL, "depthwise multiplier 2"},
+    {1, 16, 10, 10, 24, 3, 3, 4, 1, 1, 1, 1, 1, 1, 1, 1, NULL, "group 4"},
+    {1, 8, 13, 13, 12, 3, 3, 1, 1, 1, 2, 2, 2, 2, 2, 2, NULL, "dilation 2"},
+    {1, 6, 8, 9, 7, 3, 3, 1, 1, 1, 1, 1, 0, 1, 2, 0, NULL, "asymmetric pads"},
+    {1, 8, 10, 10, 8, 3, 3, 1, 2, 2, 1, 1, 0, 0, 0, 0, "SAME_UPPER", "auto_pad SAME_UPPER s2"},
+    {1, 3, 7, 7, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, NULL, "tiny 3ch -> 5"},
+};
+
+typedef struct act_spec {
+    const char *name;
+    float lo, hi, alpha;
+} act_spec;
+
+static const act_spec act_specs[] = {
+    {"", 0, 0, 0},          {"Relu", 0, 0, 0},        {"Clip", -0.25f, 0.5f, 0},
+    {"HardSwish", 0, 0, 0}, {"LeakyRelu", 0, 0, 0.1f}, {"Sigmoid", 0, 0, 0},
+};
+
+/* fused: tfmq.FusedConv with bias; act (index into act_specs) and residual. */
+static void conv_case(tq_rng *rng, const conv_spec *s, bool fused, bool bias, int act,
+                      bool resid)
+{
+    tcase tc;
+    tc_init(&tc, fused ? TQ_OP_FUSED_CONV : TQ_OP_CONV);
+    const int64_t xd[4] = {s->n, s->c, s->h, s->w};
+    const int64_t wd[4] = {s->m, s->c / s->g, s->kh, s->kw};
+    const int64_t bd[1] = {s->m};
+    const float wr = 1.0f / sqrtf((float)(wd[1] * wd[2] * wd[3]));
+    tc_in(&tc, rng, 0, 4, xd, false, -1.0f, 1.0f);
+    tc_in(&tc, rng, 1, 4, wd, true, -wr, wr);
+    if (bias || resid) {
+        tc_in(&tc, rng, 2, 1, bd, true, -0.5f, 0.5f);
+        tc.present[2] = bias;
+        if (!bias) {
+            free(tc.in[2].data);
+            tc.in[2].data = NULL;
+        }
+    }
+    const int64_t ks[2] = {s->kh, s->kw}, st[2] = {s->sh, s->sw}, dl[2] = {s->dh, s->dw};
+    const int64_t pads[4] = {s->pt, s->pl, s->pb, s->pr};
+    tc_attr_ints(&tc, "kernel_shape", ks, 2);
+    tc_attr_ints(&tc, "strides", st, 2);
+    tc_attr_ints(&tc, "dilations", dl, 2);
+    if (s->auto_pad) {
+        tc_attr_str(&tc, "auto_pad", s->auto_pad);
+    } else {
+        tc_attr_ints(&tc, "pads", pads, 4);
+    }
+    tc_attr_int(&tc, "group", s->g);
+    const act_spec *a = &act_specs[act];
+    if (fused) {
+        tc_attr_str(&tc, "activation", a->name);
+        if (strcmp(a->name, "Clip") == 0) {
+            tc_attr_float(&tc, "activation_min", a->lo);
+            tc_attr_float(&tc, "activation_max", a->hi);
+        }
+        if (strcmp(a->name, "LeakyRelu") == 0) {
+            tc_attr_float(&tc, "activation_alpha", a->alpha);
+        }
+    }
+    if (resid) {
+        /* the residual has the output's shape: infer it first */
+        tq_tensor y;
+        tq_node node;
+        tq_op_ctx ctx;
+        memset(&y, 0, sizeof(y));
+        y.rank = -1;
+        tc_ctx(&tc, &node, &ctx, tc.in, &y);
+        if (tq_infer_table[TQ_OP_CONV](&ctx) != TFMQ_OK) {
+            TQ_EXPECT(false, "%s: shape inference: %s", s->name, tfmq_last_error());
+            tc_free(&tc);
+            return;
+        }
+        tc_in(&tc, rng, 3, 4, y.dims, false, -1.0f, 1.0f);
+    }
+    char label[128];
+    snprintf(label, sizeof(label), "%s%s%s%s%s", s->name, bias ? " +bias" : "",
+             resid ? " +res" : "", a->name[0] ? " +" : "", a->name);
+    check_case(&tc, label, true, true);
+    tc_free(&tc);
+}
+
+static void test_conv(tq_rng *rng)
+{
+    const size_t n_specs = sizeof(conv_specs) / sizeof(conv_specs[0]);
+    for (size_t i = 0; i < n_specs; i++) {
+        conv_case(rng, &conv_specs[i], false, false, 0, false); /* plain Conv, no bias */
+        conv_case(rng, &conv_specs[i], true, true, 1, i % 2 == 0); /* bias + relu (+res) */
+    }
+}
+
+/* every activation, with and without residual, on a dense, a grouped and a depthwise conv */
+static void test_conv_epilogues(tq_rng *rng)
+{
+    const size_t which[3] = {1, 4, 6};
+    const int n_acts = (int)(sizeof(act_specs) / sizeof(act_specs[0]));
+    for (size_t w = 0; w < 3; w++) {
+        for (int a = 0; a < n_acts; a++) {
+            conv_case(rng, &conv_specs[which[w]], true, true, a, (a % 2) == 1);
+        }
+        conv_case(rng, &conv_specs[which[w]], true, false, 3, true); /* no bias, residual */
+    }
+}
+
+/* ---- Gemm / FusedGemm / MatMul ---- */
+static void gemm_case(tq_rng *rng, uint32_t op, int64_t m, int64_t k, int64_t n, int64_t ta,
+                      int64_t tb, float alpha, float beta, int c_kind, bool b_const, int act,
+                      bool resid, const char *name)
+{
+    /* c_kind: 0 none, 1 [N] const, 2 [M,N] activation, 3 [M,1] const, 4 [1,N] const */
+    tcase tc;
+    tc_init(&tc, op);
+    const int64_t ad[2] = {ta ? k : m, ta ? m : k}, bd[2] = {tb ? n : k, tb ? k : n};
+    tc_in(&tc, rng, 0, 2, ad, false, -1.0f, 1.0f);
+    tc_in(&tc, rng, 1, 2, bd, b_const, -1.0f, 1.0f);
+    const int64_t cdn[1] = {n}, cdmn[2] = {m, n}, cdm1[2] = {m, 1}, cd1n[2] = {1, n};
+    switch (c_kind) {
+    case 1:
+        tc_in(&tc, rng, 2, 1, cdn, true, -1.0f, 1.0f);
+        break;
+    case 2:
+        tc_in(&tc, rng, 2, 2, cdmn, false, -1.0f, 1.0f);
+        break;
+    case 3:
+        tc_in(&tc, rng, 2, 2, cdm1, true, -1.0f, 1.0f);
+        break;
+    case 4:
+        tc_in(&tc, rng, 2, 2, cd1n, true, -1.0f, 1.0f);
+        break;
+    default:
+        break;
+    }
+    if (resid) {
+        if (!tc.present[2]) {
+            tc.n_in = 3; /* absent C */
+        }
+        tc_in(&tc, rng, 3, 2, cdmn, false, -1.0f, 1.0f);
+    }
+    tc_attr_int(&tc, "transA", ta);
+    tc_attr_int(&tc, "transB", tb);
+    tc_attr_float(&tc, "alpha", alpha);
+    tc_attr_float(&tc, "beta", beta);
+    const act_spec *a = &act_specs[act];
+    if (op == TQ_OP_FUSED_GEMM) {
+        tc_attr_str(&tc, "activation", a->name);
+        if (strcmp(a->name, "Clip") == 0) {
+            tc_attr_float(&tc, "activation_min", a->lo);
+            tc_attr_float(&tc, "activation_max", a->hi);
+        }
+        if (strcmp(a->name, "LeakyRelu") == 0) {
+            tc_attr_float(&tc, "activation_alpha", a->alpha);
+        }
+    }
+    check_case(&tc, name, false, true);
+    tc_free(&tc);
+}
+
+static void test_gemm(tq_rng *rng)
+{
+    gemm_case(rng, TQ_OP_GEMM, 5, 64, 48, 0, 1, 1.0f, 1.0f, 1, true, 0, false,
+              "gemm transB bias 5x64x48");
+    gemm_case(rng, TQ_OP_GEMM, 1, 2048, 1000, 0, 1, 1.0f, 1.0f, 1, true, 0, false,
+              "gemm resnet fc 1x2048x1000");
+    gemm_case(rng, TQ_OP_GEMM, 3, 33, 17, 0, 0, 1.0f, 1.0f, 4, true, 0, false,
+              "gemm odd C[1,N] 3x33x17");
+    gemm_case(rng, TQ_OP_GEMM, 7, 9, 13, 1, 0, 0.5f, 2.0f, 2, true, 0, false,
+              "gemm transA alpha beta C[M,N] act");
+    gemm_case(rng, TQ_OP_GEMM, 7, 9, 13, 1, 1, 1.0f, 0.5f, 3, true, 0, false,
+              "gemm transA transB C[M,1]");
+    gemm_case(rng, TQ_OP_GEMM, 6, 20, 10, 0, 0, 1.0f, 1.0f, 0, false, 0, false,
+              "gemm no C, B activation");
+    gemm_case(rng, TQ_OP_FUSED_GEMM, 4, 40, 24, 0, 1, 1.0f, 1.0f, 1, true, 1, false,
+              "fusedgemm bias relu");
+    gemm_case(rng, TQ_OP_FUSED_GEMM, 4, 40, 24, 0, 1, 1.0f, 1.0f, 1, true, 5, true,
+              "fusedgemm bias res sigmoid");
+    gemm_case(rng, TQ_OP_FUSED_GEMM, 4, 40, 24, 0, 0, 1.0f, 1.0f, 0, true, 3, false,
+              "fusedgemm hardswish");
+    gemm_case(rng, TQ_OP_FUSED_GEMM, 9, 16, 8, 0, 1, 1.0f, 1.0f, 1, true, 2, true,
+              "fusedgemm bias res clip");
+    gemm_case(rng, TQ_OP_FUSED_GEMM, 9, 16, 8, 0, 1, 1.0f, 1.0f, 0, true, 1, true,
+              "fusedgemm res relu");
+}
+
+static void matmul_case(tq_rng *rng, int32_t ra, const int64_t *ad, int32_t rb,
+                        const int64_t *bd, bool b_const, const char *name)
+{
+    tcase tc;
+    tc_init(&tc, TQ_OP_MATMUL);
+    tc_in(&tc, rng, 0, ra, ad, false, -1.0f, 1.0f);
+    tc_in(&tc, rng, 1, rb, bd, b_const, -1.0f, 1.0f);
+    check_case(&tc, name, false, true);
+    tc_free(&tc);
+}
+
+static void test_matmul(tq_rng *rng)
+{
+    const int64_t a1[4] = {2, 3, 5, 16}, b1[2] = {16, 24};
+    matmul_case(rng, 4, a1, 2, b1, true, "matmul [2,3,5,16]x[16,24] const");
+    const int64_t q[4] = {2, 4, 10, 16}, kt[4] = {2, 4, 16, 10};
+    matmul_case(rng, 4, q, 4, kt, false, "matmul attention QK^T batched");
+    const int64_t a3[3] = {4, 6, 8}, b3[3] = {1, 8, 5};
+    matmul_case(rng, 3, a3, 3, b3, false, "matmul [4,6,8]x[1,8,5]");
+    const int64_t a4[2] = {6, 8}, b4[3] = {3, 8, 5};
+    matmul_case(rng, 2, a4, 3, b4, false, "matmul broadcast A [6,8]x[3,8,5]");
+    const int64_t a5[1] = {16}, b5[2] = {16, 7};
+    matmul_case(rng, 1, a5, 2, b5, true, "matmul 1-D A");
+    const int64_t a6[2] = {3, 16}, b6[1] = {16};
+    matmul_case(rng, 2, a6, 1, b6, true, "matmul 1-D B");
+    const int64_t a7[3] = {1, 197, 64}, b7[2] = {64, 192};
+    matmul_case(rng, 3, a7, 2, b7, true, "matmul vit-like [1,197,64]x[64,192]");
+}
+
+int main(int argc, char **argv)
+{
+    char why[256];
+    int n_dev = 0;
+    if (tq_cuda_dev_probe(&n_dev, why, sizeof(why)) != TFMQ_OK) {
+        printf("test_cuda_conv: SKIP: %s\n", why);
+        return 77;
+    }
+    if (tq_cuda_dev_open(0, &g_dev) != TFMQ_OK) {
+        printf("test_cuda_conv: SKIP: %s\n", tfmq_last_error());
+        return 77;
+    }
+    printf("test_cuda_conv: %s (sm_%d)\n", g_dev.name, g_dev.sm);
+    tq_test_begin(argc, argv);
+    TQ_RUN(test_conv);
+    TQ_RUN(test_conv_epilogues);
+    TQ_RUN(test_gemm);
+    TQ_RUN(test_matmul);
+    printf("%d GPU runs\n", g_n_cases);
+    tq_cuda_dev_close(&g_dev);
+    return tq_test_end();
+}
