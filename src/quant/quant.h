@@ -28,6 +28,13 @@ typedef struct tq_quant_plan {
     size_t n_tensors, cap_tensors;
     float *lo, *hi;              /* calibrated ranges, n_tensors entries */
     size_t n_lohi;
+    /* share[i]: the tensor (index into tensors) whose range tensor i is quantized with, or -1
+     * for its own: tensor i is computed from that planned tensor by ops that only move or
+     * select values (Slice, zero Pad, Reshape, MaxPool...), so it holds values already on that
+     * tensor's int8 grid, and a range of its own would round them a second time. n_share
+     * entries; NULL: none shared. */
+    int32_t *share;
+    size_t n_share;
     /* bias correction (owned by the caller, kept by tq_quant_plan_free): for node i of the FP32
      * graph, bias_corr + bias_corr_off[i] holds the per-channel amount to subtract from its
      * bias, or bias_corr_off[i] is (size_t)-1; NULL: no correction */
