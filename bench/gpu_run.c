@@ -1,16 +1,19 @@
 /* gpu_run.c: run and time one model on the CUDA backend, for bench/gpu_bench.py (which compares
  * the outputs and times with PyTorch's on the same card) and for debugging a GPU plan.
  *
- *   tfmq_gpu_run MODEL.onnx [--precision fp32|tf32|fp16|bf16] [--batch N] [--input X.npy]
- *                [--output Y.npy] [--runs N] [--iters N] [--nodes]
+ *   tfmq_gpu_run MODEL.onnx [--precision fp32|tf32|fp16|bf16|int8] [--batch N] [--input X.npy]
+ *                [--output Y.npy] [--runs N] [--iters N] [--nodes] [--profile]
  *
- * The model is quantized in memory to the precision (no calibration: float precisions only),
+ * The model is quantized in memory to the precision (float precisions: no calibration; int8:
+ * min-max calibration on 8 batches of 8 random normal inputs, fixed seed: fine for timing, not
+ * for accuracy),
  * a session is created on cuda with the batch dimension set, and run once on the input (X.npy,
  * whose first dimension must be the batch; else random normal, fixed seed). Output 0 goes to
  * Y.npy as float32. Then:
  *   e2e_ms: median of --runs session runs (host input to host output, copies included);
  *   gpu_ms: median of 5 measurements of --iters replays of the kernels alone (CUDA events).
- * Prints one JSON line last. --nodes lists every node's GPU implementation first. */
+ * Prints one JSON line last. --nodes lists every node's GPU implementation first; --profile
+ * the device time of each node (an event after every kernel), the 25 slowest and per op. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +35,13 @@ static int fail(const char *what, tfmq_status st)
     return 1;
 }
 
+static void log_to_stderr(void *ud, tfmq_log_level level, const char *msg)
+{
+    (void)ud;
+    (void)level;
+    fprintf(stderr, "%s\n", msg);
+}
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 static double rng_u01(void)
 {
@@ -41,12 +51,60 @@ static double rng_u01(void)
     return ((double)(rng_state >> 11) + 0.5) / 9007199254740992.0;
 }
 
+/* int8 calibration: CALIB_BATCHES batches of CALIB_N random normal inputs (own seed). */
+#define CALIB_BATCHES 8
+#define CALIB_N 8
+typedef struct calib_src {
+    int32_t rank;
+    int64_t dims[8];
+    size_t n;
+    float *buf;
+    uint64_t seed;
+} calib_src;
+
+static tfmq_status calib_batch(void *ud, size_t batch_index, tfmq_tensor *inputs, size_t n_inputs,
+                               bool *done)
+{
+    calib_src *c = ud;
+    if (n_inputs != 1) {
+        return TFMQ_ERR_UNSUPPORTED;
+    }
+    if (batch_index >= CALIB_BATCHES) {
+        *done = true;
+        return TFMQ_OK;
+    }
+    uint64_t st = c->seed + 0x9e3779b97f4a7c15ull * (batch_index + 1);
+    for (size_t i = 0; i < c->n; i += 2) {
+        double u1, u2;
+        st ^= st << 13;
+        st ^= st >> 7;
+        st ^= st << 17;
+        u1 = ((double)(st >> 11) + 0.5) / 9007199254740992.0;
+        st ^= st << 13;
+        st ^= st >> 7;
+        st ^= st << 17;
+        u2 = ((double)(st >> 11) + 0.5) / 9007199254740992.0;
+        const double r = sqrt(-2.0 * log(u1));
+        c->buf[i] = (float)(r * cos(6.283185307179586 * u2));
+        if (i + 1 < c->n) {
+            c->buf[i + 1] = (float)(r * sin(6.283185307179586 * u2));
+        }
+    }
+    inputs[0].dtype = TFMQ_DTYPE_FLOAT32;
+    inputs[0].rank = c->rank;
+    inputs[0].dims = c->dims;
+    inputs[0].data = c->buf;
+    inputs[0].data_bytes = c->n * sizeof(float);
+    return TFMQ_OK;
+}
+
 int main(int argc, char **argv)
 {
     const char *model_path = NULL, *prec = "fp32", *in_path = NULL, *out_path = NULL;
     int64_t batch = 1;
     int runs = 20, iters = 20;
-    bool nodes = false;
+    bool nodes = false, profile = false;
+    const char *verbose = getenv("TFMQ_GPU_RUN_LOG"); /* "debug": the library's debug log */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -64,6 +122,8 @@ int main(int argc, char **argv)
             iters = atoi(v), i++;
         } else if (!strcmp(a, "--nodes")) {
             nodes = true;
+        } else if (!strcmp(a, "--profile")) {
+            profile = true;
         } else if (a[0] != '-' && !model_path) {
             model_path = a;
         } else {
@@ -86,9 +146,14 @@ int main(int argc, char **argv)
         p = TFMQ_PRECISION_FP16;
     } else if (!strcmp(prec, "bf16")) {
         p = TFMQ_PRECISION_BF16;
+    } else if (!strcmp(prec, "int8")) {
+        p = TFMQ_PRECISION_INT8;
     } else {
-        fprintf(stderr, "tfmq_gpu_run: precision '%s': fp32, tf32, fp16 or bf16\n", prec);
+        fprintf(stderr, "tfmq_gpu_run: precision '%s': fp32, tf32, fp16, bf16 or int8\n", prec);
         return 2;
+    }
+    if (verbose && !strcmp(verbose, "debug")) {
+        tfmq_set_log_callback(log_to_stderr, NULL, TFMQ_LOG_DEBUG);
     }
     tfmq_model *m = NULL, *q = NULL;
     tfmq_status st = tfmq_model_load(model_path, NULL, &m);
@@ -100,7 +165,32 @@ int main(int argc, char **argv)
         memset(&qo, 0, sizeof(qo));
         qo.struct_size = sizeof(qo);
         qo.precision = p;
+        calib_src cs;
+        memset(&cs, 0, sizeof(cs));
+        if (p == TFMQ_PRECISION_INT8) {
+            tfmq_io_info ci;
+            memset(&ci, 0, sizeof(ci));
+            ci.struct_size = sizeof(ci);
+            if ((st = tfmq_model_io(m, TFMQ_IO_INPUT, 0, &ci)) != TFMQ_OK) {
+                return fail("model io", st);
+            }
+            cs.rank = ci.rank;
+            cs.n = 1;
+            cs.seed = 0x1234567ull;
+            for (int32_t d = 0; d < ci.rank && d < 8; d++) {
+                cs.dims[d] = ci.dims[d] >= 0 ? ci.dims[d] : (d == 0 ? CALIB_N : 1);
+                cs.n *= (size_t)cs.dims[d];
+            }
+            cs.buf = malloc(cs.n * sizeof(float));
+            if (!cs.buf) {
+                return fail("calibration buffer", TFMQ_ERR_OUT_OF_MEMORY);
+            }
+            qo.calib_method = TFMQ_CALIB_MINMAX;
+            qo.calib_fn = calib_batch;
+            qo.calib_user_data = &cs;
+        }
         st = tfmq_quantize(m, &qo, &q, NULL);
+        free(cs.buf);
         if (st != TFMQ_OK) {
             return fail("quantize", st);
         }
@@ -177,6 +267,54 @@ int main(int argc, char **argv)
                 printf("node %zu %s: %s\n", i, tq_cuda_exec_node_op(cx, i), impl);
             }
         }
+    }
+    if (profile) {
+        size_t nn = tq_cuda_exec_n_nodes(cx);
+        double *ms = calloc(nn + 1, sizeof(double)), relayout = 0.0, total = 0.0;
+        size_t *order = calloc(nn + 1, sizeof(size_t));
+        if (!ms || !order || (st = tq_cuda_exec_profile(cx, 10, ms, &relayout)) != TFMQ_OK) {
+            return fail("profile", st);
+        }
+        for (size_t i = 0; i < nn; i++) {
+            order[i] = i;
+            total += ms[i];
+        }
+        for (size_t i = 1; i < nn; i++) { /* insertion sort, slowest first */
+            size_t v = order[i], j = i;
+            while (j > 0 && ms[order[j - 1]] < ms[v]) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = v;
+        }
+        printf("profile: %.3f ms in nodes, %.3f ms in relayouts\n", total, relayout);
+        for (size_t i = 0; i < nn && i < 25 && ms[order[i]] > 0.0; i++) {
+            printf("  %8.3f ms %5.1f%%  node %zu %s: %s\n", ms[order[i]],
+                   100.0 * ms[order[i]] / total, order[i], tq_cuda_exec_node_op(cx, order[i]),
+                   tq_cuda_exec_node_impl(cx, order[i]));
+        }
+        /* per op type */
+        for (size_t i = 0; i < nn; i++) {
+            const char *op = tq_cuda_exec_node_op(cx, i);
+            double sum = 0.0;
+            int cnt = 0;
+            bool seen = false;
+            for (size_t j = 0; j < i; j++) {
+                seen = seen || !strcmp(tq_cuda_exec_node_op(cx, j), op);
+            }
+            for (size_t j = i; j < nn && !seen; j++) {
+                if (!strcmp(tq_cuda_exec_node_op(cx, j), op) && ms[j] > 0.0) {
+                    sum += ms[j];
+                    cnt++;
+                }
+            }
+            if (!seen && cnt) {
+                printf("  op %-22s %3d nodes %8.3f ms %5.1f%%\n", op, cnt, sum,
+                       100.0 * sum / total);
+            }
+        }
+        free(ms);
+        free(order);
     }
     double *t = malloc(sizeof(double) * (size_t)(runs > 5 ? runs : 5));
     if (!t) {

@@ -90,9 +90,14 @@ static tfmq_status tq_session_cuda_opts(const tfmq_model *m, int dev, tq_cuda_ex
         o->store = TQ_CUDA_BF16;
     } else if (strcmp(p, "tf32") == 0) {
         o->math = TQ_CUDA_MATH_TF32;
+    } else if (strcmp(p, "int8") == 0) {
+        /* integer ops run in integers (qconv.c); what stays float (the graph's float ends,
+         * pools between DequantizeLinear and QuantizeLinear) runs in strict FP32 */
+        o->store = TQ_CUDA_F32;
+        o->math = TQ_CUDA_MATH_FP32;
     } else if (strcmp(p, "fp32") != 0) {
         return tq_fail(TFMQ_ERR_UNSUPPORTED, "session_create: %s models do not run on cuda yet "
-                       "(fp32, tf32, fp16 and bf16 do)", p);
+                       "(fp32, tf32, fp16, bf16 and int8 do)", p);
     }
     return TFMQ_OK;
 }

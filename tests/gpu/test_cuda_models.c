@@ -8,6 +8,9 @@
  * only the convolutions' inputs, and BF16 on MobileNetV2 loses 20 dB on the CPU already); tf32
  * likewise against the CPU's fp16 error; no node on the host fallback; runs after
  * the first replay one CUDA graph and give identical outputs; a run at another batch re-plans.
+ * INT8 (shared models): quantized with min-max calibration on 4 random batches; the GPU's INT8
+ * session against the CPU's on the same inputs (at least 8 samples): top-1 agreement >= 99% and
+ * output SQNR >= 30 dB (both printed), no host fallback, identical replays.
  * Skipped (exit 77) with the reason when no CUDA device is usable. A missing model file fails. */
 #include <math.h>
 #include <stdio.h>
@@ -201,6 +204,157 @@ static void test_models(tq_rng *rng)
     }
 }
 
+/* ---- INT8: the models quantized (min-max calibration on random batches), GPU vs CPU ---- */
+typedef struct calib_src {
+    tfmq_io_info ii;
+    int64_t dims[8];
+    float *buf;
+    size_t n;
+} calib_src;
+
+static tfmq_status calib_batch(void *ud, size_t batch_index, tfmq_tensor *inputs, size_t n_inputs,
+                               bool *done)
+{
+    calib_src *s = ud;
+    if (n_inputs != 1) {
+        return TFMQ_ERR_INVALID_ARG;
+    }
+    if (batch_index >= 4) {
+        *done = true;
+        return TFMQ_OK;
+    }
+    tq_rng r = {1000 + batch_index};
+    for (size_t i = 0; i < s->n; i++) {
+        s->buf[i] = tq_rng_uniform(&r, -1.0f, 1.0f);
+    }
+    inputs[0].dtype = TFMQ_DTYPE_FLOAT32;
+    inputs[0].rank = s->ii.rank;
+    inputs[0].dims = s->dims;
+    inputs[0].data = s->buf;
+    inputs[0].data_bytes = s->n * sizeof(float);
+    return TFMQ_OK;
+}
+
+/* Top-1 agreement >= 99% over every sample (rows of the last dim) and output SQNR >= 30 dB of
+ * the GPU's INT8 session against the CPU's on the same int8 model and inputs; no host fallback. */
+static void check_model_int8(const model_case *mc, tq_rng *rng)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", tq_test_shared_dir(), mc->path);
+    tfmq_model *m = NULL, *q = NULL;
+    tfmq_status st = tfmq_model_load(path, NULL, &m);
+    TQ_EXPECT(st == TFMQ_OK, "load %s: %s", path, tfmq_last_error());
+    if (st != TFMQ_OK) {
+        return;
+    }
+    io t;
+    memset(&t, 0, sizeof(t));
+    t.ii.struct_size = t.oi.struct_size = sizeof(t.ii);
+    TQ_EXPECT_OK(tfmq_model_io(m, TFMQ_IO_INPUT, 0, &t.ii));
+    TQ_EXPECT_OK(tfmq_model_io(m, TFMQ_IO_OUTPUT, 0, &t.oi));
+    const int64_t batch = t.ii.dims[0] >= 0 ? t.ii.dims[0] : 8;
+    const int rounds = batch >= 8 ? 2 : 8; /* at least 8 samples */
+    calib_src src;
+    memset(&src, 0, sizeof(src));
+    src.ii = t.ii;
+    src.n = 1;
+    for (int32_t d = 0; d < t.ii.rank; d++) {
+        src.dims[d] = t.ii.dims[d] >= 0 ? t.ii.dims[d] : 2;
+        src.n *= (size_t)src.dims[d];
+    }
+    src.buf = malloc(src.n * sizeof(float));
+    tfmq_quantize_options qo;
+    memset(&qo, 0, sizeof(qo));
+    qo.struct_size = sizeof(qo);
+    qo.precision = TFMQ_PRECISION_INT8;
+    qo.calib_method = TFMQ_CALIB_MINMAX;
+    qo.calib_fn = calib_batch;
+    qo.calib_user_data = &src;
+    st = src.buf ? tfmq_quantize(m, &qo, &q, NULL) : TFMQ_ERR_OUT_OF_MEMORY;
+    free(src.buf);
+    TQ_EXPECT(st == TFMQ_OK, "%s: quantize int8: %s", mc->path, tfmq_last_error());
+    tfmq_session *cpu = st == TFMQ_OK ? make_session(q, "cpu", batch) : NULL;
+    tfmq_session *gpu = st == TFMQ_OK ? make_session(q, "cuda", batch) : NULL;
+    size_t n_samples = 0, n_agree = 0;
+    double sig = 0.0, noise = 0.0;
+    for (int rd = 0; cpu && gpu && rd < rounds; rd++) {
+        t.n_in = 1;
+        for (int32_t d = 0; d < t.ii.rank; d++) {
+            t.dims[d] = t.ii.dims[d] >= 0 ? t.ii.dims[d] : batch;
+            t.n_in *= (size_t)t.dims[d];
+        }
+        t.x = malloc(t.n_in * sizeof(float));
+        for (size_t i = 0; t.x && i < t.n_in; i++) {
+            t.x[i] = tq_rng_uniform(rng, -1.0f, 1.0f);
+        }
+        size_t n_ref = 0, n_y = 0;
+        float *ref = t.x ? run_once(cpu, &t, &n_ref) : NULL;
+        float *y = ref ? run_once(gpu, &t, &n_y) : NULL;
+        float *y2 = y ? run_once(gpu, &t, &n_y) : NULL;
+        if (ref && y && y2 && n_y == n_ref) {
+            const size_t rows = (size_t)batch, cols = n_ref / rows;
+            for (size_t r = 0; r < rows; r++) {
+                size_t a = 0, b = 0;
+                for (size_t c = 1; c < cols; c++) {
+                    a = ref[r * cols + c] > ref[r * cols + a] ? c : a;
+                    b = y[r * cols + c] > y[r * cols + b] ? c : b;
+                }
+                n_samples++;
+                n_agree += a == b;
+                if (a != b) {
+                    printf("  %s int8: round %d sample %zu: top-1 cpu %zu (%.5f) gpu %zu (%.5f); "
+                           "cpu's value at gpu's class %.5f\n", mc->path, rd, r, a,
+                           (double)ref[r * cols + a], b, (double)y[r * cols + b],
+                           (double)ref[r * cols + b]);
+                }
+            }
+            for (size_t i = 0; i < n_ref; i++) {
+                const double d = (double)y[i] - (double)ref[i];
+                sig += (double)ref[i] * (double)ref[i];
+                noise += d * d;
+            }
+            TQ_EXPECT(memcmp(y, y2, n_y * sizeof(float)) == 0,
+                      "%s int8: the second (graph replay) run differs from the first", mc->path);
+        } else {
+            TQ_EXPECT(false, "%s int8: runs failed or output sizes differ (%zu vs %zu)", mc->path,
+                      n_y, n_ref);
+        }
+        free(ref);
+        free(y);
+        free(y2);
+        free(t.x);
+        t.x = NULL;
+    }
+    if (gpu && n_samples) {
+        const double sqnr = noise > 0.0 ? 10.0 * log10(sig / noise) : (double)INFINITY;
+        const double agree = 100.0 * (double)n_agree / (double)n_samples;
+        tfmq_session_info si;
+        memset(&si, 0, sizeof(si));
+        si.struct_size = sizeof(si);
+        TQ_EXPECT_OK(tfmq_session_get_info(gpu, &si));
+        printf("  %-42s int8 b%lld: top-1 agreement %.1f%% (%zu/%zu), SQNR vs cpu int8 %.1f dB, "
+               "%zu host fallbacks, graph replay %d\n", mc->path, (long long)batch, agree,
+               n_agree, n_samples, sqnr, si.n_host_fallback, (int)si.graph_replay);
+        TQ_EXPECT(agree >= 99.0, "%s int8: top-1 agreement %.1f%% < 99%%", mc->path, agree);
+        TQ_EXPECT(sqnr >= 30.0, "%s int8: SQNR %.1f dB < 30 dB", mc->path, sqnr);
+        TQ_EXPECT(si.n_host_fallback == 0, "%s int8: %zu nodes on the host fallback", mc->path,
+                  si.n_host_fallback);
+    }
+    tfmq_session_destroy(gpu);
+    tfmq_session_destroy(cpu);
+    tfmq_model_destroy(q);
+    tfmq_model_destroy(m);
+}
+
+static void test_models_int8(tq_rng *rng)
+{
+    for (size_t i = 0; i < sizeof(MODELS) / sizeof(MODELS[0]); i++) {
+        if (!MODELS[i].local) {
+            check_model_int8(&MODELS[i], rng);
+        }
+    }
+}
+
 /* A session re-plans when a run brings another batch size, and the results follow the CPU. */
 static void test_replan(tq_rng *rng)
 {
@@ -254,6 +408,7 @@ int main(int argc, char **argv)
     }
     tq_test_begin(argc, argv);
     TQ_RUN(test_models);
+    TQ_RUN(test_models_int8);
     TQ_RUN(test_replan);
     return tq_test_end();
 }

@@ -29,9 +29,10 @@
 #include "ir/ops/fused.h"
 
 enum { UID_X = 1, UID_W = 2, UID_Y = 3, UID_B = 4, UID_R = 5, UID_VIRT = 100 };
-#define CONV_MAX_DESCS 256         /* descriptors of one kernel (graph, configs, plans) */
+#define CONV_MAX_DESCS 512         /* descriptors of one kernel (graph, configs, plans) */
 #define CONV_MAX_CFGS 48           /* engine configs read from each heuristics mode */
 #define CONV_MAX_CANDIDATES 4      /* finalized plans timed at prepare */
+#define CONV_MAX_STRICT_CANDIDATES 10 /* strict FP32 (enumerate_plans): with every engine */
 #define CONV_MAX_WS ((int64_t)256 << 20)
 #define CONV_TUNE_RUNS 3
 /* CUDNN_ATTR_OPERATIONGRAPH_HANDLE / CUDNN_ATTR_EXECUTION_PLAN_HANDLE: deprecated since cuDNN
@@ -408,6 +409,79 @@ typedef struct conv_cand {
     float ms;
 } conv_cand;
 
+/* Strict FP32: the heuristics rank tensor-core (TF32) engines first and the few FMA engines
+ * they leave are often slow (measured on an H200: 5 to 100 times PyTorch's FP32 kernels), so
+ * every engine of the graph is tried by global index (as cudnnFind does) and the ones that
+ * finalize with allowed numerics join the candidates; autotune keeps the fastest. */
+static void enumerate_plans(conv_kernel *kc, cudnnBackendDescriptor_t graph, conv_cand *cands,
+                            int32_t *n_cands)
+{
+    int64_t n_eng = 0, cnt = 0;
+    if (cudnnBackendGetAttribute(graph, CUDNN_ATTR_OPERATIONGRAPH_ENGINE_GLOBAL_COUNT,
+                                 CUDNN_TYPE_INT64, 1, &cnt, &n_eng) != CUDNN_STATUS_SUCCESS) {
+        return;
+    }
+    for (int64_t gi = 0; gi < n_eng && *n_cands < CONV_MAX_STRICT_CANDIDATES; gi++) {
+        bool seen = false;
+        for (int32_t c = 0; c < *n_cands; c++) {
+            seen = seen || cands[c].eng == gi;
+        }
+        if (seen) {
+            continue;
+        }
+        cudnnBackendDescriptor_t eng, cfg, plan;
+        int64_t eng_id = -1, ws = 0;
+        bool rtc = false;
+        if (desc_new(kc, CUDNN_BACKEND_ENGINE_DESCRIPTOR, &eng) != CUDNN_STATUS_SUCCESS) {
+            return;
+        }
+        if (cudnnBackendSetAttribute(eng, CUDNN_ATTR_ENGINE_OPERATION_GRAPH,
+                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph) !=
+                CUDNN_STATUS_SUCCESS ||
+            cudnnBackendSetAttribute(eng, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1,
+                                     &gi) != CUDNN_STATUS_SUCCESS ||
+            cudnnBackendFinalize(eng) != CUDNN_STATUS_SUCCESS) {
+            desc_drop(kc, eng);
+            continue;
+        }
+        if (desc_new(kc, CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &cfg) != CUDNN_STATUS_SUCCESS) {
+            desc_drop(kc, eng);
+            return;
+        }
+        bool ok = cudnnBackendSetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE,
+                                           CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &eng) ==
+                      CUDNN_STATUS_SUCCESS &&
+                  cudnnBackendFinalize(cfg) == CUDNN_STATUS_SUCCESS &&
+                  cfg_allowed(cfg, true, &eng_id, &rtc) && !rtc;
+        tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: engine %lld %s", kc->label, (long long)gi,
+               ok ? "allowed" : "not usable for strict FP32");
+        if (!ok || desc_new(kc, CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) !=
+                       CUDNN_STATUS_SUCCESS) {
+            desc_drop(kc, cfg);
+            desc_drop(kc, eng);
+            continue;
+        }
+        (void)cudnnBackendSetAttribute(plan, ATTR_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &kc->handle);
+        if (cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfg) !=
+                CUDNN_STATUS_SUCCESS ||
+            cudnnBackendFinalize(plan) != CUDNN_STATUS_SUCCESS ||
+            cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                     CUDNN_TYPE_INT64, 1, &cnt, &ws) != CUDNN_STATUS_SUCCESS ||
+            ws < 0 || ws > CONV_MAX_WS) {
+            desc_drop(kc, plan);
+            desc_drop(kc, cfg);
+            desc_drop(kc, eng);
+            continue;
+        }
+        cands[*n_cands].plan = plan;
+        cands[*n_cands].ws = ws;
+        cands[*n_cands].eng = gi;
+        cands[*n_cands].ms = -1.0f;
+        (*n_cands)++;
+    }
+}
+
 /* Heuristics (mode A, then FALLBACK when A yields nothing usable) and finalized plans. */
 static void find_plans(conv_kernel *kc, cudnnBackendDescriptor_t graph, bool strict_fp32,
                        conv_cand *cands, int32_t *n_cands)
@@ -455,7 +529,11 @@ static void find_plans(conv_kernel *kc, cudnnBackendDescriptor_t graph, bool str
             int64_t eng = -1, ws = 0, cnt = 0;
             bool rtc = false;
             /* at most one runtime-compiled engine: each costs a compilation at finalize */
-            if (!cfg_allowed(cfgs[i], strict_fp32, &eng, &rtc) || (rtc && have_rtc)) {
+            bool allowed = cfg_allowed(cfgs[i], strict_fp32, &eng, &rtc);
+            tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: heuristics %s #%lld: eng%lld%s%s", kc->label,
+                   mi == 0 ? "A" : "FALLBACK", (long long)i, (long long)eng,
+                   rtc ? " (runtime-compiled)" : "", allowed ? "" : " excluded (numerics)");
+            if (!allowed || (rtc && have_rtc)) {
                 continue;
             }
             cudnnBackendDescriptor_t plan;
@@ -483,6 +561,9 @@ static void find_plans(conv_kernel *kc, cudnnBackendDescriptor_t graph, bool str
             cands[*n_cands].ms = -1.0f;
             (*n_cands)++;
         }
+    }
+    if (strict_fp32) {
+        enumerate_plans(kc, graph, cands, n_cands);
     }
 }
 
@@ -712,17 +793,32 @@ static tfmq_status autotune(conv_kernel *kc, conv_cand *cands, int32_t n_cands, 
     TQ_TRY(st, cuda_err(kc->label, "cudaMemset", cudaMemset(x, 0, x_bytes)));
     TQ_TRY(st, cuda_err(kc->label, "cudaEventCreate", cudaEventCreate(&e0)));
     TQ_TRY(st, cuda_err(kc->label, "cudaEventCreate", cudaEventCreate(&e1)));
+    float best_ms = 0.0f; /* per run, of the plans timed so far */
     for (int32_t i = 0; i < n_cands; i++) {
         kc->plan = cands[i].plan;
         if (kc->vpack) {
             cudnnBackendDestroyDescriptor(kc->vpack);
             kc->vpack = NULL;
         }
-        /* warm-up (also checks that the plan runs at all) */
-        st = conv_enqueue(kc, x, r, y, ws, stream);
+        /* warm-up (also checks that the plan runs at all), timed: a plan several times slower
+         * than the best so far is not timed further (slow engines at large batches take
+         * hundreds of ms a run) */
+        st = cuda_err(kc->label, "cudaEventRecord", cudaEventRecord(e0, (cudaStream_t)stream));
+        if (st == TFMQ_OK) {
+            st = conv_enqueue(kc, x, r, y, ws, stream);
+        }
+        if (st == TFMQ_OK) {
+            st = cuda_err(kc->label, "cudaEventRecord", cudaEventRecord(e1, (cudaStream_t)stream));
+        }
         if (st == TFMQ_OK) {
             st = cuda_err(kc->label, "cudaStreamSynchronize",
                           cudaStreamSynchronize((cudaStream_t)stream));
+        }
+        float warm_ms = 0.0f;
+        if (st == TFMQ_OK && cudaEventElapsedTime(&warm_ms, e0, e1) == cudaSuccess &&
+            best_ms > 0.0f && warm_ms > 4.0f * best_ms && warm_ms > 20.0f) {
+            cands[i].ms = warm_ms * CONV_TUNE_RUNS;
+            continue;
         }
         if (st != TFMQ_OK) {
             tq_clear_error();
@@ -749,6 +845,12 @@ static tfmq_status autotune(conv_kernel *kc, conv_cand *cands, int32_t n_cands, 
         float ms = 0.0f;
         TQ_TRY(st, cuda_err(kc->label, "cudaEventElapsedTime", cudaEventElapsedTime(&ms, e0, e1)));
         cands[i].ms = ms;
+        if (best_ms <= 0.0f || ms / CONV_TUNE_RUNS < best_ms) {
+            best_ms = ms / CONV_TUNE_RUNS;
+        }
+        tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: %s eng%lld: %.4f ms", kc->label,
+               kc->path == PATH_FUSED ? "fused" : "conv+epilogue", (long long)cands[i].eng,
+               (double)ms / CONV_TUNE_RUNS);
     }
     st = TFMQ_OK;
 fail:
@@ -886,7 +988,7 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
      * alone followed by our epilogue kernel. Each path's plans are timed (autotune times the
      * epilogue kernel too) and the fastest of all is kept: some fused engines are far slower
      * than a plain convolution plus one pass over the output (strict FP32 especially). */
-    conv_cand cands[2][CONV_MAX_CANDIDATES];
+    conv_cand cands[2][CONV_MAX_STRICT_CANDIDATES];
     int32_t n_cands[2] = {0, 0}, best[2] = {-1, -1};
     const bool has_epi = kc->has_bias || kc->has_res || act.kind != TQ_FUSED_ACT_NONE;
     if (g.cg > 1) {

@@ -9,6 +9,7 @@
  *    bfloat16; constants are converted once at prepare),
  *  - asks the kernel families below for a prepared kernel per node, in this order:
  *      conv.c    Conv, tfmq.FusedConv through the cuDNN 9 graph (backend) API, epilogue fused
+ *      qconv.c   tfmq.QConv (cuDNN INT8 graph or our kernel), tfmq.QGemm, tfmq.QAdd
  *      gemm.c    Gemm, tfmq.FusedGemm, MatMul through cuBLASLt
  *      kernels.cu our own kernels for everything else (element-wise, pools, softmax, ...)
  *    and falls back to the reference kernel on the host for a node none takes (inputs copied to
@@ -103,6 +104,7 @@ typedef struct tq_cuda_prep {
  * family is asked; the host fallback runs a node none takes). A non-OK status is a failure that
  * the plan reports, with the node named. Layout contract with the exec:
  *  - conv.c receives rank-4 data input, residual and output in NHWC (the exec converts);
+ *    so does qconv.c for tfmq.QConv (input 0 and the output);
  *  - the pools (MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool) receive NHWC or NCHW,
  *    input and output in the same layout;
  *  - tq_cuda_layout_free() ops receive all rank-4 activation inputs and the output in one
@@ -110,11 +112,15 @@ typedef struct tq_cuda_prep {
  *  - every other op receives NCHW. */
 tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out);
 tfmq_status tq_cuda_prepare_gemm(const tq_cuda_prep *p, tq_cuda_kernel **k_out);
+/* qconv.c: the integer ops of lowered INT8 graphs, tfmq.QConv (data and output NHWC, cuDNN
+ * INT8 graph or our direct kernel), tfmq.QGemm and tfmq.QAdd (layout-free), for constant
+ * scales, zero points, weights and bias. Asked for every node before gemm.c. */
+tfmq_status tq_cuda_prepare_qconv(const tq_cuda_prep *p, tq_cuda_kernel **k_out);
 tfmq_status tq_cuda_prepare_kernels(const tq_cuda_prep *p, tq_cuda_kernel **k_out);
 
 /* Ops that compute the same function in either layout given every rank-4 operand in that
  * layout: element-wise unary and binary (with broadcasting), Clip, Cast, Identity, per-tensor
- * QuantizeLinear/DequantizeLinear, BatchNormalization. */
+ * QuantizeLinear/DequantizeLinear, BatchNormalization, tfmq.QAdd. */
 bool tq_cuda_layout_free(uint32_t op);
 
 /* ---- services of kernels.cu for the exec and the other families (all on `stream`) ---- */

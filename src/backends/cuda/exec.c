@@ -234,6 +234,9 @@ static tfmq_status cx_prepare(tq_cuda_exec *x, size_t i, bool conv_family, tq_cu
         st = tq_cuda_prepare_conv(&p, k);
     }
     if (st == TFMQ_OK && !*k) {
+        st = tq_cuda_prepare_qconv(&p, k);
+    }
+    if (st == TFMQ_OK && !*k) {
         st = tq_cuda_prepare_gemm(&p, k);
     }
     if (st == TFMQ_OK && !*k) {
@@ -289,7 +292,8 @@ static tfmq_status cx_plan_node(tq_cuda_exec *x, size_t i)
 
     tq_cuda_kernel *k = NULL;
     uint8_t L = TQ_LAYOUT_NCHW;
-    bool conv = (n->op == TQ_OP_CONV || n->op == TQ_OP_FUSED_CONV) && in0_act4 && out4;
+    bool conv = (n->op == TQ_OP_CONV || n->op == TQ_OP_FUSED_CONV || n->op == TQ_OP_QCONV) &&
+                in0_act4 && out4;
     bool pool = cx_is_pool(n->op) && in0_act4 && out4;
     bool lfree = tq_cuda_layout_free(n->op) && out4;
     if (conv) {
@@ -788,6 +792,66 @@ fail:
     if (graph) {
         cudaGraphDestroy(graph);
     }
+    return st;
+}
+
+tfmq_status tq_cuda_exec_profile(tq_cuda_exec *x, int iters, double *ms_per_node,
+                                 double *ms_relayout)
+{
+    cudaStream_t s = (cudaStream_t)x->dev.stream;
+    cudaEvent_t *ev = tq_calloc(x->alloc, x->n_steps + 1, sizeof(cudaEvent_t));
+    tfmq_status st = TFMQ_OK;
+    if (!ev) {
+        return cx_oom();
+    }
+    for (size_t a = 0; a <= x->n_steps && st == TFMQ_OK; a++) {
+        st = tq_cuda_check(cudaEventCreate(&ev[a]), "cudaEventCreate");
+    }
+    for (size_t i = 0; i < x->g->n_nodes; i++) {
+        ms_per_node[i] = 0.0;
+    }
+    *ms_relayout = 0.0;
+    for (int it = 0; it < iters && st == TFMQ_OK; it++) {
+        st = tq_cuda_check(cudaEventRecord(ev[0], s), "cudaEventRecord");
+        for (size_t a = 0; a < x->n_steps && st == TFMQ_OK; a++) {
+            const cx_step *sp = &x->steps[a];
+            if (sp->kind == CX_STEP_RELAYOUT) {
+                cx_val *cv = &x->vals[sp->value];
+                const cx_val *rv = &x->vals[cx_root(x, sp->value)];
+                const tq_tensor *t = cx_t(x, sp->value);
+                size_t es = rv->stored ? cx_store_esize(x) : cx_esize(t->dtype);
+                st = tq_cuda_relayout(cv->sptr, rv->dptr, t->dims, es,
+                                      cv->layout == TQ_LAYOUT_NCHW, s);
+            } else if (sp->kind == CX_STEP_KERNEL) {
+                cx_node *cn = &x->nodes[sp->node];
+                tq_cuda_args args = {cn->in_ptr, cn->out_ptr, x->kspace, s};
+                st = cn->k->run(cn->k, &args);
+            } else {
+                st = cx_run_host(x, (size_t)sp->node);
+            }
+            if (st == TFMQ_OK) {
+                st = tq_cuda_check(cudaEventRecord(ev[a + 1], s), "cudaEventRecord");
+            }
+        }
+        if (st == TFMQ_OK) {
+            st = tq_cuda_check(cudaEventSynchronize(ev[x->n_steps]), "cudaEventSynchronize");
+        }
+        for (size_t a = 0; a < x->n_steps && st == TFMQ_OK; a++) {
+            float ms = 0.0f;
+            st = tq_cuda_check(cudaEventElapsedTime(&ms, ev[a], ev[a + 1]), "cudaEventElapsed");
+            if (x->steps[a].kind == CX_STEP_RELAYOUT) {
+                *ms_relayout += (double)ms / iters;
+            } else {
+                ms_per_node[x->steps[a].node] += (double)ms / iters;
+            }
+        }
+    }
+    for (size_t a = 0; a <= x->n_steps; a++) {
+        if (ev[a]) {
+            cudaEventDestroy(ev[a]);
+        }
+    }
+    tq_free(x->alloc, ev, (x->n_steps + 1) * sizeof(cudaEvent_t));
     return st;
 }
 

@@ -36,6 +36,12 @@ const tq_tensor *tq_cuda_exec_output(const tq_cuda_exec *x, size_t i);
  * CUDA events, after 3 warm-up runs, on the data of the last run. For benchmarks. */
 tfmq_status tq_cuda_exec_time(tq_cuda_exec *x, int iters, double *ms_out);
 
+/* Per-node device time (ms per run, averaged over `iters` direct runs with an event after every
+ * step; launch gaps included) into ms_per_node (g->n_nodes entries) and the relayout copies'
+ * total into *ms_relayout. For finding where the time goes; not for benchmarks. */
+tfmq_status tq_cuda_exec_profile(tq_cuda_exec *x, int iters, double *ms_per_node,
+                                 double *ms_relayout);
+
 /* The CUDA exec of a session on cuda (NULL otherwise): for benchmarks and tests. */
 tq_cuda_exec *tq_session_cuda_exec(tfmq_session *s);
 

@@ -30,7 +30,8 @@ typedef enum cuk_kind {
     CUK_BN,
     CUK_CAST,
     CUK_QUANT,
-    CUK_DEQUANT
+    CUK_DEQUANT,
+    CUK_PAD
 } cuk_kind;
 
 typedef struct cuk {
@@ -47,6 +48,7 @@ typedef struct cuk {
     tqk_ew ew;
     tqk_pool pool;
     tqk_strided strided;
+    tqk_pad pad;
     tqk_reduce red;
     void *dev;                  /* owned device memory, or NULL */
     size_t dev_bytes;
@@ -215,6 +217,9 @@ static tfmq_status cuk_run(tq_cuda_kernel *kk, const tq_cuda_args *a)
         break;
     case CUK_T2D:
         e = tqk_transpose2d(y, x, k->a, k->b, k->c, k->flag, s);
+        break;
+    case CUK_PAD:
+        e = tqk_pad_launch(&k->pad, y, x, s);
         break;
     case CUK_CONCAT:
         for (int32_t i = 0; e == 0 && i < k->n_parts; i++) {
@@ -766,6 +771,67 @@ static tfmq_status prep_strided(const tq_cuda_prep *p, cuk **k_out)
         return st;
     }
     k->strided = s;
+    k->h.own_consts = own;
+    *k_out = k;
+    return TFMQ_OK;
+}
+
+/* ---- Pad (constant pads, constant value; NCHW data) ---- */
+static tfmq_status prep_pad(const tq_cuda_prep *p, cuk **k_out)
+{
+    const tq_op_ctx *ctx = p->ctx;
+    const tq_tensor *x = ctx->in[0], *y = ctx->out[0];
+    const tq_tensor *cv = ctx->n_in > 2 ? ctx->in[2] : NULL;
+    tfmq_status st;
+    int32_t t;
+    uint32_t own = 0;
+    if (!shape_static(x) || !shape_static(y) || x->rank < 1 || x->rank > TQK_MAX_RANK ||
+        y->rank != x->rank || !elem_type(p, x->dtype, &t) || y->dtype != x->dtype ||
+        in_nhwc(p, 0) || out_nhwc(p, 0) || ctx->n_out != 1 ||
+        (numel(x) == 0 && numel(y) != 0)) {
+        return TFMQ_OK;
+    }
+    for (int32_t i = 1; i < ctx->n_in; i++) {
+        if (ctx->in[i]) {
+            if (!ctx->in[i]->data) {
+                return TFMQ_OK; /* pads, value or axes computed at run time: host */
+            }
+            own |= 1u << i;
+        }
+    }
+    tq_pad_params pp;
+    if ((st = tq_pad_params_get(ctx, &pp)) != TFMQ_OK) {
+        return st;
+    }
+    tqk_pad d;
+    memset(&d, 0, sizeof(d));
+    d.rank = x->rank;
+    d.esize = (int32_t)type_size(t);
+    d.mode = (int32_t)pp.mode;
+    d.n = (int64_t)numel(y);
+    for (int32_t i = 0; i < x->rank; i++) {
+        d.out[i] = y->dims[i];
+        d.in[i] = x->dims[i];
+        d.begin[i] = pp.begin[i];
+    }
+    /* the constant in the element type as stored on the device */
+    double v = pp.value;
+    if (cv) {
+        v = tq_load_f64(cv->dtype, cv->data, 0);
+    }
+    if (x->dtype == TFMQ_DTYPE_FLOAT32 && p->store != TQ_CUDA_F32) {
+        uint16_t h = p->store == TQ_CUDA_F16 ? tq_f32_to_f16((float)v) : tq_f32_to_bf16((float)v);
+        memcpy(d.value, &h, 2);
+    } else if (cv && tq_dtype_size(cv->dtype) <= sizeof(d.value)) {
+        memcpy(d.value, cv->data, tq_dtype_size(cv->dtype));
+    } else {
+        tq_store_f64(x->dtype, d.value, 0, v);
+    }
+    cuk *k;
+    if ((st = cuk_new(p, CUK_PAD, "cuda:pad", &k)) != TFMQ_OK) {
+        return st;
+    }
+    k->pad = d;
     k->h.own_consts = own;
     *k_out = k;
     return TFMQ_OK;
@@ -1352,6 +1418,9 @@ tfmq_status tq_cuda_prepare_kernels(const tq_cuda_prep *p, tq_cuda_kernel **k_ou
     case TQ_OP_SLICE:
         st = prep_strided(p, &k);
         break;
+    case TQ_OP_PAD:
+        st = prep_pad(p, &k);
+        break;
     case TQ_OP_CONCAT:
         st = prep_concat(p, &k);
         break;
@@ -1406,7 +1475,7 @@ bool tq_cuda_layout_free(uint32_t op)
     case TQ_OP_ADD: case TQ_OP_SUB: case TQ_OP_MUL: case TQ_OP_DIV: case TQ_OP_POW:
     case TQ_OP_PRELU: case TQ_OP_MAX: case TQ_OP_MIN: case TQ_OP_SUM: case TQ_OP_MEAN:
     case TQ_OP_CAST: case TQ_OP_IDENTITY: case TQ_OP_QUANTIZE_LINEAR:
-    case TQ_OP_DEQUANTIZE_LINEAR: case TQ_OP_BATCH_NORM:
+    case TQ_OP_DEQUANTIZE_LINEAR: case TQ_OP_BATCH_NORM: case TQ_OP_QADD:
         return true;
     default:
         return false;

@@ -116,6 +116,20 @@ typedef struct tqk_strided {
     int64_t stride[TQK_MAX_RANK];
 } tqk_strided;
 int tqk_strided_launch(const tqk_strided *s, void *dst, const void *src, void *stream);
+/* Pad (ONNX modes: 0 constant, 1 reflect, 2 edge, 3 wrap): dst dense over out dims; each
+ * output coordinate maps into the input (dense, in dims) as the reference kernel does; outside
+ * in constant mode dst gets `value` (esize bytes, already in the element type). */
+typedef struct tqk_pad {
+    int32_t rank; /* >= 1 */
+    int32_t esize;
+    int32_t mode;
+    int64_t n;
+    int64_t out[TQK_MAX_RANK];
+    int64_t in[TQK_MAX_RANK];
+    int64_t begin[TQK_MAX_RANK];
+    unsigned char value[8];
+} tqk_pad;
+int tqk_pad_launch(const tqk_pad *p, void *dst, const void *src, void *stream);
 /* dst[b][c][r] = src[b][r][c] for src [B][R][Cc] (a tiled shared-memory transpose). */
 int tqk_transpose2d(void *dst, const void *src, int64_t B, int64_t R, int64_t Cc, int32_t esize,
                     void *stream);

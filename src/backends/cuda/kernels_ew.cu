@@ -550,11 +550,63 @@ static unsigned t2d_grid(int64_t n, int64_t cap)
     return (unsigned)(g < 1 ? 1 : (g > cap ? cap : g));
 }
 
+// dst[b][c][r] = src[b][r][c] when R or Cc is small (the 3-channel image of a network's first
+// convolution): one thread per element of the long side, looping over the short side, so reads
+// and writes stay coalesced across the warp where the tiled kernel would waste most of a tile.
+template <typename E>
+__global__ void transpose_small_k(E *__restrict__ dst, const E *__restrict__ src, int64_t B,
+                                  int64_t R, int64_t Cc, int small_r)
+{
+    const int64_t L = small_r ? Cc : R, S = small_r ? R : Cc, n = B * L;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t b = i / L, l = i - b * L;
+        const E *sp = src + b * R * Cc;
+        E *dp = dst + b * R * Cc;
+        for (int64_t k = 0; k < S; k++) {
+            if (small_r) { // l is the column c, k the row r
+                dp[l * R + k] = sp[k * Cc + l];
+            } else { // l is the row r, k the column c
+                dp[k * R + l] = sp[l * Cc + k];
+            }
+        }
+    }
+}
+
+template <typename E>
+static void transpose_small_run(void *dst, const void *src, int64_t B, int64_t R, int64_t Cc,
+                                cudaStream_t s)
+{
+    const int small_r = R <= Cc;
+    transpose_small_k<E><<<tqk_blocks(B * (small_r ? Cc : R)), TQK_BLOCK, 0, s>>>(
+        (E *)dst, (const E *)src, B, R, Cc, small_r);
+}
+
 extern "C" int tqk_transpose2d(void *dst, const void *src, int64_t B, int64_t R, int64_t Cc,
                                int32_t esize, void *stream)
 {
     if (B <= 0 || R <= 0 || Cc <= 0) {
         return 0;
+    }
+    if (R <= 8 || Cc <= 8) {
+        cudaStream_t ss = (cudaStream_t)stream;
+        switch (esize) {
+        case 1:
+            transpose_small_run<uint8_t>(dst, src, B, R, Cc, ss);
+            break;
+        case 2:
+            transpose_small_run<uint16_t>(dst, src, B, R, Cc, ss);
+            break;
+        case 4:
+            transpose_small_run<uint32_t>(dst, src, B, R, Cc, ss);
+            break;
+        case 8:
+            transpose_small_run<uint64_t>(dst, src, B, R, Cc, ss);
+            break;
+        default:
+            return (int)cudaErrorInvalidValue;
+        }
+        return (int)cudaGetLastError();
     }
     const dim3 block(32, 8);
     const dim3 grid(t2d_grid(Cc, 1 << 20), t2d_grid(R, 65535),

@@ -4,6 +4,7 @@
 // shuffles; sums accumulate in double, as the reference does, and values are rounded once to
 // the storage type.
 #include <math.h>
+#include <string.h>
 
 #include "backends/cuda/kernels_dev.cuh"
 
@@ -37,6 +38,86 @@ static void strided_run(const tqk_strided *p, bool small, void *dst, const void 
     } else {
         strided_k<E, int64_t><<<g, TQK_BLOCK, 0, s>>>(*p, (E *)dst, (const E *)src);
     }
+}
+
+// ---- Pad: every output coordinate maps back into the input (ref/pad.c's tq_pad_map) ----
+__device__ __forceinline__ int64_t pad_map(int mode, int64_t o, int64_t begin, int64_t d)
+{
+    int64_t c = o - begin;
+    if (c >= 0 && c < d) {
+        return c;
+    }
+    if (mode == 0) {
+        return -1;
+    }
+    if (mode == 2) {
+        return c < 0 ? 0 : d - 1;
+    }
+    if (mode == 3) {
+        int64_t m = c % d;
+        return m < 0 ? m + d : m;
+    }
+    if (d == 1) {
+        return 0;
+    }
+    int64_t period = 2 * (d - 1), m = c % period;
+    m = m < 0 ? m + period : m;
+    return m >= d ? period - m : m;
+}
+
+template <typename E>
+__global__ void pad_k(const tqk_pad p, E *__restrict__ dst, const E *__restrict__ src, E value)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < p.n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i, off = 0, stride = 1;
+        bool inside = true;
+#pragma unroll
+        for (int d = TQK_MAX_RANK - 1; d >= 0; d--) {
+            if (d < p.rank) {
+                const int64_t q = r / p.out[d];
+                const int64_t c = pad_map(p.mode, r - q * p.out[d], p.begin[d], p.in[d]);
+                inside = inside && c >= 0;
+                off += c * stride;
+                stride *= p.in[d];
+                r = q;
+            }
+        }
+        dst[i] = inside ? src[off] : value;
+    }
+}
+
+template <typename E>
+static void pad_run(const tqk_pad *p, void *dst, const void *src, cudaStream_t s)
+{
+    E v;
+    memcpy(&v, p->value, sizeof(E));
+    pad_k<E><<<tqk_blocks(p->n), TQK_BLOCK, 0, s>>>(*p, (E *)dst, (const E *)src, v);
+}
+
+extern "C" int tqk_pad_launch(const tqk_pad *p, void *dst, const void *src, void *stream)
+{
+    if (p->n <= 0) {
+        return 0;
+    }
+    cudaStream_t s = (cudaStream_t)stream;
+    switch (p->esize) {
+    case 1:
+        pad_run<uint8_t>(p, dst, src, s);
+        break;
+    case 2:
+        pad_run<uint16_t>(p, dst, src, s);
+        break;
+    case 4:
+        pad_run<uint32_t>(p, dst, src, s);
+        break;
+    case 8:
+        pad_run<uint64_t>(p, dst, src, s);
+        break;
+    default:
+        return (int)cudaErrorInvalidValue;
+    }
+    return (int)cudaGetLastError();
 }
 
 extern "C" int tqk_strided_launch(const tqk_strided *p, void *dst, const void *src, void *stream)

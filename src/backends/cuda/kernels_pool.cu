@@ -99,6 +99,54 @@ __global__ void pool_k(const tqk_pool p, T *__restrict__ y, const T *__restrict_
     }
 }
 
+// MaxPool in NHWC with C a multiple of the 16-byte vector: one thread per (n, oh, ow, vector of
+// channels), 16-byte loads, 32-bit indexing. Same tap order and comparison as pool_k (first
+// tap, then only a greater value replaces it), per channel, in float: exact for every type.
+template <typename T>
+__global__ void maxpool_nhwc_vec_k(const tqk_pool p, T *__restrict__ y, const T *__restrict__ x)
+{
+    typedef tqk_vec<T> V;
+    const int CV = (int)(p.C / V::N);
+    const int n_out = (int)(p.N * p.OH * p.OW) * CV;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n_out; i += gridDim.x * blockDim.x) {
+        int r = i;
+        const int cv = r % CV;
+        r /= CV;
+        const int ow = r % (int)p.OW;
+        r /= (int)p.OW;
+        const int oh = r % (int)p.OH;
+        const int n = r / (int)p.OH;
+        const int s1 = oh * (int)p.sh - (int)p.pt, s2 = ow * (int)p.sw - (int)p.pl;
+        int64_t h0, h1, w0, w1;
+        pool_taps(s1, p.kh, p.dh, p.H, &h0, &h1);
+        pool_taps(s2, p.kw, p.dw, p.W, &w0, &w1);
+        float best[V::N];
+        bool any = false;
+        const V *xv = (const V *)x + (int64_t)n * p.H * p.W * CV + cv;
+        for (int kh = (int)h0; kh < (int)h1; kh++) {
+            const int ih = s1 + kh * (int)p.dh;
+            for (int kw = (int)w0; kw < (int)w1; kw++) {
+                const int iw = s2 + kw * (int)p.dw;
+                const V v = xv[((int64_t)ih * p.W + iw) * CV];
+#pragma unroll
+                for (int j = 0; j < V::N; j++) {
+                    const float f = tqk_elem<T>::to_f(v.v[j]);
+                    if (!any || f > best[j]) {
+                        best[j] = f;
+                    }
+                }
+                any = true;
+            }
+        }
+        V o;
+#pragma unroll
+        for (int j = 0; j < V::N; j++) {
+            o.v[j] = tqk_elem<T>::from_f(any ? best[j] : 0.0f);
+        }
+        ((V *)y)[i] = o;
+    }
+}
+
 extern "C" int tqk_pool_launch(const tqk_pool *p, void *y, const void *x, void *stream)
 {
     const int64_t n_out = p->N * p->C * p->OH * p->OW;
@@ -107,6 +155,16 @@ extern "C" int tqk_pool_launch(const tqk_pool *p, void *y, const void *x, void *
     }
     cudaStream_t s = (cudaStream_t)stream;
     const unsigned g = tqk_blocks(n_out);
+    const int64_t vec = p->type == TQK_F32 ? 4 : 8;
+    if (p->is_max && p->nhwc && (p->type == TQK_F32 || p->type == TQK_F16 ||
+                                 p->type == TQK_BF16) &&
+        p->C % vec == 0 && tqk_aligned16(x) && tqk_aligned16(y) &&
+        p->N * p->H * p->W * p->C < ((int64_t)1 << 31) - 1) {
+        const unsigned gv = tqk_blocks(n_out / vec);
+        TQK_FLOAT_DISPATCH(p->type,
+                           maxpool_nhwc_vec_k<T><<<gv, TQK_BLOCK, 0, s>>>(*p, (T *)y, (const T *)x));
+        return (int)cudaGetLastError();
+    }
     switch (p->type) {
     case TQK_I8:
         pool_k<int8_t><<<g, TQK_BLOCK, 0, s>>>(*p, (int8_t *)y, (const int8_t *)x);

@@ -1,0 +1,1245 @@
+/* qconv.c: the integer ops of lowered INT8 graphs on the GPU (cuda.h, family "qconv"):
+ * tfmq.QConv, tfmq.QGemm and tfmq.QAdd with the semantics of backends/ref/qlinear.h. Every
+ * parameter input (scales, zero points, weights, bias) must be a constant; the kernel reads them
+ * at prepare (own_consts) and keeps on the device: weights (KRSC int8 for QConv), int32 bias,
+ * the float requantisation multipliers m[c] = (float)(x_scale * w_scale[c] / y_scale) and the
+ * weight zero points when any is non-zero.
+ *
+ * QConv (2-D, data and output NHWC, int8 or uint8 with any zero points):
+ *  1. cuDNN graph API, one operation graph: conv (int8 x, int8 w, INT32 compute) -> ADD bias
+ *     (float [1,K,1,1]) -> MUL m (float [1,K,1,1]) -> RELU_FWD clipped to the output bounds
+ *     [lo, hi] -> INT8 y. Where this pattern yields no plan, the order of the probe
+ *     (/work/shared/tools/cudnn_graph_probe.cu case 2a: MUL m, then ADD bias * m) and a FLOAT
+ *     conv output are tried. Only for int8 x and y with zero points 0 (our quantizer's default),
+ *     groups 1, C and K multiples of 4. Up to 4 finalized plans are checked and timed at prepare
+ *     on random data: a plan is kept only if it matches our direct kernel (below) on every
+ *     element within one unit, with at most 1% of the elements one unit apart; the fastest
+ *     such plan is used.
+ *     Numerics: cuDNN's epilogue runs in float: ((float)acc + (float)bias) * m, rounded to
+ *     int8 (nearest even, saturated). The reference rounds the exact (double)acc * m once; the
+ *     two differ only where the float rounding moves a value across a .5 boundary: one unit,
+ *     rarely (docs/QUANTIZATION.md, "Integer numerics").
+ *  2. our direct kernel (qconv_direct.cu): bit-exact to the reference. Always for depthwise and
+ *     grouped convolutions, the C = 3 stem, channel counts not multiple of 4, uint8 or non-zero
+ *     zero points, and any shape cuDNN has no verified plan for.
+ * QGemm: our warp-per-output kernel (the final classifier: small), bit-exact.
+ * QAdd: our element-wise kernel with numpy broadcasting, bit-exact; layout-free (any layout
+ * given both activations in it). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+#include <cudnn.h>
+
+#include "backends/cpu/cpu.h"
+#include "backends/cuda/cuda.h"
+#include "backends/cuda/qconv.h"
+#include "backends/ref/qlinear.h"
+#include "backends/ref/ref_compute_util.h"
+
+enum { UID_X = 1, UID_W = 2, UID_Y = 3, UID_B = 4, UID_S = 5, UID_VIRT = 100 };
+#define QK_MAX_DESCS 512
+#define QK_MAX_CFGS 32
+#define QK_MAX_CANDIDATES 4
+#define QK_MAX_WS ((int64_t)256 << 20)
+#define QK_TUNE_RUNS 3
+/* deprecated handle attributes (see conv.c) */
+#define ATTR_OPGRAPH_HANDLE ((cudnnBackendAttributeName_t)800)
+#define ATTR_PLAN_HANDLE ((cudnnBackendAttributeName_t)400)
+
+typedef enum qk_kind {
+    QK_CONV_DIRECT = 0,
+    QK_CONV_CUDNN = 1,
+    QK_GEMM = 2,
+    QK_ADD = 3
+} qk_kind;
+
+/* The variant of the cuDNN graph. */
+typedef struct qk_variant {
+    bool bias_first;       /* conv -> +bias -> *m (else conv -> *m -> +bias*m) */
+    bool t1_float;         /* conv output virtual tensor FLOAT (else INT32) */
+    bool clamp;            /* RELU_FWD with the output bounds (else saturation alone) */
+} qk_variant;
+
+typedef struct qk_kernel {
+    tq_cuda_kernel base;
+    qk_kind kind;
+    tq_qk_conv conv;             /* direct QConv arguments (x, y set per run) */
+    tq_qk_gemm gemm;
+    tq_qk_add add;
+    void *d_w;                   /* weights: KRSC (QConv) or [N, K] (QGemm), int8 */
+    int32_t *d_wzp;              /* per-channel weight zero points, or NULL */
+    int32_t *d_bias;             /* int32 bias, or NULL */
+    float *d_mult;               /* requantisation multipliers */
+    float *d_cbias;              /* cuDNN: float bias as its graph wants it, or NULL */
+    int32_t n_oc;
+    int32_t y_lo, y_hi;
+    bool has_bias;
+    qk_variant var;
+    cudnnHandle_t handle;
+    cudnnBackendDescriptor_t plan;
+    cudnnBackendDescriptor_t vpack;
+    void *vp_ptr[6];             /* x, w, y, bias, scale, workspace as held by vpack */
+    cudnnBackendDescriptor_t descs[QK_MAX_DESCS];
+    int32_t n_descs;
+    char label[80];
+    char impl[96];
+} qk_kernel;
+
+/* ---- errors ---- */
+static tfmq_status qk_cuda_err(const qk_kernel *kq, const char *what, int e)
+{
+    if (e == (int)cudaSuccess) {
+        return TFMQ_OK;
+    }
+    return tq_fail(TFMQ_ERR_BACKEND, "node %s: %s: %s", kq->label, what,
+                   cudaGetErrorString((cudaError_t)e));
+}
+
+static tfmq_status qk_cudnn_err(const qk_kernel *kq, const char *what, cudnnStatus_t s)
+{
+    char msg[256];
+    msg[0] = '\0';
+    cudnnGetLastErrorString(msg, sizeof(msg));
+    for (char *q = msg; *q; q++) {
+        if (*q == '\n' || *q == '\r') {
+            *q = ' ';
+        }
+    }
+    return tq_fail(TFMQ_ERR_BACKEND, "node %s: %s: %s%s%s", kq->label, what,
+                   cudnnGetErrorString(s), msg[0] ? ": " : "", msg);
+}
+
+/* ---- kernel lifetime ---- */
+static void qk_destroy(tq_cuda_kernel *k)
+{
+    qk_kernel *kq = (qk_kernel *)k;
+    if (!kq) {
+        return;
+    }
+    if (kq->vpack) {
+        cudnnBackendDestroyDescriptor(kq->vpack);
+    }
+    for (int32_t i = kq->n_descs - 1; i >= 0; i--) {
+        cudnnBackendDestroyDescriptor(kq->descs[i]);
+    }
+    cudaFree(kq->d_w);
+    cudaFree(kq->d_wzp);
+    cudaFree(kq->d_bias);
+    cudaFree(kq->d_mult);
+    cudaFree(kq->d_cbias);
+    tq_free(kq->base.alloc, kq, sizeof(*kq));
+}
+
+static tfmq_status qk_run(tq_cuda_kernel *k, const tq_cuda_args *a);
+
+static tfmq_status qk_new(const tq_cuda_prep *p, qk_kind kind, qk_kernel **out)
+{
+    const tq_op_ctx *ctx = p->ctx;
+    qk_kernel *kq = tq_calloc(p->alloc, 1, sizeof(*kq));
+    *out = NULL;
+    if (!kq) {
+        return tq_op_fail(ctx, TFMQ_ERR_OUT_OF_MEMORY, "%zu bytes", sizeof(*kq));
+    }
+    kq->base.run = qk_run;
+    kq->base.destroy = qk_destroy;
+    kq->base.alloc = p->alloc;
+    kq->base.impl = kq->impl;
+    kq->kind = kind;
+    kq->handle = (cudnnHandle_t)p->dev->cudnn;
+    char lb[64];
+    snprintf(kq->label, sizeof(kq->label), "'%s' (%s)",
+             tq_node_label(ctx->graph, ctx->node, lb, sizeof(lb)),
+             tq_op_table[ctx->node->op].name);
+    *out = kq;
+    return TFMQ_OK;
+}
+
+/* Copy n_bytes of host memory to a new device buffer (prepare time, synchronous). */
+static tfmq_status qk_upload(qk_kernel *kq, const void *host, size_t n_bytes, void **dev)
+{
+    *dev = NULL;
+    tfmq_status st = qk_cuda_err(kq, "cudaMalloc", cudaMalloc(dev, n_bytes ? n_bytes : 1));
+    if (st != TFMQ_OK) {
+        *dev = NULL;
+        return st;
+    }
+    return qk_cuda_err(kq, "cudaMemcpy", cudaMemcpy(*dev, host, n_bytes,
+                                                    cudaMemcpyHostToDevice));
+}
+
+/* ---- parameters of QConv / QGemm (all constant) ---- */
+typedef struct qk_params {
+    bool x_signed, y_signed;
+    int32_t x_zp, y_zp, lo, hi;
+    float *mult;           /* host, n_oc */
+    int32_t *wzp;          /* host, n_oc; NULL when every weight zero point is 0 */
+    const int32_t *bias;   /* the node's constant, or NULL */
+    size_t n_oc;
+} qk_params;
+
+static void qk_params_free(const tfmq_allocator *al, qk_params *q)
+{
+    tq_free(al, q->mult, q->n_oc * sizeof(float));
+    tq_free(al, q->wzp, q->n_oc * sizeof(int32_t));
+    q->mult = NULL;
+    q->wzp = NULL;
+}
+
+static int32_t qk_load_q8(tfmq_dtype dt, const void *p, size_t i)
+{
+    return dt == TFMQ_DTYPE_INT8 ? (int32_t)((const int8_t *)p)[i]
+                                 : (int32_t)((const uint8_t *)p)[i];
+}
+
+static bool qk_is_q8(tfmq_dtype dt)
+{
+    return dt == TFMQ_DTYPE_INT8 || dt == TFMQ_DTYPE_UINT8;
+}
+
+/* Read the parameters; *ok false (status OK) when they are not all constant. */
+static tfmq_status qk_params_load(const tq_cuda_prep *p, int64_t n_oc, qk_params *q, bool *ok)
+{
+    const tq_op_ctx *ctx = p->ctx;
+    memset(q, 0, sizeof(*q));
+    *ok = false;
+    tfmq_dtype ydt;
+    tfmq_status st = tq_ql_check(ctx, n_oc, &ydt);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    const tq_tensor *x = ctx->in[TQ_QL_X], *y = ctx->out[0];
+    if (!qk_is_q8(x->dtype) || ydt != y->dtype || !qk_is_q8(ydt)) {
+        return TFMQ_OK;
+    }
+    for (int32_t i = 1; i < ctx->n_in && i <= TQ_QL_BIAS; i++) {
+        if (ctx->in[i] && !ctx->in[i]->data) {
+            return TFMQ_OK; /* a parameter computed at run time: not ours */
+        }
+    }
+    const tq_tensor *xz = ctx->in[TQ_QL_X_ZP], *yz = ctx->in[TQ_QL_Y_ZP];
+    const tq_tensor *ws = ctx->in[TQ_QL_W_SCALE], *wz = ctx->in[TQ_QL_W_ZP];
+    const tq_tensor *b = ctx->n_in > TQ_QL_BIAS ? ctx->in[TQ_QL_BIAS] : NULL;
+    const float xs = *(const float *)ctx->in[TQ_QL_X_SCALE]->data;
+    const float ys = *(const float *)ctx->in[TQ_QL_Y_SCALE]->data;
+    if (!(ys > 0.0f) || !isfinite(ys) || !isfinite(xs)) {
+        return tq_op_fail(ctx, TFMQ_ERR_INVALID_ARG, "scales must be finite and y_scale > 0");
+    }
+    q->x_signed = x->dtype == TFMQ_DTYPE_INT8;
+    q->y_signed = ydt == TFMQ_DTYPE_INT8;
+    q->x_zp = xz ? qk_load_q8(xz->dtype, xz->data, 0) : 0;
+    q->y_zp = yz ? qk_load_q8(yz->dtype, yz->data, 0) : 0;
+    q->bias = b ? (const int32_t *)b->data : NULL;
+    q->n_oc = (size_t)n_oc;
+    if ((st = tq_ql_bounds(ctx, ydt, ys, q->y_zp, &q->lo, &q->hi)) != TFMQ_OK) {
+        return st;
+    }
+    q->mult = tq_alloc(p->alloc, q->n_oc * sizeof(float));
+    if (!q->mult) {
+        return tq_op_fail(ctx, TFMQ_ERR_OUT_OF_MEMORY, "%zu bytes", q->n_oc * sizeof(float));
+    }
+    const size_t n_ws = tq_tensor_numel(ws), n_wz = wz ? tq_tensor_numel(wz) : 0;
+    const float *wsd = ws->data;
+    const int8_t *wzd = wz ? wz->data : NULL;
+    bool any_wz = false;
+    for (size_t c = 0; c < q->n_oc; c++) {
+        q->mult[c] = tq_ql_multiplier(xs, wsd[n_ws == 1 ? 0 : c], ys);
+        any_wz = any_wz || (wzd && wzd[n_wz == 1 ? 0 : c] != 0);
+    }
+    if (any_wz) {
+        q->wzp = tq_alloc(p->alloc, q->n_oc * sizeof(int32_t));
+        if (!q->wzp) {
+            qk_params_free(p->alloc, q);
+            return tq_op_fail(ctx, TFMQ_ERR_OUT_OF_MEMORY, "%zu bytes",
+                              q->n_oc * sizeof(int32_t));
+        }
+        for (size_t c = 0; c < q->n_oc; c++) {
+            q->wzp[c] = wzd[n_wz == 1 ? 0 : c];
+        }
+    }
+    *ok = true;
+    return TFMQ_OK;
+}
+
+/* Upload multipliers, zero points and bias; fill the requantisation block. */
+static tfmq_status qk_upload_params(qk_kernel *kq, const qk_params *q, tq_qk_out *o)
+{
+    tfmq_status st;
+    const size_t n = q->n_oc;
+    TQ_TRY(st, qk_upload(kq, q->mult, n * sizeof(float), (void **)&kq->d_mult));
+    if (q->wzp) {
+        TQ_TRY(st, qk_upload(kq, q->wzp, n * sizeof(int32_t), (void **)&kq->d_wzp));
+    }
+    if (q->bias) {
+        TQ_TRY(st, qk_upload(kq, q->bias, n * sizeof(int32_t), (void **)&kq->d_bias));
+    }
+    o->y_signed = q->y_signed;
+    o->y_zp = q->y_zp;
+    o->lo = q->lo;
+    o->hi = q->hi;
+    o->mult = kq->d_mult;
+    o->bias = kq->d_bias;
+    kq->n_oc = (int32_t)n;
+    kq->y_lo = q->lo;
+    kq->y_hi = q->hi;
+    kq->has_bias = q->bias != NULL;
+    return TFMQ_OK;
+fail:
+    return st;
+}
+
+/* ---- cuDNN descriptors (all owned by the kernel) ---- */
+static cudnnStatus_t qd_new(qk_kernel *kq, cudnnBackendDescriptorType_t type,
+                            cudnnBackendDescriptor_t *d)
+{
+    *d = NULL;
+    if (kq->n_descs >= QK_MAX_DESCS) {
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    }
+    cudnnStatus_t s = cudnnBackendCreateDescriptor(type, d);
+    if (s == CUDNN_STATUS_SUCCESS) {
+        kq->descs[kq->n_descs++] = *d;
+    }
+    return s;
+}
+
+static void qd_drop(qk_kernel *kq, cudnnBackendDescriptor_t d)
+{
+    for (int32_t i = 0; i < kq->n_descs; i++) {
+        if (kq->descs[i] == d) {
+            cudnnBackendDestroyDescriptor(d);
+            kq->descs[i] = kq->descs[--kq->n_descs];
+            return;
+        }
+    }
+}
+
+#define CK(expr)                                                                                  \
+    do {                                                                                          \
+        cudnnStatus_t s_ = (expr);                                                                \
+        if (s_ != CUDNN_STATUS_SUCCESS) {                                                         \
+            return s_;                                                                            \
+        }                                                                                         \
+    } while (0)
+
+/* A tensor with dims (N, C, H, W) stored NHWC (filters: KRSC). */
+static cudnnStatus_t qd_tensor(qk_kernel *kq, int64_t uid, cudnnDataType_t dt, const int64_t d[4],
+                               bool virt, cudnnBackendDescriptor_t *out)
+{
+    const int64_t strides[4] = {d[1] * d[2] * d[3], 1, d[3] * d[1], d[1]};
+    const int64_t align = 16;
+    const bool v = virt;
+    cudnnBackendDescriptor_t t;
+    CK(qd_new(kq, CUDNN_BACKEND_TENSOR_DESCRIPTOR, &t));
+    CK(cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &dt));
+    CK(cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, d));
+    CK(cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides));
+    CK(cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid));
+    CK(cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &align));
+    CK(cudnnBackendSetAttribute(t, CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &v));
+    CK(cudnnBackendFinalize(t));
+    *out = t;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+static cudnnStatus_t qd_set_float(cudnnBackendDescriptor_t pw, cudnnBackendAttributeName_t a,
+                                  double v)
+{
+    float f = (float)v;
+    cudnnStatus_t s = cudnnBackendSetAttribute(pw, a, CUDNN_TYPE_FLOAT, 1, &f);
+    if (s != CUDNN_STATUS_SUCCESS) {
+        s = cudnnBackendSetAttribute(pw, a, CUDNN_TYPE_DOUBLE, 1, &v);
+    }
+    return s;
+}
+
+/* y = mode(x[, b]); RELU_FWD clipped to [lo, hi]. */
+static cudnnStatus_t qd_pw(qk_kernel *kq, cudnnPointwiseMode_t mode, bool clip, double lo,
+                           double hi, cudnnBackendDescriptor_t x, cudnnBackendDescriptor_t b,
+                           cudnnBackendDescriptor_t y, cudnnBackendDescriptor_t *out)
+{
+    const cudnnDataType_t prec = CUDNN_DATA_FLOAT;
+    cudnnBackendDescriptor_t pw, op;
+    CK(qd_new(kq, CUDNN_BACKEND_POINTWISE_DESCRIPTOR, &pw));
+    CK(cudnnBackendSetAttribute(pw, CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1,
+                                &mode));
+    CK(cudnnBackendSetAttribute(pw, CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1,
+                                &prec));
+    if (clip) {
+        CK(qd_set_float(pw, CUDNN_ATTR_POINTWISE_RELU_LOWER_CLIP, lo));
+        CK(qd_set_float(pw, CUDNN_ATTR_POINTWISE_RELU_UPPER_CLIP, hi));
+    }
+    CK(cudnnBackendFinalize(pw));
+    CK(qd_new(kq, CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR, &op));
+    CK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR,
+                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &pw));
+    CK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_POINTWISE_XDESC,
+                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x));
+    if (b) {
+        CK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_POINTWISE_BDESC,
+                                    CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &b));
+    }
+    CK(cudnnBackendSetAttribute(op, CUDNN_ATTR_OPERATION_POINTWISE_YDESC,
+                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y));
+    CK(cudnnBackendFinalize(op));
+    *out = op;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+/* conv -> [+bias] -> *m [-> +bias*m] [-> clamp] -> INT8, one graph. */
+static cudnnStatus_t qd_graph(qk_kernel *kq, const qk_variant *var, cudnnBackendDescriptor_t *gr)
+{
+    const tq_qk_conv *g = &kq->conv;
+    const int64_t xd[4] = {g->n, g->c, g->h, g->w}, wd[4] = {g->k, g->cg, g->r, g->s};
+    const int64_t yd[4] = {g->n, g->k, g->oh, g->ow}, kd[4] = {1, g->k, 1, 1};
+    cudnnBackendDescriptor_t X, W, Y, B = NULL, S, T1, cur, ops[5];
+    int32_t n_ops = 0;
+    int64_t uid = UID_VIRT;
+    CK(qd_tensor(kq, UID_X, CUDNN_DATA_INT8, xd, false, &X));
+    CK(qd_tensor(kq, UID_W, CUDNN_DATA_INT8, wd, false, &W));
+    CK(qd_tensor(kq, UID_Y, CUDNN_DATA_INT8, yd, false, &Y));
+    CK(qd_tensor(kq, UID_S, CUDNN_DATA_FLOAT, kd, false, &S));
+    if (kq->has_bias) {
+        CK(qd_tensor(kq, UID_B, CUDNN_DATA_FLOAT, kd, false, &B));
+    }
+    CK(qd_tensor(kq, uid++, var->t1_float ? CUDNN_DATA_FLOAT : CUDNN_DATA_INT32, yd, true, &T1));
+
+    cudnnBackendDescriptor_t cd, conv;
+    const int64_t n_sp = 2;
+    const int64_t pad_b[2] = {g->pad_t, g->pad_l};
+    int64_t pad_e[2];
+    pad_e[0] = (g->oh - 1) * g->stride_h + (g->r - 1) * g->dil_h + 1 - g->h - g->pad_t;
+    pad_e[1] = (g->ow - 1) * g->stride_w + (g->s - 1) * g->dil_w + 1 - g->w - g->pad_l;
+    pad_e[0] = pad_e[0] < 0 ? 0 : pad_e[0];
+    pad_e[1] = pad_e[1] < 0 ? 0 : pad_e[1];
+    const int64_t stride[2] = {g->stride_h, g->stride_w}, dil[2] = {g->dil_h, g->dil_w};
+    const cudnnDataType_t comp = CUDNN_DATA_INT32;
+    const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+    CK(qd_new(kq, CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, &cd));
+    CK(cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1,
+                                &comp));
+    CK(cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_CONV_MODE,
+                                CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode));
+    CK(cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1,
+                                &n_sp));
+    CK(cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2,
+                                pad_b));
+    CK(cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2,
+                                pad_e));
+    CK(cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2,
+                                stride));
+    CK(cudnnBackendSetAttribute(cd, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, dil));
+    CK(cudnnBackendFinalize(cd));
+    const float alpha = 1.0f, beta = 0.0f;
+    CK(qd_new(kq, CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR, &conv));
+    CK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &X));
+    CK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
+                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &W));
+    CK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &T1));
+    CK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+                                CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cd));
+    CK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
+                                CUDNN_TYPE_FLOAT, 1, &alpha));
+    CK(cudnnBackendSetAttribute(conv, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA,
+                                CUDNN_TYPE_FLOAT, 1, &beta));
+    CK(cudnnBackendFinalize(conv));
+    ops[n_ops++] = conv;
+
+    /* epilogue steps, each into a FLOAT virtual tensor; the last one writes Y */
+    cudnnBackendDescriptor_t steps_b[3] = {NULL, NULL, NULL};
+    cudnnPointwiseMode_t steps_m[3];
+    int32_t n_steps = 0;
+    if (kq->has_bias && var->bias_first) {
+        steps_m[n_steps] = CUDNN_POINTWISE_ADD;
+        steps_b[n_steps++] = B;
+    }
+    steps_m[n_steps] = CUDNN_POINTWISE_MUL;
+    steps_b[n_steps++] = S;
+    if (kq->has_bias && !var->bias_first) {
+        steps_m[n_steps] = CUDNN_POINTWISE_ADD;
+        steps_b[n_steps++] = B;
+    }
+    if (var->clamp) {
+        steps_m[n_steps] = CUDNN_POINTWISE_RELU_FWD;
+        steps_b[n_steps++] = NULL;
+    }
+    cur = T1;
+    for (int32_t i = 0; i < n_steps; i++) {
+        cudnnBackendDescriptor_t t = Y, op;
+        if (i + 1 < n_steps) {
+            CK(qd_tensor(kq, uid++, CUDNN_DATA_FLOAT, yd, true, &t));
+        }
+        const bool clip = steps_m[i] == CUDNN_POINTWISE_RELU_FWD;
+        CK(qd_pw(kq, steps_m[i], clip, (double)kq->y_lo, (double)kq->y_hi, cur, steps_b[i], t,
+                 &op));
+        ops[n_ops++] = op;
+        cur = t;
+    }
+    cudnnBackendDescriptor_t gd;
+    CK(qd_new(kq, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, &gd));
+    CK(cudnnBackendSetAttribute(gd, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                                n_ops, ops));
+    (void)cudnnBackendSetAttribute(gd, ATTR_OPGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &kq->handle);
+    CK(cudnnBackendFinalize(gd));
+    *gr = gd;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+typedef struct qk_cand {
+    cudnnBackendDescriptor_t plan;
+    int64_t ws, eng;
+    float ms;
+    size_t n_diff1;   /* elements one unit from the direct kernel */
+} qk_cand;
+
+static int64_t qd_engine_id(cudnnBackendDescriptor_t cfg, bool *rtc)
+{
+    cudnnBackendDescriptor_t e = NULL;
+    int64_t cnt = 0, id = -1;
+    *rtc = false;
+    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &e) !=
+        CUDNN_STATUS_SUCCESS) {
+        return -1;
+    }
+    if (cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                                 1, &cnt, &e) == CUDNN_STATUS_SUCCESS) {
+        cudnnBackendBehaviorNote_t bn[CUDNN_BEHAVIOR_NOTE_TYPE_COUNT + 8];
+        int64_t n_bn = 0;
+        (void)cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1,
+                                       &cnt, &id);
+        if (cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
+                                     CUDNN_BEHAVIOR_NOTE_TYPE_COUNT, &n_bn, bn) ==
+            CUDNN_STATUS_SUCCESS) {
+            n_bn = n_bn > CUDNN_BEHAVIOR_NOTE_TYPE_COUNT ? CUDNN_BEHAVIOR_NOTE_TYPE_COUNT : n_bn;
+            for (int64_t i = 0; i < n_bn; i++) {
+                *rtc = *rtc || bn[i] == CUDNN_BEHAVIOR_NOTE_RUNTIME_COMPILATION;
+            }
+        }
+    }
+    cudnnBackendDestroyDescriptor(e);
+    return id;
+}
+
+/* Heuristics mode A, then FALLBACK; up to QK_MAX_CANDIDATES finalized plans. */
+static void qd_find_plans(qk_kernel *kq, cudnnBackendDescriptor_t graph, qk_cand *cands,
+                          int32_t *n_cands)
+{
+    const cudnnBackendHeurMode_t modes[2] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK};
+    *n_cands = 0;
+    for (int mi = 0; mi < 2 && *n_cands == 0; mi++) {
+        cudnnBackendDescriptor_t heur, cfgs[QK_MAX_CFGS];
+        int64_t n_res = 0, got = 0;
+        if (qd_new(kq, CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, &heur) != CUDNN_STATUS_SUCCESS ||
+            cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH,
+                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph) !=
+                CUDNN_STATUS_SUCCESS ||
+            cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1,
+                                     &modes[mi]) != CUDNN_STATUS_SUCCESS ||
+            cudnnBackendFinalize(heur) != CUDNN_STATUS_SUCCESS ||
+            cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &n_res, NULL) !=
+                CUDNN_STATUS_SUCCESS) {
+            continue;
+        }
+        int64_t want = n_res < QK_MAX_CFGS ? n_res : QK_MAX_CFGS, made = 0;
+        if (want <= 0) {
+            continue;
+        }
+        for (; made < want; made++) {
+            if (qd_new(kq, CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &cfgs[made]) !=
+                CUDNN_STATUS_SUCCESS) {
+                break;
+            }
+        }
+        if (made < want ||
+            cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, want, &got, cfgs) !=
+                CUDNN_STATUS_SUCCESS) {
+            continue;
+        }
+        got = got > want ? want : got;
+        bool have_rtc = false;
+        for (int64_t i = 0; i < got && *n_cands < QK_MAX_CANDIDATES; i++) {
+            bool rtc = false;
+            int64_t eng = qd_engine_id(cfgs[i], &rtc), ws = 0, cnt = 0;
+            if (rtc && have_rtc) {
+                continue; /* at most one runtime compilation per graph */
+            }
+            cudnnBackendDescriptor_t plan;
+            if (qd_new(kq, CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan) !=
+                CUDNN_STATUS_SUCCESS) {
+                break;
+            }
+            (void)cudnnBackendSetAttribute(plan, ATTR_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1,
+                                           &kq->handle);
+            if (cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                         CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfgs[i]) !=
+                    CUDNN_STATUS_SUCCESS ||
+                cudnnBackendFinalize(plan) != CUDNN_STATUS_SUCCESS ||
+                cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                                         CUDNN_TYPE_INT64, 1, &cnt, &ws) !=
+                    CUDNN_STATUS_SUCCESS ||
+                ws < 0 || ws > QK_MAX_WS) {
+                qd_drop(kq, plan);
+                continue;
+            }
+            have_rtc = have_rtc || rtc;
+            cands[*n_cands] = (qk_cand){plan, ws, eng, -1.0f, 0};
+            (*n_cands)++;
+        }
+    }
+}
+
+/* (Re)build the variant pack when the pointers changed (the first run). */
+static tfmq_status qd_vpack(qk_kernel *kq, void *const ptr[6])
+{
+    if (kq->vpack && memcmp(ptr, kq->vp_ptr, sizeof(kq->vp_ptr)) == 0) {
+        return TFMQ_OK;
+    }
+    if (kq->vpack) {
+        cudnnBackendDestroyDescriptor(kq->vpack);
+        kq->vpack = NULL;
+    }
+    int64_t uids[5] = {UID_X, UID_W, UID_Y, UID_S, UID_B};
+    void *ptrs[5] = {ptr[0], ptr[1], ptr[2], ptr[4], ptr[3]};
+    const int64_t n = kq->has_bias ? 5 : 4;
+    void *ws = ptr[5];
+    cudnnBackendDescriptor_t vp = NULL;
+    cudnnStatus_t s = cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &vp);
+    if (s == CUDNN_STATUS_SUCCESS) {
+        s = cudnnBackendSetAttribute(vp, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n,
+                                     uids);
+    }
+    if (s == CUDNN_STATUS_SUCCESS) {
+        s = cudnnBackendSetAttribute(vp, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+                                     CUDNN_TYPE_VOID_PTR, n, ptrs);
+    }
+    if (s == CUDNN_STATUS_SUCCESS) {
+        s = cudnnBackendSetAttribute(vp, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1,
+                                     &ws);
+    }
+    if (s == CUDNN_STATUS_SUCCESS) {
+        s = cudnnBackendFinalize(vp);
+    }
+    if (s != CUDNN_STATUS_SUCCESS) {
+        if (vp) {
+            cudnnBackendDestroyDescriptor(vp);
+        }
+        return qk_cudnn_err(kq, "variant pack", s);
+    }
+    kq->vpack = vp;
+    memcpy(kq->vp_ptr, ptr, sizeof(kq->vp_ptr));
+    return TFMQ_OK;
+}
+
+static tfmq_status qk_conv_enqueue(qk_kernel *kq, const void *x, void *y, void *ws, void *stream)
+{
+    if (kq->kind == QK_CONV_DIRECT) {
+        tq_qk_conv c = kq->conv;
+        c.x = x;
+        c.y = y;
+        return qk_cuda_err(kq, "direct int8 convolution kernel", tq_qk_conv_direct(&c, stream));
+    }
+    void *ptr[6] = {(void *)(uintptr_t)x, kq->d_w, y, kq->d_cbias, kq->d_mult, ws};
+    tfmq_status st = qd_vpack(kq, ptr);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    cudnnStatus_t s = cudnnBackendExecute(kq->handle, kq->plan, kq->vpack);
+    return s == CUDNN_STATUS_SUCCESS ? TFMQ_OK : qk_cudnn_err(kq, "cudnnBackendExecute", s);
+}
+
+static tfmq_status qk_run(tq_cuda_kernel *k, const tq_cuda_args *a)
+{
+    qk_kernel *kq = (qk_kernel *)k;
+    switch (kq->kind) {
+    case QK_CONV_DIRECT:
+    case QK_CONV_CUDNN:
+        return qk_conv_enqueue(kq, a->in[TQ_QL_X], a->out[0], a->workspace, a->stream);
+    case QK_GEMM: {
+        tq_qk_gemm g = kq->gemm;
+        g.x = a->in[TQ_QL_X];
+        g.y = a->out[0];
+        return qk_cuda_err(kq, "int8 gemm kernel", tq_qk_gemm_launch(&g, a->stream));
+    }
+    case QK_ADD: {
+        tq_qk_add q = kq->add;
+        q.a = a->in[0];
+        q.b = a->in[3];
+        q.y = a->out[0];
+        return qk_cuda_err(kq, "int8 add kernel", tq_qk_add_launch(&q, a->stream));
+    }
+    }
+    return tq_fail(TFMQ_ERR_INTERNAL, "node %s: bad kernel kind", kq->label);
+}
+
+/* ---- cuDNN plans: checked against the direct kernel and timed on random data ---- */
+typedef struct qk_tune {
+    void *x, *y_ref, *y, *ws;
+    int8_t *h_ref, *h_y;
+    size_t x_bytes, y_bytes;
+    cudaEvent_t e0, e1;
+} qk_tune;
+
+static void qk_tune_free(qk_kernel *kq, qk_tune *t)
+{
+    cudaFree(t->x);
+    cudaFree(t->y_ref);
+    cudaFree(t->y);
+    cudaFree(t->ws);
+    tq_free(kq->base.alloc, t->h_ref, t->y_bytes);
+    tq_free(kq->base.alloc, t->h_y, t->y_bytes);
+    if (t->e0) {
+        cudaEventDestroy(t->e0);
+    }
+    if (t->e1) {
+        cudaEventDestroy(t->e1);
+    }
+    memset(t, 0, sizeof(*t));
+}
+
+/* Random int8 input (values in [-40, 40]: outputs spread over the int8 range rather than
+ * saturate), the direct kernel's output for it on the host. */
+static tfmq_status qk_tune_init(qk_kernel *kq, qk_tune *t, void *stream)
+{
+    const tq_qk_conv *g = &kq->conv;
+    tfmq_status st;
+    memset(t, 0, sizeof(*t));
+    t->x_bytes = (size_t)(g->n * g->h * g->w * g->c);
+    t->y_bytes = (size_t)(g->n * g->oh * g->ow * g->k);
+    int8_t *hx = tq_alloc(kq->base.alloc, t->x_bytes ? t->x_bytes : 1);
+    t->h_ref = tq_alloc(kq->base.alloc, t->y_bytes ? t->y_bytes : 1);
+    t->h_y = tq_alloc(kq->base.alloc, t->y_bytes ? t->y_bytes : 1);
+    if (!hx || !t->h_ref || !t->h_y) {
+        st = tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "node %s: %zu bytes", kq->label, t->x_bytes);
+        goto fail;
+    }
+    uint64_t s = 0x9E3779B97F4A7C15ull ^ (uint64_t)t->x_bytes;
+    for (size_t i = 0; i < t->x_bytes; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        hx[i] = (int8_t)((int32_t)((s >> 33) % 81u) - 40);
+    }
+    TQ_TRY(st, qk_upload(kq, hx, t->x_bytes, &t->x));
+    TQ_TRY(st, qk_cuda_err(kq, "cudaMalloc (tuning)", cudaMalloc(&t->y_ref, t->y_bytes + 1)));
+    TQ_TRY(st, qk_cuda_err(kq, "cudaMalloc (tuning)", cudaMalloc(&t->y, t->y_bytes + 1)));
+    TQ_TRY(st, qk_cuda_err(kq, "cudaEventCreate", cudaEventCreate(&t->e0)));
+    TQ_TRY(st, qk_cuda_err(kq, "cudaEventCreate", cudaEventCreate(&t->e1)));
+    {
+        tq_qk_conv c = kq->conv;
+        c.x = t->x;
+        c.y = t->y_ref;
+        TQ_TRY(st, qk_cuda_err(kq, "direct int8 convolution kernel",
+                               tq_qk_conv_direct(&c, stream)));
+        TQ_TRY(st, qk_cuda_err(kq, "cudaStreamSynchronize",
+                               cudaStreamSynchronize((cudaStream_t)stream)));
+        TQ_TRY(st, qk_cuda_err(kq, "cudaMemcpy", cudaMemcpy(t->h_ref, t->y_ref, t->y_bytes,
+                                                            cudaMemcpyDeviceToHost)));
+    }
+    tq_free(kq->base.alloc, hx, t->x_bytes ? t->x_bytes : 1);
+    return TFMQ_OK;
+fail:
+    tq_free(kq->base.alloc, hx, t->x_bytes ? t->x_bytes : 1);
+    return st;
+}
+
+/* Run, check and time each candidate; ms stays < 0 for a plan that fails or disagrees. */
+static void qk_tune_cands(qk_kernel *kq, qk_tune *t, qk_cand *cands, int32_t n_cands,
+                          void *stream)
+{
+    cudaStream_t cs = (cudaStream_t)stream;
+    for (int32_t i = 0; i < n_cands; i++) {
+        kq->plan = cands[i].plan;
+        if (kq->vpack) {
+            cudnnBackendDestroyDescriptor(kq->vpack);
+            kq->vpack = NULL;
+        }
+        if (cands[i].ws > 0) {
+            cudaFree(t->ws);
+            t->ws = NULL;
+            if (cudaMalloc(&t->ws, (size_t)cands[i].ws) != cudaSuccess) {
+                (void)cudaGetLastError();
+                continue;
+            }
+        }
+        if (cudaMemsetAsync(t->y, 0x55, t->y_bytes, cs) != cudaSuccess ||
+            qk_conv_enqueue(kq, t->x, t->y, t->ws, stream) != TFMQ_OK ||
+            cudaStreamSynchronize(cs) != cudaSuccess ||
+            cudaMemcpy(t->h_y, t->y, t->y_bytes, cudaMemcpyDeviceToHost) != cudaSuccess) {
+            tq_clear_error();
+            (void)cudaGetLastError();
+            (void)cudaStreamSynchronize(cs);
+            continue;
+        }
+        size_t n1 = 0;
+        bool bad = false;
+        for (size_t e = 0; e < t->y_bytes && !bad; e++) {
+            int d = (int)t->h_y[e] - (int)t->h_ref[e];
+            bad = d > 1 || d < -1;
+            n1 += d != 0;
+        }
+        if (bad || n1 * 100 > t->y_bytes) {
+            continue; /* not the reference's arithmetic: never used */
+        }
+        bool ok = cudaEventRecord(t->e0, cs) == cudaSuccess;
+        for (int rep = 0; rep < QK_TUNE_RUNS && ok; rep++) {
+            ok = qk_conv_enqueue(kq, t->x, t->y, t->ws, stream) == TFMQ_OK;
+        }
+        float ms = 0.0f;
+        ok = ok && cudaEventRecord(t->e1, cs) == cudaSuccess &&
+             cudaEventSynchronize(t->e1) == cudaSuccess &&
+             cudaEventElapsedTime(&ms, t->e0, t->e1) == cudaSuccess;
+        if (!ok) {
+            tq_clear_error();
+            (void)cudaGetLastError();
+            (void)cudaStreamSynchronize(cs);
+            continue;
+        }
+        cands[i].ms = ms;
+        cands[i].n_diff1 = n1;
+    }
+    if (kq->vpack) {
+        cudnnBackendDestroyDescriptor(kq->vpack);
+        kq->vpack = NULL;
+    }
+    kq->plan = NULL;
+}
+
+/* Time the direct kernel on the tuning data (ms of QK_TUNE_RUNS runs). */
+static float qk_time_direct(qk_kernel *kq, qk_tune *t, void *stream)
+{
+    cudaStream_t cs = (cudaStream_t)stream;
+    tq_qk_conv c = kq->conv;
+    c.x = t->x;
+    c.y = t->y;
+    float ms = -1.0f;
+    bool ok = cudaEventRecord(t->e0, cs) == cudaSuccess;
+    for (int rep = 0; rep < QK_TUNE_RUNS && ok; rep++) {
+        ok = tq_qk_conv_direct(&c, stream) == (int)cudaSuccess;
+    }
+    ok = ok && cudaEventRecord(t->e1, cs) == cudaSuccess &&
+         cudaEventSynchronize(t->e1) == cudaSuccess &&
+         cudaEventElapsedTime(&ms, t->e0, t->e1) == cudaSuccess;
+    if (!ok) {
+        (void)cudaGetLastError();
+        return -1.0f;
+    }
+    return ms;
+}
+
+/* The cuDNN float bias for a variant: bias_q (bias first) or bias_q * m (scale first). */
+static tfmq_status qk_upload_cbias(qk_kernel *kq, const qk_params *q, bool bias_first)
+{
+    cudaFree(kq->d_cbias);
+    kq->d_cbias = NULL;
+    if (!q->bias) {
+        return TFMQ_OK;
+    }
+    const size_t n = q->n_oc;
+    float *h = tq_alloc(kq->base.alloc, n * sizeof(float));
+    if (!h) {
+        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "node %s: %zu bytes", kq->label, n * sizeof(float));
+    }
+    for (size_t c = 0; c < n; c++) {
+        h[c] = bias_first ? (float)q->bias[c] : (float)((double)q->bias[c] * (double)q->mult[c]);
+    }
+    tfmq_status st = qk_upload(kq, h, n * sizeof(float), (void **)&kq->d_cbias);
+    tq_free(kq->base.alloc, h, n * sizeof(float));
+    return st;
+}
+
+/* Try the cuDNN graph variants in order; keep the fastest verified plan if it beats the direct
+ * kernel. On return kq->kind says which path runs. */
+static tfmq_status qk_try_cudnn(qk_kernel *kq, const qk_params *q, void *stream)
+{
+    qk_tune t;
+    tfmq_status st = qk_tune_init(kq, &t, stream);
+    if (st != TFMQ_OK) {
+        qk_tune_free(kq, &t);
+        return st;
+    }
+    const bool full = kq->y_lo == -128 && kq->y_hi == 127;
+    qk_variant vars[8];
+    int32_t n_vars = 0;
+    for (int bf = 1; bf >= 0; bf--) {
+        for (int tf = 0; tf <= 1; tf++) {
+            vars[n_vars++] = (qk_variant){bf != 0, tf != 0, true};
+            if (full) {
+                vars[n_vars++] = (qk_variant){bf != 0, tf != 0, false};
+            }
+        }
+    }
+    const float direct_ms = qk_time_direct(kq, &t, stream);
+    kq->kind = QK_CONV_CUDNN;
+    for (int32_t v = 0; v < n_vars; v++) {
+        if (!kq->has_bias && !vars[v].bias_first) {
+            continue; /* same graph as bias_first without a bias */
+        }
+        cudnnBackendDescriptor_t graph = NULL;
+        qk_cand cands[QK_MAX_CANDIDATES];
+        int32_t n_cands = 0, best = -1;
+        if (qd_graph(kq, &vars[v], &graph) != CUDNN_STATUS_SUCCESS) {
+            continue;
+        }
+        qd_find_plans(kq, graph, cands, &n_cands);
+        if (!n_cands) {
+            continue;
+        }
+        if ((st = qk_upload_cbias(kq, q, vars[v].bias_first)) != TFMQ_OK) {
+            goto out;
+        }
+        kq->var = vars[v];
+        qk_tune_cands(kq, &t, cands, n_cands, stream);
+        for (int32_t i = 0; i < n_cands; i++) {
+            if (cands[i].ms >= 0.0f && (best < 0 || cands[i].ms < cands[best].ms)) {
+                best = i;
+            }
+        }
+        for (int32_t i = 0; i < n_cands; i++) {
+            if (i != best) {
+                qd_drop(kq, cands[i].plan);
+            }
+        }
+        if (best < 0) {
+            continue;
+        }
+        if (direct_ms >= 0.0f && direct_ms < cands[best].ms) {
+            qd_drop(kq, cands[best].plan);
+            break; /* verified, but our kernel is faster */
+        }
+        kq->plan = cands[best].plan;
+        kq->base.workspace_bytes = (size_t)cands[best].ws;
+        snprintf(kq->impl, sizeof(kq->impl), "cudnn:qconv%s%s%s:eng%lld",
+                 kq->has_bias ? (vars[v].bias_first ? "+bias*m" : "*m+bias") : "*m",
+                 vars[v].clamp ? "+clamp" : "", vars[v].t1_float ? ":f32acc" : "",
+                 (long long)cands[best].eng);
+        goto out;
+    }
+    kq->kind = QK_CONV_DIRECT;
+    cudaFree(kq->d_cbias);
+    kq->d_cbias = NULL;
+out:
+    if (st == TFMQ_OK) {
+        tq_clear_error(); /* cuDNN refusals above are not errors of this node */
+    }
+    qk_tune_free(kq, &t);
+    return st;
+}
+
+/* ---- QConv ---- */
+static tfmq_status qk_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
+{
+    const tq_op_ctx *ctx = p->ctx;
+    const tq_tensor *x = ctx->in[TQ_QL_X], *w = ctx->in[TQ_QL_W], *y = ctx->out[0];
+    if (!x || !w || !w->data || w->dtype != TFMQ_DTYPE_INT8 || x->rank != 4 || w->rank != 4 ||
+        y->rank != 4 || x->data || !tq_tensor_shape_known(x) || !tq_tensor_shape_known(y) ||
+        p->in_layout[TQ_QL_X] != TQ_LAYOUT_NHWC || p->out_layout[0] != TQ_LAYOUT_NHWC) {
+        return TFMQ_OK;
+    }
+    tq_op_ctx c2 = *ctx;
+    c2.in[1] = w;
+    c2.in[2] = NULL;
+    tq_rc_spatial sp;
+    tfmq_status st = tq_rc_spatial_init(&c2, TQ_RC_SP_CONV, &sp);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    if (sp.n_sp != 2) {
+        return TFMQ_OK;
+    }
+    tq_qk_conv g;
+    memset(&g, 0, sizeof(g));
+    g.n = x->dims[0];
+    g.c = x->dims[1];
+    g.h = x->dims[2];
+    g.w = x->dims[3];
+    g.k = sp.out_channels;
+    g.oh = sp.out[0];
+    g.ow = sp.out[1];
+    g.r = sp.k[0];
+    g.s = sp.k[1];
+    g.stride_h = sp.stride[0];
+    g.stride_w = sp.stride[1];
+    g.dil_h = sp.dil[0];
+    g.dil_w = sp.dil[1];
+    g.pad_t = sp.pad_b[0];
+    g.pad_l = sp.pad_b[1];
+    const int64_t G = sp.group;
+    if (G <= 0 || g.c % G != 0 || g.k % G != 0 || w->dims[0] != g.k || w->dims[1] * G != g.c ||
+        w->dims[2] != g.r || w->dims[3] != g.s || y->dims[0] != g.n || y->dims[1] != g.k ||
+        y->dims[2] != g.oh || y->dims[3] != g.ow || g.n <= 0 || g.oh <= 0 || g.ow <= 0) {
+        return TFMQ_OK;
+    }
+    g.cg = g.c / G;
+    g.mg = g.k / G;
+    qk_params q;
+    bool ok;
+    if ((st = qk_params_load(p, g.k, &q, &ok)) != TFMQ_OK || !ok) {
+        return st;
+    }
+    qk_kernel *kq = NULL;
+    int8_t *hw = NULL;
+    const size_t n_w = (size_t)(g.k * g.cg * g.r * g.s);
+    TQ_TRY(st, qk_new(p, QK_CONV_DIRECT, &kq));
+    kq->base.own_consts = 0;
+    for (int32_t i = 1; i < ctx->n_in; i++) {
+        if (ctx->in[i]) {
+            kq->base.own_consts |= 1u << i;
+        }
+    }
+    /* weights [K, Cg, R, S] -> KRSC */
+    hw = tq_alloc(p->alloc, n_w ? n_w : 1);
+    if (!hw) {
+        st = tq_op_fail(ctx, TFMQ_ERR_OUT_OF_MEMORY, "%zu bytes", n_w);
+        goto fail;
+    }
+    {
+        const int8_t *wd = w->data;
+        for (int64_t k = 0; k < g.k; k++) {
+            for (int64_t c = 0; c < g.cg; c++) {
+                for (int64_t r = 0; r < g.r; r++) {
+                    for (int64_t s = 0; s < g.s; s++) {
+                        hw[((k * g.r + r) * g.s + s) * g.cg + c] =
+                            wd[((k * g.cg + c) * g.r + r) * g.s + s];
+                    }
+                }
+            }
+        }
+    }
+    TQ_TRY(st, qk_upload(kq, hw, n_w, &kq->d_w));
+    TQ_TRY(st, qk_upload_params(kq, &q, &g.o));
+    g.x_signed = q.x_signed;
+    g.x_zp = q.x_zp;
+    g.wt = kq->d_w;
+    g.w_zp = kq->d_wzp;
+    g.fast = q.x_signed && q.x_zp == 0 && !q.wzp && g.cg * g.r * g.s <= 65536;
+    kq->conv = g;
+    snprintf(kq->impl, sizeof(kq->impl), "cuda:qconv_%s%s",
+             g.cg == 1 ? "depthwise" : (G > 1 ? "grouped" : "direct"),
+             g.fast ? "" : "_zp");
+    /* cuDNN: int8 in and out, symmetric, groups 1, channel counts the int8 engines take */
+    bool exact_bias = true;
+    for (size_t c = 0; q.bias && c < q.n_oc; c++) {
+        exact_bias = exact_bias && q.bias[c] < (1 << 24) && q.bias[c] > -(1 << 24);
+    }
+    if (G == 1 && g.fast && q.y_signed && q.y_zp == 0 && g.c % 4 == 0 && g.k % 4 == 0 &&
+        exact_bias && !getenv("TFMQ_CUDA_QCONV_DIRECT")) {
+        TQ_TRY(st, qk_try_cudnn(kq, &q, p->dev->stream));
+    }
+    tq_free(p->alloc, hw, n_w ? n_w : 1);
+    qk_params_free(p->alloc, &q);
+    *k_out = &kq->base;
+    return TFMQ_OK;
+fail:
+    tq_free(p->alloc, hw, n_w ? n_w : 1);
+    qk_params_free(p->alloc, &q);
+    qk_destroy(kq ? &kq->base : NULL);
+    return st;
+}
+
+/* ---- QGemm ---- */
+static tfmq_status qk_prepare_gemm(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
+{
+    const tq_op_ctx *ctx = p->ctx;
+    const tq_tensor *x = ctx->in[TQ_QL_X], *w = ctx->in[TQ_QL_W], *y = ctx->out[0];
+    if (!x || !w || !w->data || x->data || w->dtype != TFMQ_DTYPE_INT8 || w->rank != 2 ||
+        x->rank < 1 || !tq_tensor_shape_known(x) || !tq_tensor_shape_known(y) ||
+        x->dims[x->rank - 1] != w->dims[1] || y->rank != x->rank ||
+        y->dims[y->rank - 1] != w->dims[0] || w->dims[1] > 65536 || w->dims[1] <= 0) {
+        return TFMQ_OK;
+    }
+    if (x->rank == 4 && p->in_layout[TQ_QL_X] == TQ_LAYOUT_NHWC && x->dims[1] > 1 &&
+        x->dims[2] * x->dims[3] > 1) {
+        return TFMQ_OK; /* rows must be row-major */
+    }
+    const int64_t N = w->dims[0], K = w->dims[1];
+    qk_params q;
+    bool ok;
+    tfmq_status st = qk_params_load(p, N, &q, &ok);
+    if (st != TFMQ_OK || !ok) {
+        return st;
+    }
+    qk_kernel *kq = NULL;
+    TQ_TRY(st, qk_new(p, QK_GEMM, &kq));
+    for (int32_t i = 1; i < ctx->n_in; i++) {
+        if (ctx->in[i]) {
+            kq->base.own_consts |= 1u << i;
+        }
+    }
+    TQ_TRY(st, qk_upload(kq, w->data, (size_t)(N * K), &kq->d_w));
+    TQ_TRY(st, qk_upload_params(kq, &q, &kq->gemm.o));
+    kq->gemm.m = (int64_t)(tq_tensor_numel(x) / (size_t)K);
+    kq->gemm.n_out = N;
+    kq->gemm.kk = K;
+    kq->gemm.x_signed = q.x_signed;
+    kq->gemm.x_zp = q.x_zp;
+    kq->gemm.w = kq->d_w;
+    kq->gemm.w_zp = kq->d_wzp;
+    snprintf(kq->impl, sizeof(kq->impl), "cuda:qgemm%s",
+             q.x_signed && q.x_zp == 0 && !q.wzp && K % 4 == 0 ? "_dp4a" : "");
+    qk_params_free(p->alloc, &q);
+    *k_out = &kq->base;
+    return TFMQ_OK;
+fail:
+    qk_params_free(p->alloc, &q);
+    qk_destroy(kq ? &kq->base : NULL);
+    return st;
+}
+
+/* ---- QAdd ---- */
+static bool qk_in_nhwc(const tq_cuda_prep *p, int32_t k)
+{
+    const tq_tensor *t = p->ctx->in[k];
+    return t && t->rank == 4 && !t->data && p->in_layout[k] == TQ_LAYOUT_NHWC;
+}
+
+/* Strides of a and b in y's memory order, unit dims dropped and neighbours merged. */
+static bool qk_add_geometry(const tq_cuda_prep *p, tq_qk_add *e)
+{
+    const tq_op_ctx *ctx = p->ctx;
+    const tq_tensor *y = ctx->out[0];
+    const int32_t r = y->rank, ops[2] = {0, 3};
+    static const int32_t p_nhwc[4] = {0, 2, 3, 1};
+    const bool y_nhwc = r == 4 && p->out_layout[0] == TQ_LAYOUT_NHWC;
+    int64_t md[TQ_QK_MAX_RANK], ms[2][TQ_QK_MAX_RANK];
+    int32_t perm[TQ_QK_MAX_RANK];
+    if (r < 0 || r > TQ_QK_MAX_RANK) {
+        return false;
+    }
+    for (int32_t m = 0; m < r; m++) {
+        perm[m] = y_nhwc ? p_nhwc[m] : m;
+        md[m] = y->dims[perm[m]];
+    }
+    for (int32_t k = 0; k < 2; k++) {
+        const tq_tensor *t = ctx->in[ops[k]];
+        int64_t own[TQ_QK_MAX_RANK], lg[TQ_QK_MAX_RANK];
+        if (!tq_tensor_shape_known(t) || t->rank > r) {
+            return false;
+        }
+        if (qk_in_nhwc(p, ops[k])) {
+            own[0] = t->dims[1] * t->dims[2] * t->dims[3];
+            own[1] = 1;
+            own[2] = t->dims[3] * t->dims[1];
+            own[3] = t->dims[1];
+        } else {
+            int64_t s = 1;
+            for (int32_t d = t->rank - 1; d >= 0; d--) {
+                own[d] = s;
+                s *= t->dims[d];
+            }
+        }
+        for (int32_t d = 0; d < r; d++) {
+            const int32_t td = d - (r - t->rank);
+            if (td < 0) {
+                lg[d] = 0;
+                continue;
+            }
+            if (t->dims[td] != y->dims[d] && t->dims[td] != 1) {
+                return false;
+            }
+            lg[d] = t->dims[td] == 1 ? 0 : own[td];
+        }
+        for (int32_t m = 0; m < r; m++) {
+            ms[k][m] = lg[perm[m]];
+        }
+    }
+    int32_t q = 0;
+    for (int32_t m = 0; m < r; m++) {
+        if (md[m] == 1) {
+            continue;
+        }
+        if (q > 0 && e->stride_a[q - 1] == ms[0][m] * md[m] &&
+            e->stride_b[q - 1] == ms[1][m] * md[m]) {
+            e->dims[q - 1] *= md[m];
+            e->stride_a[q - 1] = ms[0][m];
+            e->stride_b[q - 1] = ms[1][m];
+        } else {
+            e->dims[q] = md[m];
+            e->stride_a[q] = ms[0][m];
+            e->stride_b[q] = ms[1][m];
+            q++;
+        }
+    }
+    if (q == 0) {
+        e->dims[0] = 1;
+        e->stride_a[0] = 0;
+        e->stride_b[0] = 0;
+        q = 1;
+    }
+    e->rank = q;
+    e->n = (int64_t)tq_tensor_numel(y);
+    return true;
+}
+
+static tfmq_status qk_prepare_add(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
+{
+    const tq_op_ctx *ctx = p->ctx;
+    const tq_tensor *y = ctx->out[0];
+    tfmq_dtype ydt;
+    tfmq_status st = tq_ql_check_add(ctx, &ydt);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    if (ydt != y->dtype || !qk_is_q8(ydt) || !tq_tensor_shape_known(y)) {
+        return TFMQ_OK;
+    }
+    for (int32_t i = 1; i < ctx->n_in; i++) {
+        if (i != 3 && ctx->in[i] && !ctx->in[i]->data) {
+            return TFMQ_OK;
+        }
+    }
+    /* a rank-4 output in NHWC needs every rank-4 activation in NHWC, and no constant rank-4
+     * operand that is not broadcast along C or HW (constants are NCHW) */
+    tq_qk_add e;
+    memset(&e, 0, sizeof(e));
+    if (!qk_add_geometry(p, &e)) {
+        return TFMQ_OK;
+    }
+    const float ysf = *(const float *)ctx->in[6]->data;
+    if (!(ysf > 0.0f) || !isfinite(ysf)) {
+        return tq_op_fail(ctx, TFMQ_ERR_INVALID_ARG, "y_scale must be finite and > 0");
+    }
+    e.as = (double)*(const float *)ctx->in[1]->data;
+    e.bs = (double)*(const float *)ctx->in[4]->data;
+    e.ys = (double)ysf;
+    e.a_signed = ctx->in[0]->dtype == TFMQ_DTYPE_INT8;
+    e.b_signed = ctx->in[3]->dtype == TFMQ_DTYPE_INT8;
+    e.y_signed = ydt == TFMQ_DTYPE_INT8;
+    e.a_zp = ctx->in[2] ? qk_load_q8(ctx->in[2]->dtype, ctx->in[2]->data, 0) : 0;
+    e.b_zp = ctx->in[5] ? qk_load_q8(ctx->in[5]->dtype, ctx->in[5]->data, 0) : 0;
+    e.y_zp = ctx->in[7] ? qk_load_q8(ctx->in[7]->dtype, ctx->in[7]->data, 0) : 0;
+    if ((st = tq_ql_bounds(ctx, ydt, ysf, e.y_zp, &e.lo, &e.hi)) != TFMQ_OK) {
+        return st;
+    }
+    qk_kernel *kq = NULL;
+    if ((st = qk_new(p, QK_ADD, &kq)) != TFMQ_OK) {
+        return st;
+    }
+    for (int32_t i = 1; i < ctx->n_in; i++) {
+        if (i != 3 && ctx->in[i]) {
+            kq->base.own_consts |= 1u << i;
+        }
+    }
+    kq->add = e;
+    snprintf(kq->impl, sizeof(kq->impl), "cuda:qadd");
+    *k_out = &kq->base;
+    return TFMQ_OK;
+}
+
+tfmq_status tq_cuda_prepare_qconv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
+{
+    *k_out = NULL;
+    switch (p->ctx->node->op) {
+    case TQ_OP_QCONV:
+        return qk_prepare_conv(p, k_out);
+    case TQ_OP_QGEMM:
+        return qk_prepare_gemm(p, k_out);
+    case TQ_OP_QADD:
+        return qk_prepare_add(p, k_out);
+    default:
+        return TFMQ_OK;
+    }
+}

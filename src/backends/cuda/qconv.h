@@ -1,0 +1,83 @@
+/* qconv.h: our integer kernels of the CUDA backend (qconv_direct.cu), used by qconv.c for
+ * tfmq.QConv, tfmq.QGemm and tfmq.QAdd (backends/ref/qlinear.h). Plain C types only: included by
+ * C and CUDA code. Launchers only enqueue on `stream` and return a cudaError_t as int
+ * (0 = cudaSuccess); qconv.c turns it into a status naming the node.
+ *
+ * Numerics: bit-exact to backends/ref/qlinear.c. Products and sums are exact integers (int32
+ * where the caller proved no overflow, int64 otherwise), the accumulator is saturated to int32
+ * after the bias is added, and the requantisation is rint((double)acc * (double)m[c]) with IEEE
+ * double multiplication (__dmul_rn: no contraction), exactly as the reference; QAdd evaluates
+ * (as * a + bs * b) / ys in double with explicitly rounded operations in the reference's order. */
+#ifndef TQ_CUDA_QCONV_H
+#define TQ_CUDA_QCONV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TQ_QK_MAX_RANK 8
+
+/* Requantisation of one output: y = clamp(rint((double)sat32(acc) * m[c]) + y_zp, lo, hi). */
+typedef struct tq_qk_out {
+    int32_t y_signed;        /* 1: int8 output, 0: uint8 */
+    int32_t y_zp, lo, hi;
+    const float *mult;       /* device, one per output channel */
+    const int32_t *bias;     /* device, one per output channel, or NULL */
+} tq_qk_out;
+
+/* y[n][oh][ow][k] (NHWC) = requant(sum (x - x_zp) * (w[k] - w_zp[k]) + bias[k]); x NHWC int8 or
+ * uint8, w KRSC int8 ([k][r][s][cg]); w_zp device int32 per output channel or NULL (all 0).
+ * Padding contributes 0 (in the x - x_zp domain, as the reference). fast: the caller checked
+ * x int8, x_zp 0, w_zp NULL, cg * r * s <= 65536 (int32 sums cannot overflow). */
+typedef struct tq_qk_conv {
+    int64_t n, c, h, w;
+    int64_t k, oh, ow;
+    int64_t r, s;
+    int64_t stride_h, stride_w, dil_h, dil_w, pad_t, pad_l;
+    int64_t cg, mg;
+    int32_t x_signed, x_zp;
+    int32_t fast;
+    const void *x;
+    const int8_t *wt;
+    const int32_t *w_zp;
+    void *y;
+    tq_qk_out o;
+} tq_qk_conv;
+int tq_qk_conv_direct(const tq_qk_conv *a, void *stream);
+
+/* QGemm: y[i][j] = requant(sum_k (x[i][k] - x_zp) * (w[j][k] - w_zp[j]) + bias[j]) for rows
+ * i < m, j < n_out, reduction length kk <= 65536 (int32 partial sums cannot overflow). */
+typedef struct tq_qk_gemm {
+    int64_t m, n_out, kk;
+    int32_t x_signed, x_zp;
+    const void *x;
+    const int8_t *w;
+    const int32_t *w_zp;
+    void *y;
+    tq_qk_out o;
+} tq_qk_gemm;
+int tq_qk_gemm_launch(const tq_qk_gemm *a, void *stream);
+
+/* QAdd: y = clamp(rint((as * (a - a_zp) + bs * (b - b_zp)) / ys) + y_zp, lo, hi) over y's
+ * memory order (merged dims, strides 0 along broadcast dims). */
+typedef struct tq_qk_add {
+    int32_t rank;
+    int64_t n;
+    int64_t dims[TQ_QK_MAX_RANK];
+    int64_t stride_a[TQ_QK_MAX_RANK], stride_b[TQ_QK_MAX_RANK];
+    int32_t a_signed, b_signed, y_signed;
+    int32_t a_zp, b_zp, y_zp, lo, hi;
+    double as, bs, ys;
+    const void *a, *b;
+    void *y;
+} tq_qk_add;
+int tq_qk_add_launch(const tq_qk_add *a, void *stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
