@@ -28,6 +28,7 @@ done | sort -u | while read -r lib; do
 done
 tar -C .gpu/stage -cJf .gpu/bundle.tar.xz .
 rm -rf .gpu/stage
+mkdir -p .gpu/shared/data && cp -r ../shared/data/images .gpu/shared/data/
 for m in resnet20_cifar10 mobilenet_v2_1.0_224; do
   mkdir -p .gpu/shared/models/$m && cp ../shared/models/$m/model.onnx .gpu/shared/models/$m/
 done

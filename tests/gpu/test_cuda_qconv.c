@@ -8,9 +8,13 @@
  * differ by one unit (its epilogue rounds in float) on at most 1% of the elements and never by
  * more. Cases: ResNet-50 / MobileNetV2 shapes (1x1, 3x3, stride 2, 7x7 stem with C = 3,
  * depthwise, odd channel counts, grouped, dilation), batch 1 and 3, activation none / Relu /
- * Clip, int8 and uint8 with zero points. Also: a run allocates nothing through tfmq's allocator,
- * and destroy frees what prepare allocated. Each case prints one line: name, implementation,
- * the count of differing elements; a failure names the first differing element.
+ * Clip, int8 and uint8 with zero points. The tiled kernel for few input channels
+ * ("cuda:qconv_stem_tiled": the full ResNet-50 stem at batch 2, C = 1..4, K not a multiple of 8
+ * or 16, two k tiles, 11x11 with more than 48 KB of shared memory, dilation, odd image sizes)
+ * and QAdd's 16-byte path ("cuda:qadd_v16", and an odd size that must stay on "cuda:qadd")
+ * must be the ones taken. Also: a run allocates nothing through tfmq's allocator, and destroy
+ * frees what prepare allocated. Each case prints one line: name, implementation, the count of
+ * differing elements; a failure names the first differing element.
  * Without a GPU: "test_cuda_qconv: SKIP: <why>", exit 77. */
 #include <math.h>
 #include <stdio.h>
@@ -310,8 +314,9 @@ done:
     return st;
 }
 
-/* Run the case in one layout and compare with the reference (int8 or uint8 output). */
-static void check_case(tcase *tc, const char *label, bool nhwc)
+/* Run the case in one layout and compare with the reference (int8 or uint8 output); want_impl:
+ * the implementation the case must take, or NULL for any. */
+static void check_case(tcase *tc, const char *label, bool nhwc, const char *want_impl)
 {
     tq_tensor ref;
     tfmq_status st = run_ref(tc, &ref);
@@ -368,6 +373,8 @@ static void check_case(tcase *tc, const char *label, bool nhwc)
                       max_d, where, a, b,
                       lib ? "cuDNN: <= 1 unit on <= 1%" : "own kernel: exact");
         }
+        TQ_EXPECT(!want_impl || strcmp(r.impl, want_impl) == 0, "%s [%s]: took %s, expected %s",
+                  label, nhwc ? "nhwc" : "nchw", r.impl, want_impl ? want_impl : "");
         TQ_EXPECT(r.allocs_in_run == 0 || lib, "%s (%s): a run made %zu allocations", label,
                   r.impl, r.allocs_in_run);
         TQ_EXPECT(r.live_after_destroy == 0, "%s (%s): %lld allocations live after destroy",
@@ -402,7 +409,8 @@ static const conv_spec conv_specs[] = {
 };
 
 /* x int8 (symmetric) or uint8 with zero point; weights int8 per channel; bias int32. */
-static void qconv_case(tq_rng *rng, const conv_spec *s, int act, bool asym, bool with_bias)
+static void qconv_case_impl(tq_rng *rng, const conv_spec *s, int act, bool asym, bool with_bias,
+                            const char *want_impl)
 {
     tcase tc;
     tc_init(&tc, TQ_OP_QCONV, with_bias ? 9 : 8);
@@ -457,8 +465,13 @@ static void qconv_case(tq_rng *rng, const conv_spec *s, int act, bool asym, bool
     static const char *acts[3] = {"", " +Relu", " +Clip"};
     snprintf(label, sizeof(label), "qconv %s%s%s%s", s->name, acts[act], asym ? " u8/zp" : "",
              with_bias ? "" : " nobias");
-    check_case(&tc, label, true);
+    check_case(&tc, label, true, want_impl);
     tc_free(&tc);
+}
+
+static void qconv_case(tq_rng *rng, const conv_spec *s, int act, bool asym, bool with_bias)
+{
+    qconv_case_impl(rng, s, act, asym, with_bias, NULL);
 }
 
 static void test_qconv(tq_rng *rng)
@@ -480,6 +493,32 @@ static void test_qconv_variants(tq_rng *rng)
     qconv_case(rng, &conv_specs[2], 0, true, true);
     qconv_case(rng, &conv_specs[9], 2, true, true);
     qconv_case(rng, &conv_specs[6], 1, true, false);
+}
+
+/* The tiled kernel for few input channels (int8, zero points 0, groups 1, C <= 4); the K are
+ * not multiples of 4 where C == 4 so that cuDNN is not tried. */
+static const conv_spec tiled_specs[] = {
+    {"7x7 s2 C3 K64 p3 224x224 b2 (resnet50 stem)", 2, 3, 224, 224, 64, 7, 7, 2, 3, 1, 1},
+    {"5x5 C1 K17 p2 31x45 b3", 3, 1, 31, 45, 17, 5, 5, 1, 2, 1, 1},
+    {"5x5 C3 K17 p2 31x45 b3", 3, 3, 31, 45, 17, 5, 5, 1, 2, 1, 1},
+    {"11x11 s4 C3 K96 p2 67x67 (> 48 KB shared)", 1, 3, 67, 67, 96, 11, 11, 4, 2, 1, 1},
+    {"3x3 C2 K200 p1 13x13 b2 (two k tiles)", 2, 2, 13, 13, 200, 3, 3, 1, 1, 1, 1},
+    {"3x3 d2 C3 K8 p2 20x20 dilated", 1, 3, 20, 20, 8, 3, 3, 1, 2, 1, 2},
+    {"3x3 C4 K18 p1 30x30 b2", 2, 4, 30, 30, 18, 3, 3, 1, 1, 1, 1},
+    {"4x4 s3 C2 K32 p1 50x37", 1, 2, 50, 37, 32, 4, 4, 3, 1, 1, 1},
+};
+
+static void test_qconv_tiled(tq_rng *rng)
+{
+    static const char *tiled = "cuda:qconv_stem_tiled";
+    static const int acts[] = {1, 0, 2, 1, 0, 2, 1, 0};
+    const size_t n = sizeof(tiled_specs) / sizeof(tiled_specs[0]);
+    for (size_t i = 0; i < n; i++) {
+        qconv_case_impl(rng, &tiled_specs[i], acts[i], false, true, tiled);
+    }
+    qconv_case_impl(rng, &tiled_specs[2], 0, false, false, tiled); /* no bias */
+    qconv_case_impl(rng, &conv_specs[6], 1, false, true, tiled);   /* the 56x56 stem */
+    qconv_case_impl(rng, &conv_specs[7], 2, false, true, tiled);   /* mbv2 stem, stride 2 */
 }
 
 /* ---- QGemm ---- */
@@ -518,7 +557,7 @@ static void qgemm_case(tq_rng *rng, int64_t m, int64_t k, int64_t n, int act, bo
     char label[256];
     snprintf(label, sizeof(label), "qgemm [%lld,%lld]x[%lld,%lld]^T act %d%s", (long long)m,
              (long long)k, (long long)n, (long long)k, act, asym ? " u8/zp" : "");
-    check_case(&tc, label, false);
+    check_case(&tc, label, false, NULL);
     tc_free(&tc);
 }
 
@@ -531,8 +570,9 @@ static void test_qgemm(tq_rng *rng)
 }
 
 /* ---- QAdd ---- */
-static void qadd_case(tq_rng *rng, int32_t ra, const int64_t *ad, int32_t rb, const int64_t *bd,
-                      bool b_const, int act, bool asym, const char *name)
+static void qadd_case_impl(tq_rng *rng, int32_t ra, const int64_t *ad, int32_t rb,
+                           const int64_t *bd, bool b_const, int act, bool asym, const char *name,
+                           const char *want_impl)
 {
     tcase tc;
     tc_init(&tc, TQ_OP_QADD, 8);
@@ -554,11 +594,17 @@ static void qadd_case(tq_rng *rng, int32_t ra, const int64_t *ad, int32_t rb, co
     tc_act(&tc, act);
     char label[256];
     snprintf(label, sizeof(label), "qadd %s act %d%s", name, act, asym ? " u8/zp" : "");
-    check_case(&tc, label, false);
+    check_case(&tc, label, false, want_impl);
     if (ra == 4) {
-        check_case(&tc, label, true);
+        check_case(&tc, label, true, want_impl);
     }
     tc_free(&tc);
+}
+
+static void qadd_case(tq_rng *rng, int32_t ra, const int64_t *ad, int32_t rb, const int64_t *bd,
+                      bool b_const, int act, bool asym, const char *name)
+{
+    qadd_case_impl(rng, ra, ad, rb, bd, b_const, act, asym, name, NULL);
 }
 
 static void test_qadd(tq_rng *rng)
@@ -570,6 +616,21 @@ static void test_qadd(tq_rng *rng)
     qadd_case(rng, 4, d4, 4, c1, true, 2, false, "[3,16,8,8] + const [1,16,1,1]");
     qadd_case(rng, 4, d4, 1, v, false, 0, true, "[3,16,8,8] + [8]");
     qadd_case(rng, 4, d1, 4, d1, false, 1, true, "[1,64,28,28] + same");
+}
+
+/* same shapes: 16 elements per thread where the size is a multiple of 16, else the strided
+ * kernel */
+static void test_qadd_vec(tq_rng *rng)
+{
+    const int64_t big[4] = {2, 64, 56, 56}, odd[4] = {1, 3, 7, 5}, s16[4] = {1, 1, 4, 4};
+    const int64_t flat[1] = {4112};
+    qadd_case_impl(rng, 4, big, 4, big, false, 0, false, "[2,64,56,56] + same", "cuda:qadd_v16");
+    qadd_case_impl(rng, 4, big, 4, big, false, 1, true, "[2,64,56,56] + same", "cuda:qadd_v16");
+    qadd_case_impl(rng, 4, big, 4, big, false, 2, false, "[2,64,56,56] + same", "cuda:qadd_v16");
+    qadd_case_impl(rng, 4, s16, 4, s16, false, 0, false, "[1,1,4,4] + same", "cuda:qadd_v16");
+    qadd_case_impl(rng, 1, flat, 1, flat, false, 0, true, "[4112] + same", "cuda:qadd_v16");
+    qadd_case_impl(rng, 4, odd, 4, odd, false, 0, false, "[1,3,7,5] + same", "cuda:qadd");
+    qadd_case_impl(rng, 4, odd, 4, odd, false, 1, true, "[1,3,7,5] + same", "cuda:qadd");
 }
 
 int main(int argc, char **argv)
@@ -588,8 +649,10 @@ int main(int argc, char **argv)
     tq_test_begin(argc, argv);
     TQ_RUN(test_qconv);
     TQ_RUN(test_qconv_variants);
+    TQ_RUN(test_qconv_tiled);
     TQ_RUN(test_qgemm);
     TQ_RUN(test_qadd);
+    TQ_RUN(test_qadd_vec);
     printf("%d GPU runs, %zu of %zu elements differ from the reference\n", g_n_cases, g_n_diff,
            g_n_elems);
     tq_cuda_dev_close(&g_dev);

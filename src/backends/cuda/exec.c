@@ -655,6 +655,25 @@ static size_t cx_store_esize(const tq_cuda_exec *x)
     return x->o.store == TQ_CUDA_F32 ? 4 : 2;
 }
 
+/* Enqueue one planned step (relayout copy, kernel, or host fallback) on the stream. */
+static tfmq_status cx_run_step(tq_cuda_exec *x, const cx_step *sp)
+{
+    cudaStream_t s = (cudaStream_t)x->dev.stream;
+    if (sp->kind == CX_STEP_RELAYOUT) {
+        cx_val *cv = &x->vals[sp->value];
+        const cx_val *rv = &x->vals[cx_root(x, sp->value)];
+        const tq_tensor *t = cx_t(x, sp->value);
+        size_t es = rv->stored ? cx_store_esize(x) : cx_esize(t->dtype);
+        return tq_cuda_relayout(cv->sptr, rv->dptr, t->dims, es, cv->layout == TQ_LAYOUT_NCHW, s);
+    }
+    if (sp->kind == CX_STEP_KERNEL) {
+        cx_node *cn = &x->nodes[sp->node];
+        tq_cuda_args args = {cn->in_ptr, cn->out_ptr, x->kspace, s};
+        return cn->k->run(cn->k, &args);
+    }
+    return cx_run_host(x, (size_t)sp->node);
+}
+
 /* Enqueue one whole run on the stream (inputs already in pinned staging). */
 static tfmq_status cx_enqueue(tq_cuda_exec *x)
 {
@@ -674,21 +693,7 @@ static tfmq_status cx_enqueue(tq_cuda_exec *x)
         }
     }
     for (size_t a = 0; a < x->n_steps; a++) {
-        const cx_step *sp = &x->steps[a];
-        if (sp->kind == CX_STEP_RELAYOUT) {
-            cx_val *cv = &x->vals[sp->value];
-            const cx_val *rv = &x->vals[cx_root(x, sp->value)];
-            const tq_tensor *t = cx_t(x, sp->value);
-            size_t es = rv->stored ? cx_store_esize(x) : cx_esize(t->dtype);
-            TQ_TRY(st, tq_cuda_relayout(cv->sptr, rv->dptr, t->dims, es,
-                                        cv->layout == TQ_LAYOUT_NCHW, s));
-        } else if (sp->kind == CX_STEP_KERNEL) {
-            cx_node *cn = &x->nodes[sp->node];
-            tq_cuda_args args = {cn->in_ptr, cn->out_ptr, x->kspace, s};
-            TQ_TRY(st, cn->k->run(cn->k, &args));
-        } else {
-            TQ_TRY(st, cx_run_host(x, (size_t)sp->node));
-        }
+        TQ_TRY(st, cx_run_step(x, &x->steps[a]));
     }
     for (size_t i = 0; i < g->n_outputs; i++) {
         cx_io *io = &x->outs[i];
@@ -721,24 +726,9 @@ fail:
 /* Enqueue the device steps only (no input upload, no output download): for timing. */
 static tfmq_status cx_enqueue_steps(tq_cuda_exec *x)
 {
-    cudaStream_t s = (cudaStream_t)x->dev.stream;
     tfmq_status st = TFMQ_OK;
     for (size_t a = 0; a < x->n_steps && st == TFMQ_OK; a++) {
-        const cx_step *sp = &x->steps[a];
-        if (sp->kind == CX_STEP_RELAYOUT) {
-            cx_val *cv = &x->vals[sp->value];
-            const cx_val *rv = &x->vals[cx_root(x, sp->value)];
-            const tq_tensor *t = cx_t(x, sp->value);
-            size_t es = rv->stored ? cx_store_esize(x) : cx_esize(t->dtype);
-            st = tq_cuda_relayout(cv->sptr, rv->dptr, t->dims, es, cv->layout == TQ_LAYOUT_NCHW,
-                                  s);
-        } else if (sp->kind == CX_STEP_KERNEL) {
-            cx_node *cn = &x->nodes[sp->node];
-            tq_cuda_args args = {cn->in_ptr, cn->out_ptr, x->kspace, s};
-            st = cn->k->run(cn->k, &args);
-        } else {
-            st = cx_run_host(x, (size_t)sp->node);
-        }
+        st = cx_run_step(x, &x->steps[a]);
     }
     return st;
 }
@@ -814,21 +804,7 @@ tfmq_status tq_cuda_exec_profile(tq_cuda_exec *x, int iters, double *ms_per_node
     for (int it = 0; it < iters && st == TFMQ_OK; it++) {
         st = tq_cuda_check(cudaEventRecord(ev[0], s), "cudaEventRecord");
         for (size_t a = 0; a < x->n_steps && st == TFMQ_OK; a++) {
-            const cx_step *sp = &x->steps[a];
-            if (sp->kind == CX_STEP_RELAYOUT) {
-                cx_val *cv = &x->vals[sp->value];
-                const cx_val *rv = &x->vals[cx_root(x, sp->value)];
-                const tq_tensor *t = cx_t(x, sp->value);
-                size_t es = rv->stored ? cx_store_esize(x) : cx_esize(t->dtype);
-                st = tq_cuda_relayout(cv->sptr, rv->dptr, t->dims, es,
-                                      cv->layout == TQ_LAYOUT_NCHW, s);
-            } else if (sp->kind == CX_STEP_KERNEL) {
-                cx_node *cn = &x->nodes[sp->node];
-                tq_cuda_args args = {cn->in_ptr, cn->out_ptr, x->kspace, s};
-                st = cn->k->run(cn->k, &args);
-            } else {
-                st = cx_run_host(x, (size_t)sp->node);
-            }
+            st = cx_run_step(x, &x->steps[a]);
             if (st == TFMQ_OK) {
                 st = tq_cuda_check(cudaEventRecord(ev[a + 1], s), "cudaEventRecord");
             }

@@ -147,6 +147,49 @@ __global__ void maxpool_nhwc_vec_k(const tqk_pool p, T *__restrict__ y, const T 
     }
 }
 
+// The same for int8 / uint8 MaxPool: 16 channels per thread, integer comparisons (exact).
+template <typename T>
+__global__ void maxpool_nhwc_vec8_k(const tqk_pool p, T *__restrict__ y, const T *__restrict__ x)
+{
+    typedef tqk_vec<T> V;
+    const int CV = (int)(p.C / V::N);
+    const int n_out = (int)(p.N * p.OH * p.OW) * CV;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n_out; i += gridDim.x * blockDim.x) {
+        int r = i;
+        const int cv = r % CV;
+        r /= CV;
+        const int ow = r % (int)p.OW;
+        r /= (int)p.OW;
+        const int oh = r % (int)p.OH;
+        const int n = r / (int)p.OH;
+        const int s1 = oh * (int)p.sh - (int)p.pt, s2 = ow * (int)p.sw - (int)p.pl;
+        int64_t h0, h1, w0, w1;
+        pool_taps(s1, p.kh, p.dh, p.H, &h0, &h1);
+        pool_taps(s2, p.kw, p.dw, p.W, &w0, &w1);
+        V best;
+        bool any = false;
+        const V *xv = (const V *)x + (int64_t)n * p.H * p.W * CV + cv;
+        for (int kh = (int)h0; kh < (int)h1; kh++) {
+            const int ih = s1 + kh * (int)p.dh;
+            for (int kw = (int)w0; kw < (int)w1; kw++) {
+                const V v = xv[((int64_t)ih * p.W + s2 + kw * (int)p.dw) * CV];
+#pragma unroll
+                for (int j = 0; j < V::N; j++) {
+                    best.v[j] = (!any || v.v[j] > best.v[j]) ? v.v[j] : best.v[j];
+                }
+                any = true;
+            }
+        }
+        if (!any) {
+#pragma unroll
+            for (int j = 0; j < V::N; j++) {
+                best.v[j] = 0;
+            }
+        }
+        ((V *)y)[i] = best;
+    }
+}
+
 extern "C" int tqk_pool_launch(const tqk_pool *p, void *y, const void *x, void *stream)
 {
     const int64_t n_out = p->N * p->C * p->OH * p->OW;
@@ -155,6 +198,19 @@ extern "C" int tqk_pool_launch(const tqk_pool *p, void *y, const void *x, void *
     }
     cudaStream_t s = (cudaStream_t)stream;
     const unsigned g = tqk_blocks(n_out);
+    if (p->is_max && p->nhwc && (p->type == TQK_I8 || p->type == TQK_U8) && p->C % 16 == 0 &&
+        tqk_aligned16(x) && tqk_aligned16(y) &&
+        p->N * p->H * p->W * p->C < ((int64_t)1 << 31) - 1) {
+        const unsigned gv = tqk_blocks(n_out / 16);
+        if (p->type == TQK_I8) {
+            maxpool_nhwc_vec8_k<int8_t><<<gv, TQK_BLOCK, 0, s>>>(*p, (int8_t *)y,
+                                                                 (const int8_t *)x);
+        } else {
+            maxpool_nhwc_vec8_k<uint8_t><<<gv, TQK_BLOCK, 0, s>>>(*p, (uint8_t *)y,
+                                                                  (const uint8_t *)x);
+        }
+        return (int)cudaGetLastError();
+    }
     const int64_t vec = p->type == TQK_F32 ? 4 : 8;
     if (p->is_max && p->nhwc && (p->type == TQK_F32 || p->type == TQK_F16 ||
                                  p->type == TQK_BF16) &&

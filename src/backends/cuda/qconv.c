@@ -19,12 +19,17 @@
  *     int8 (nearest even, saturated). The reference rounds the exact (double)acc * m once; the
  *     two differ only where the float rounding moves a value across a .5 boundary: one unit,
  *     rarely (docs/QUANTIZATION.md, "Integer numerics").
- *  2. our direct kernel (qconv_direct.cu): bit-exact to the reference. Always for depthwise and
+ *  2. our direct kernels (qconv_direct.cu): bit-exact to the reference. Always for depthwise and
  *     grouped convolutions, the C = 3 stem, channel counts not multiple of 4, uint8 or non-zero
- *     zero points, and any shape cuDNN has no verified plan for.
+ *     zero points, and any shape cuDNN has no verified plan for. Few input channels (groups 1,
+ *     C <= 4, S * C <= 64, R <= 16, int8 x, zero points 0: the stem) take the tiled kernel
+ *     ("cuda:qconv_stem_tiled", qconv.h's tq_qk_tiled), the rest the one-output-per-thread
+ *     kernel. TFMQ_CUDA_QCONV_UNTILED=1 turns the tiled kernel off (A/B timing).
  * QGemm: our warp-per-output kernel (the final classifier: small), bit-exact.
  * QAdd: our element-wise kernel with numpy broadcasting, bit-exact; layout-free (any layout
- * given both activations in it). */
+ * given both activations in it). Same-shape operands in the same layout with a size that is a
+ * multiple of 16 take the 16-bytes-per-thread path ("cuda:qadd_v16"; the strided kernel where a
+ * pointer is not 16-byte aligned); TFMQ_CUDA_QADD_SCALAR=1 turns it off. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1016,10 +1021,16 @@ static tfmq_status qk_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out
     g.wt = kq->d_w;
     g.w_zp = kq->d_wzp;
     g.fast = q.x_signed && q.x_zp == 0 && !q.wzp && g.cg * g.r * g.s <= 65536;
+    if (G == 1 && g.fast && g.c <= 4 && !getenv("TFMQ_CUDA_QCONV_UNTILED")) {
+        (void)tq_qk_conv_tiled_setup(&g); /* 0: the shape or the device does not suit it */
+    }
     kq->conv = g;
-    snprintf(kq->impl, sizeof(kq->impl), "cuda:qconv_%s%s",
-             g.cg == 1 ? "depthwise" : (G > 1 ? "grouped" : "direct"),
-             g.fast ? "" : "_zp");
+    if (g.tiled.on) {
+        snprintf(kq->impl, sizeof(kq->impl), "cuda:qconv_stem_tiled");
+    } else {
+        snprintf(kq->impl, sizeof(kq->impl), "cuda:qconv_%s%s",
+                 g.cg == 1 ? "depthwise" : (G > 1 ? "grouped" : "direct"), g.fast ? "" : "_zp");
+    }
     /* cuDNN: int8 in and out, symmetric, groups 1, channel counts the int8 engines take */
     bool exact_bias = true;
     for (size_t c = 0; q.bias && c < q.n_oc; c++) {
@@ -1223,8 +1234,10 @@ static tfmq_status qk_prepare_add(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
             kq->base.own_consts |= 1u << i;
         }
     }
+    e.vec16 = e.rank == 1 && e.stride_a[0] == 1 && e.stride_b[0] == 1 && e.n % 16 == 0 &&
+              !getenv("TFMQ_CUDA_QADD_SCALAR");
     kq->add = e;
-    snprintf(kq->impl, sizeof(kq->impl), "cuda:qadd");
+    snprintf(kq->impl, sizeof(kq->impl), "%s", e.vec16 ? "cuda:qadd_v16" : "cuda:qadd");
     *k_out = &kq->base;
     return TFMQ_OK;
 }

@@ -28,10 +28,29 @@ typedef struct tq_qk_out {
     const int32_t *bias;     /* device, one per output channel, or NULL */
 } tq_qk_out;
 
+/* The tiled kernel for few input channels (the stem: C = 3, 7x7), set up by
+ * tq_qk_conv_tiled_setup. A block stages the weights of kb output channels (words of 4 bytes
+ * along (s, c), zero-padded: [r][j][k]) and, per tile of th x tw output pixels of one image, the
+ * input windows the tile reads ([row][j][column], one word list per output column: an im2col
+ * along s only) in shared memory; a thread accumulates 8 channels x 4 neighbouring pixels with
+ * __dp4a. Blocks are persistent (grid-stride over the tiles, k tile outermost). */
+typedef struct tq_qk_tiled {
+    int32_t on;              /* 1: tq_qk_conv_direct runs the tiled kernel */
+    int32_t tw, th;          /* output tile: th rows x tw columns, th * tw = 128 */
+    int32_t kb;              /* output channels per block: multiple of 8, <= 128 */
+    int32_t n_kt;            /* k tiles: ceil(k / kb) */
+    int32_t scw;             /* words per kernel row: ceil(s * c / 4) */
+    int32_t xr;              /* staged input rows: (th - 1) * stride_h + (r - 1) * dil_h + 1 */
+    int32_t twp;             /* words between staged rows (>= tw, padded against bank conflicts) */
+    int32_t smem_bytes;      /* dynamic shared memory per block */
+    int32_t n_tiles, grid;
+} tq_qk_tiled;
+
 /* y[n][oh][ow][k] (NHWC) = requant(sum (x - x_zp) * (w[k] - w_zp[k]) + bias[k]); x NHWC int8 or
  * uint8, w KRSC int8 ([k][r][s][cg]); w_zp device int32 per output channel or NULL (all 0).
  * Padding contributes 0 (in the x - x_zp domain, as the reference). fast: the caller checked
- * x int8, x_zp 0, w_zp NULL, cg * r * s <= 65536 (int32 sums cannot overflow). */
+ * x int8, x_zp 0, w_zp NULL, cg * r * s <= 65536 (int32 sums cannot overflow). tiled: zeroed
+ * by the caller, then filled by tq_qk_conv_tiled_setup. */
 typedef struct tq_qk_conv {
     int64_t n, c, h, w;
     int64_t k, oh, ow;
@@ -45,8 +64,14 @@ typedef struct tq_qk_conv {
     const int32_t *w_zp;
     void *y;
     tq_qk_out o;
+    tq_qk_tiled tiled;
 } tq_qk_conv;
 int tq_qk_conv_direct(const tq_qk_conv *a, void *stream);
+
+/* Plan the tiled kernel for `a` (shape and requantisation set, pointers not needed) on the
+ * current device: returns 1 and fills a->tiled when it applies (fast, groups 1, c <= 4,
+ * s * c <= 64, r <= 16, its shared memory fits the device), else 0 with a->tiled.on = 0. */
+int tq_qk_conv_tiled_setup(tq_qk_conv *a);
 
 /* QGemm: y[i][j] = requant(sum_k (x[i][k] - x_zp) * (w[j][k] - w_zp[j]) + bias[j]) for rows
  * i < m, j < n_out, reduction length kk <= 65536 (int32 partial sums cannot overflow). */
@@ -62,9 +87,13 @@ typedef struct tq_qk_gemm {
 int tq_qk_gemm_launch(const tq_qk_gemm *a, void *stream);
 
 /* QAdd: y = clamp(rint((as * (a - a_zp) + bs * (b - b_zp)) / ys) + y_zp, lo, hi) over y's
- * memory order (merged dims, strides 0 along broadcast dims). */
+ * memory order (merged dims, strides 0 along broadcast dims). vec16: the caller found a, b and
+ * y the same contiguous shape (rank 1, strides 1) with n % 16 == 0; where all three pointers
+ * are 16-byte aligned a thread then does 16 elements with one 16-byte load per operand and one
+ * store (else the strided kernel runs). */
 typedef struct tq_qk_add {
     int32_t rank;
+    int32_t vec16;
     int64_t n;
     int64_t dims[TQ_QK_MAX_RANK];
     int64_t stride_a[TQ_QK_MAX_RANK], stride_b[TQ_QK_MAX_RANK];

@@ -4,13 +4,19 @@
  *    input pixel, and a depthwise convolution reads neighbouring channels: coalesced). The fast
  *    variants (int8 x, zero points 0) accumulate in int32 with __dp4a over 16 or 4 channels per
  *    load; the general one (uint8 x, zero points) in int64 with the zero points subtracted.
+ *  - QConv tiled (few input channels, the stem): qconv.h's tq_qk_tiled; weights and the input
+ *    windows of a tile of 128 output pixels staged in shared memory as 4-byte words along
+ *    (s, c), 8 channels x 4 pixels per thread in int32 registers with __dp4a, the outputs
+ *    requantised into shared memory and stored coalesced (16 bytes per thread where K % 16 == 0).
  *  - QGemm: one warp per output, lanes split the reduction (dp4a where aligned), a warp sum.
- *  - QAdd: one thread per output element, operands broadcast by strides.
+ *  - QAdd: one thread per output element, operands broadcast by strides; same-shape operands
+ *    16 elements per thread with 16-byte loads and stores.
  * The requantisation (requant below) is the reference's: sat32 of the exact sum, the product
  * (double)acc * (double)m rounded once (IEEE, __dmul_rn so that nothing is contracted), rint
  * (round half to even), + zero point, clamp. */
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "backends/cuda/qconv.h"
 
@@ -136,6 +142,226 @@ template <int V> __global__ void qconv_kernel(const tq_qk_conv a, int64_t total)
     }
 }
 
+/* ---- QConv, tiled for few input channels ---- */
+constexpr int TL_KT = 8;            /* output channels per thread */
+constexpr int TL_PT = 4;            /* neighbouring output columns per thread */
+constexpr int TL_PIX = 32 * TL_PT;  /* output pixels per tile: one warp's lanes x TL_PT */
+constexpr int TL_MAX_THREADS = 512; /* kb <= 128: 16 warps */
+constexpr int TL_MAX_KB = 128;
+
+/* Shared memory (bytes, all parts 16-byte aligned): weights [r][j][kb] words, input windows
+ * [xr][j][twp] words, outputs [TL_PIX][kb] bytes, multipliers and bias [kb] each. */
+int64_t tiled_smem(int64_t r, int64_t scw, int64_t kb, int64_t xr, int64_t twp)
+{
+    return 4 * r * scw * kb + 4 * xr * scw * twp + TL_PIX * kb + 8 * kb;
+}
+
+/* C: input channels (1..4). vec_out: K % 16 == 0, one k tile and y 16-byte aligned. */
+template <int C>
+__global__ void __launch_bounds__(TL_MAX_THREADS) qconv_tiled_kernel(const tq_qk_conv a,
+                                                                     int vec_out)
+{
+    extern __shared__ __align__(16) unsigned char tl_smem[];
+    const int KB = a.tiled.kb, TW = a.tiled.tw, TH = a.tiled.th, SCW = a.tiled.scw;
+    const int XR = a.tiled.xr, TWP = a.tiled.twp;
+    const int K = (int)a.k, R = (int)a.r, S = (int)a.s, SC = S * C;
+    const int H = (int)a.h, W = (int)a.w, OH = (int)a.oh, OW = (int)a.ow;
+    const int sh = (int)a.stride_h, sw = (int)a.stride_w, dh = (int)a.dil_h, dw = (int)a.dil_w;
+    const int pad_t = (int)a.pad_t, pad_l = (int)a.pad_l;
+    uint32_t *ws = reinterpret_cast<uint32_t *>(tl_smem);
+    uint32_t *xs = ws + R * SCW * KB;
+    unsigned char *os = reinterpret_cast<unsigned char *>(xs + XR * SCW * TWP);
+    float *ms = reinterpret_cast<float *>(os + TL_PIX * KB);
+    int32_t *bs = reinterpret_cast<int32_t *>(ms + KB);
+
+    const int tid = threadIdx.x, n_thr = blockDim.x;
+    const int warp = tid >> 5, lane = tid & 31;
+    const int gpr = TW / TL_PT; /* column groups per tile row; TH * gpr == 32 */
+    const int ohl = lane / gpr, owl0 = (lane - ohl * gpr) * TL_PT;
+    const int kl = warp * TL_KT; /* this warp's channels in the k tile */
+    const int n_tw = (OW + TW - 1) / TW, n_th = (OH + TH - 1) / TH;
+    const int per_img = n_tw * n_th, per_kt = per_img * (int)a.n;
+    const int8_t *x = static_cast<const int8_t *>(a.x);
+    unsigned char *y = static_cast<unsigned char *>(a.y);
+    int cur_kt = -1;
+    for (int tile = blockIdx.x; tile < a.tiled.n_tiles; tile += gridDim.x) {
+        const int kt = tile / per_kt;
+        int rem = tile - kt * per_kt;
+        const int n = rem / per_img;
+        rem -= n * per_img;
+        const int th_i = rem / n_tw;
+        const int oh0 = th_i * TH, ow0 = (rem - th_i * n_tw) * TW;
+        const int k0 = kt * KB;
+        __syncthreads(); /* the previous tile is done with ws, xs and os */
+        if (kt != cur_kt) { /* block-uniform */
+            const int n_w = R * SCW * KB;
+            for (int i = tid; i < n_w; i += n_thr) {
+                const int k = i % KB, rj = i / KB;
+                const int r = rj / SCW, j = rj - r * SCW, gk = k0 + k;
+                uint32_t word = 0;
+                if (gk < K) {
+                    const int8_t *wp = a.wt + ((int64_t)gk * R + r) * SC;
+                    for (int b = 0; b < 4; b++) {
+                        if (4 * j + b < SC) {
+                            word |= (uint32_t)(uint8_t)wp[4 * j + b] << (8 * b);
+                        }
+                    }
+                }
+                ws[i] = word;
+            }
+            for (int i = tid; i < KB; i += n_thr) {
+                const int gk = k0 + i;
+                ms[i] = gk < K ? a.o.mult[gk] : 0.0f;
+                bs[i] = gk < K && a.o.bias ? a.o.bias[gk] : 0;
+            }
+            cur_kt = kt;
+        }
+        /* input windows: entry (row, col) = the S * C bytes that output column ow0 + col reads
+         * from input row ih0 + row, as SCW words; outside the image 0 (x_zp is 0) */
+        {
+            const int8_t *xi = x + (int64_t)n * H * W * C;
+            const int ih0 = oh0 * sh - pad_t, n_e = XR * TW;
+            for (int e = tid; e < n_e; e += n_thr) {
+                const int row = e / TW, col = e - row * TW;
+                const int ih = ih0 + row, iw0 = (ow0 + col) * sw - pad_l;
+                const bool row_ok = ih >= 0 && ih < H;
+                const int8_t *xr = xi + (row_ok ? ih : 0) * W * C;
+                uint32_t *dst = xs + row * SCW * TWP + col;
+                uint32_t word = 0;
+                int q = 0, j = 0;
+                for (int s = 0; s < S; s++) {
+                    const int iw = iw0 + s * dw;
+                    const bool ok = row_ok && iw >= 0 && iw < W;
+#pragma unroll
+                    for (int c = 0; c < C; c++) {
+                        const uint32_t b = ok ? (uint32_t)(uint8_t)__ldg(xr + iw * C + c) : 0u;
+                        word |= b << (8 * (q & 3));
+                        if ((q & 3) == 3) {
+                            dst[j * TWP] = word;
+                            j++;
+                            word = 0;
+                        }
+                        q++;
+                    }
+                }
+                if (q & 3) {
+                    dst[j * TWP] = word;
+                }
+            }
+        }
+        __syncthreads();
+        int32_t acc[TL_KT][TL_PT];
+#pragma unroll
+        for (int kk = 0; kk < TL_KT; kk++) {
+#pragma unroll
+            for (int p = 0; p < TL_PT; p++) {
+                acc[kk][p] = 0;
+            }
+        }
+        {
+            const uint32_t *xb = xs + ohl * sh * SCW * TWP + owl0;
+            const uint32_t *wb = ws + kl;
+            for (int r = 0; r < R; r++) {
+                const uint32_t *xp = xb + r * dh * SCW * TWP;
+                const uint32_t *wp = wb + r * SCW * KB;
+                for (int j = 0; j < SCW; j++) {
+                    const uint4 xv = *reinterpret_cast<const uint4 *>(xp + j * TWP);
+                    const uint4 w0 = *reinterpret_cast<const uint4 *>(wp + j * KB);
+                    const uint4 w1 = *reinterpret_cast<const uint4 *>(wp + j * KB + 4);
+                    const int xw[TL_PT] = {(int)xv.x, (int)xv.y, (int)xv.z, (int)xv.w};
+                    const int ww[TL_KT] = {(int)w0.x, (int)w0.y, (int)w0.z, (int)w0.w,
+                                           (int)w1.x, (int)w1.y, (int)w1.z, (int)w1.w};
+#pragma unroll
+                    for (int kk = 0; kk < TL_KT; kk++) {
+#pragma unroll
+                        for (int p = 0; p < TL_PT; p++) {
+                            acc[kk][p] = __dp4a(xw[p], ww[kk], acc[kk][p]);
+                        }
+                    }
+                }
+            }
+        }
+        /* requantise (as requant_store) into the output tile, [pixel][k] bytes */
+#pragma unroll
+        for (int p = 0; p < TL_PT; p++) {
+            uint32_t lo = 0, hi = 0;
+#pragma unroll
+            for (int kk = 0; kk < TL_KT; kk++) {
+                const int32_t av = sat32((int64_t)bs[kl + kk] + (int64_t)acc[kk][p]);
+                double v = rint(__dmul_rn((double)av, (double)ms[kl + kk])) + (double)a.o.y_zp;
+                v = v < (double)a.o.lo ? (double)a.o.lo : v;
+                v = v > (double)a.o.hi ? (double)a.o.hi : v;
+                const uint32_t byte = (uint32_t)(int32_t)v & 0xffu;
+                if (kk < 4) {
+                    lo |= byte << (8 * kk);
+                } else {
+                    hi |= byte << (8 * (kk - 4));
+                }
+            }
+            const int pix = ohl * TW + owl0 + p;
+            *reinterpret_cast<uint2 *>(os + pix * KB + kl) = make_uint2(lo, hi);
+        }
+        __syncthreads();
+        /* store the valid part of the tile: rows of vw pixels, channels k0 .. k0 + kv */
+        {
+            const int vh = min(TH, OH - oh0), vw = min(TW, OW - ow0), kv = min(KB, K - k0);
+            const int64_t ybase = (((int64_t)n * OH + oh0) * OW + ow0) * K + k0;
+            if (vec_out) { /* K == KB: a row's vw * K bytes are contiguous in y and in os */
+                const int rc = vw * KB / 16, total = vh * rc;
+                for (int i = tid; i < total; i += n_thr) {
+                    const int rr = i / rc, cc = i - rr * rc;
+                    const uint4 v = *reinterpret_cast<const uint4 *>(os + rr * TW * KB + cc * 16);
+                    *reinterpret_cast<uint4 *>(y + ybase + (int64_t)rr * OW * K + cc * 16) = v;
+                }
+            } else {
+                const int per_row = vw * kv, total = vh * per_row;
+                for (int i = tid; i < total; i += n_thr) {
+                    const int rr = i / per_row, e = i - rr * per_row;
+                    const int px = e / kv, kk = e - px * kv;
+                    y[ybase + ((int64_t)rr * OW + px) * K + kk] = os[(rr * TW + px) * KB + kk];
+                }
+            }
+        }
+    }
+}
+
+typedef void (*tiled_fn)(const tq_qk_conv, int);
+
+tiled_fn tiled_kernel_for(int64_t c)
+{
+    switch (c) {
+    case 1:
+        return qconv_tiled_kernel<1>;
+    case 2:
+        return qconv_tiled_kernel<2>;
+    case 3:
+        return qconv_tiled_kernel<3>;
+    case 4:
+        return qconv_tiled_kernel<4>;
+    default:
+        return nullptr;
+    }
+}
+
+/* Bank conflicts of the compute loop's 16-byte loads of input words (4 phases of 8 lanes,
+ * 8 groups of 4 banks): the sum over the phases of the largest group count. */
+int tiled_conflicts(int64_t tw, int64_t sh, int64_t scw, int64_t twp)
+{
+    const int64_t gpr = tw / TL_PT;
+    int cost = 0;
+    for (int ph = 0; ph < 4; ph++) {
+        int cnt[8] = {0, 0, 0, 0, 0, 0, 0, 0}, mx = 0;
+        for (int l = 8 * ph; l < 8 * ph + 8; l++) {
+            const int64_t addr = (l / gpr) * sh * scw * twp + (l % gpr) * TL_PT;
+            const int g = (int)((addr / 4) % 8);
+            cnt[g]++;
+            mx = cnt[g] > mx ? cnt[g] : mx;
+        }
+        cost += mx;
+    }
+    return cost;
+}
+
 /* ---- QGemm ---- */
 template <bool FAST> __global__ void qgemm_kernel(const tq_qk_gemm a)
 {
@@ -170,6 +396,53 @@ template <bool FAST> __global__ void qgemm_kernel(const tq_qk_gemm a)
 }
 
 /* ---- QAdd ---- */
+/* One output value (the reference's order of double operations), av and bv with zero points
+ * subtracted; returned as the output's byte. */
+__device__ __forceinline__ uint32_t qadd_one(const tq_qk_add &a, int32_t av, int32_t bv)
+{
+    const double s = __dadd_rn(__dmul_rn(a.as, (double)av), __dmul_rn(a.bs, (double)bv));
+    double v = rint(__ddiv_rn(s, a.ys)) + (double)a.y_zp;
+    v = v < (double)a.lo ? (double)a.lo : (v > (double)a.hi ? (double)a.hi : v);
+    return (uint32_t)(int32_t)v & 0xffu;
+}
+
+__device__ __forceinline__ int32_t q8_of_byte(uint32_t byte, int32_t is_signed)
+{
+    return is_signed ? (int32_t)(int8_t)(uint8_t)byte : (int32_t)byte;
+}
+
+/* Four elements packed in a word. */
+__device__ __forceinline__ uint32_t qadd_word(const tq_qk_add &a, uint32_t wa, uint32_t wb)
+{
+    uint32_t out = 0;
+#pragma unroll
+    for (int b = 0; b < 4; b++) {
+        const int32_t av = q8_of_byte((wa >> (8 * b)) & 0xffu, a.a_signed) - a.a_zp;
+        const int32_t bv = q8_of_byte((wb >> (8 * b)) & 0xffu, a.b_signed) - a.b_zp;
+        out |= qadd_one(a, av, bv) << (8 * b);
+    }
+    return out;
+}
+
+/* Same-shape contiguous operands, 16 elements per thread; I: index type (int32 where
+ * n16 + the grid's thread count < 2^31). */
+template <typename I> __global__ void qadd_vec16_kernel(const tq_qk_add a, I n16)
+{
+    const uint4 *pa = static_cast<const uint4 *>(a.a);
+    const uint4 *pb = static_cast<const uint4 *>(a.b);
+    uint4 *py = static_cast<uint4 *>(a.y);
+    for (I i = (I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x; i < n16;
+         i += (I)gridDim.x * (I)blockDim.x) {
+        const uint4 va = __ldg(pa + i), vb = __ldg(pb + i);
+        uint4 vy;
+        vy.x = qadd_word(a, va.x, vb.x);
+        vy.y = qadd_word(a, va.y, vb.y);
+        vy.z = qadd_word(a, va.z, vb.z);
+        vy.w = qadd_word(a, va.w, vb.w);
+        py[i] = vy;
+    }
+}
+
 __global__ void qadd_kernel(const tq_qk_add a)
 {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < a.n;
@@ -183,14 +456,7 @@ __global__ void qadd_kernel(const tq_qk_add a)
         }
         const int32_t av = ld_q8(a.a, oa, a.a_signed) - a.a_zp;
         const int32_t bv = ld_q8(a.b, ob, a.b_signed) - a.b_zp;
-        const double s = __dadd_rn(__dmul_rn(a.as, (double)av), __dmul_rn(a.bs, (double)bv));
-        double v = rint(__ddiv_rn(s, a.ys)) + (double)a.y_zp;
-        v = v < (double)a.lo ? (double)a.lo : (v > (double)a.hi ? (double)a.hi : v);
-        if (a.y_signed) {
-            static_cast<int8_t *>(a.y)[i] = (int8_t)(int32_t)v;
-        } else {
-            static_cast<uint8_t *>(a.y)[i] = (uint8_t)(int32_t)v;
-        }
+        static_cast<uint8_t *>(a.y)[i] = (uint8_t)qadd_one(a, av, bv);
     }
 }
 
@@ -210,9 +476,28 @@ extern "C" int tq_qk_conv_direct(const tq_qk_conv *a, void *stream)
     if (a->k <= 0 || a->mg <= 0 || a->cg <= 0) {
         return (int)cudaErrorInvalidValue;
     }
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    if (a->tiled.on) {
+        const tq_qk_tiled &t = a->tiled;
+        const tiled_fn fn = tiled_kernel_for(a->c);
+        if (!fn || t.kb < TL_KT || t.kb > TL_MAX_KB || t.kb % TL_KT != 0 ||
+            t.tw * t.th != TL_PIX || t.grid < 1) {
+            return (int)cudaErrorInvalidValue;
+        }
+        if (t.smem_bytes > 48 * 1024) {
+            const cudaError_t e = cudaFuncSetAttribute(
+                fn, cudaFuncAttributeMaxDynamicSharedMemorySize, t.smem_bytes);
+            if (e != cudaSuccess) {
+                return (int)e;
+            }
+        }
+        const int vec_out = a->k % 16 == 0 && t.n_kt == 1 && aligned(a->y, 16);
+        fn<<<(unsigned)t.grid, (unsigned)(t.kb / TL_KT * 32), (size_t)t.smem_bytes, s>>>(*a,
+                                                                                        vec_out);
+        return (int)cudaGetLastError();
+    }
     const unsigned block = 256;
     const unsigned grid = grid_for(total, block);
-    cudaStream_t s = static_cast<cudaStream_t>(stream);
     if (!a->fast) {
         qconv_kernel<0><<<grid, block, 0, s>>>(*a, total);
     } else if (a->cg % 16 == 0 && a->c % 16 == 0 && aligned(a->x, 16) && aligned(a->wt, 16)) {
@@ -223,6 +508,101 @@ extern "C" int tq_qk_conv_direct(const tq_qk_conv *a, void *stream)
         qconv_kernel<1><<<grid, block, 0, s>>>(*a, total);
     }
     return (int)cudaGetLastError();
+}
+
+extern "C" int tq_qk_conv_tiled_setup(tq_qk_conv *a)
+{
+    tq_qk_tiled t;
+    memset(&t, 0, sizeof(t));
+    a->tiled = t;
+    if (!a->fast || a->cg != a->c || a->mg != a->k || a->c < 1 || a->c > 4 || a->k < 1 ||
+        a->r < 1 || a->r > 16 || a->s < 1 || a->s * a->c > 64 || a->stride_h < 1 ||
+        a->stride_w < 1 || a->dil_h < 1 || a->dil_w < 1 || a->n < 1 || a->oh < 1 || a->ow < 1 ||
+        a->stride_h > 64 || a->stride_w > 64 || a->dil_h > 64 || a->dil_w > 64 ||
+        a->pad_t < 0 || a->pad_l < 0 || a->pad_t > 1024 || a->pad_l > 1024) {
+        return 0;
+    }
+    /* int32 indices within an image, (int64 across images) */
+    const int64_t lim = (int64_t)1 << 30;
+    if (a->h * a->w * a->c >= lim || a->h >= lim / 64 || a->w >= lim / 64 ||
+        a->oh * a->ow * a->k >= lim || a->k * a->r * a->s * a->c >= lim) {
+        return 0;
+    }
+    const tiled_fn fn = tiled_kernel_for(a->c);
+    int dev = 0, smem_max = 0, n_sm = 0;
+    if (!fn || cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&smem_max, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
+            cudaSuccess ||
+        cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    /* tile shape: the least padded output area, then the fewest bank conflicts of the compute
+     * loop's input loads (padding the staged rows, twp), then the fewest staged entries */
+    t.scw = (int32_t)((a->s * a->c + 3) / 4);
+    int64_t best_area = -1, best_entries = 0;
+    int best_cost = 0;
+    for (int64_t tw = 32; tw >= 8; tw /= 2) {
+        const int64_t th = TL_PIX / tw;
+        const int64_t area = (a->ow + tw - 1) / tw * tw * ((a->oh + th - 1) / th * th);
+        const int64_t xr = (th - 1) * a->stride_h + (a->r - 1) * a->dil_h + 1;
+        int cost = 1 << 30;
+        int64_t twp = tw;
+        for (int64_t pad = 0; pad < 32; pad += 4) {
+            const int c = tiled_conflicts(tw, a->stride_h, t.scw, tw + pad);
+            if (c < cost) {
+                cost = c;
+                twp = tw + pad;
+            }
+        }
+        if (best_area < 0 || area < best_area ||
+            (area == best_area &&
+             (cost < best_cost || (cost == best_cost && xr * tw < best_entries)))) {
+            best_area = area;
+            best_cost = cost;
+            best_entries = xr * tw;
+            t.tw = (int32_t)tw;
+            t.th = (int32_t)th;
+            t.xr = (int32_t)xr;
+            t.twp = (int32_t)twp;
+        }
+    }
+    /* k tiles: as few as fit (kb <= 128) and the shared memory allows */
+    const int64_t k8 = (a->k + TL_KT - 1) / TL_KT * TL_KT;
+    int64_t n_kt = (k8 + TL_MAX_KB - 1) / TL_MAX_KB, kb = 0, smem = 0;
+    for (;; n_kt++) {
+        kb = ((k8 + n_kt - 1) / n_kt + TL_KT - 1) / TL_KT * TL_KT;
+        smem = tiled_smem(a->r, t.scw, kb, t.xr, t.twp);
+        if (smem <= smem_max || kb <= TL_KT) {
+            break;
+        }
+    }
+    n_kt = (a->k + kb - 1) / kb;
+    const int64_t n_tiles = n_kt * a->n * ((a->oh + t.th - 1) / t.th) *
+                            ((a->ow + t.tw - 1) / t.tw);
+    if (smem > smem_max || n_tiles >= lim) {
+        return 0;
+    }
+    const int threads = (int)(kb / TL_KT * 32);
+    int per_sm = 0;
+    if ((smem > 48 * 1024 &&
+         cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem) !=
+             cudaSuccess) ||
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, fn, threads, (size_t)smem) !=
+            cudaSuccess ||
+        per_sm < 1) {
+        (void)cudaGetLastError();
+        return 0;
+    }
+    const int64_t resident = (int64_t)per_sm * n_sm;
+    t.kb = (int32_t)kb;
+    t.n_kt = (int32_t)n_kt;
+    t.smem_bytes = (int32_t)smem;
+    t.n_tiles = (int32_t)n_tiles;
+    t.grid = (int32_t)(n_tiles < resident ? n_tiles : resident);
+    t.on = 1;
+    a->tiled = t;
+    return 1;
 }
 
 extern "C" int tq_qk_gemm_launch(const tq_qk_gemm *a, void *stream)
@@ -256,6 +636,18 @@ extern "C" int tq_qk_add_launch(const tq_qk_add *a, void *stream)
         return (int)cudaErrorInvalidValue;
     }
     const unsigned block = 256;
-    qadd_kernel<<<grid_for(a->n, block), block, 0, static_cast<cudaStream_t>(stream)>>>(*a);
+    cudaStream_t s = static_cast<cudaStream_t>(stream);
+    if (a->vec16 && a->rank == 1 && a->stride_a[0] == 1 && a->stride_b[0] == 1 &&
+        a->n % 16 == 0 && aligned(a->a, 16) && aligned(a->b, 16) && aligned(a->y, 16)) {
+        const int64_t n16 = a->n / 16;
+        const unsigned grid = grid_for(n16, block);
+        if (n16 + (int64_t)grid * block < INT32_MAX) {
+            qadd_vec16_kernel<int32_t><<<grid, block, 0, s>>>(*a, (int32_t)n16);
+        } else {
+            qadd_vec16_kernel<int64_t><<<grid, block, 0, s>>>(*a, n16);
+        }
+        return (int)cudaGetLastError();
+    }
+    qadd_kernel<<<grid_for(a->n, block), block, 0, s>>>(*a);
     return (int)cudaGetLastError();
 }
