@@ -20,8 +20,6 @@
 typedef struct tq_bc_run {
     const tq_graph *g;
     tq_exec *e;
-    tq_tensor *planned;   /* planned input shapes (data NULL) */
-    bool is_planned;
     int32_t *slot_of_value; /* g->n_values entries: measured layer slot, or -1 */
     size_t *sum_off;      /* per slot: offset of its channels in sum */
     int64_t *cout;        /* per slot */
@@ -71,39 +69,12 @@ static tfmq_status tq_bc_on_node(void *ud, const tq_exec *e, int32_t node_index)
     return TFMQ_OK;
 }
 
-static bool tq_bc_same_shape(const tq_tensor *a, const tq_tensor *b)
-{
-    if (a->rank != b->rank || a->dtype != b->dtype) {
-        return false;
-    }
-    for (int32_t d = 0; d < a->rank; d++) {
-        if (a->dims[d] != b->dims[d]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static tfmq_status tq_bc_visit(void *ctx, const tq_tensor *inputs, uint64_t batch_samples)
 {
     tq_bc_run *r = ctx;
-    const tq_graph *g = r->g;
-    tfmq_status st;
-    bool replan = !r->is_planned;
-    for (size_t i = 0; i < g->n_inputs && !replan; i++) {
-        replan = !tq_bc_same_shape(&inputs[i], &r->planned[i]);
-    }
-    if (replan) {
-        for (size_t i = 0; i < g->n_inputs; i++) {
-            r->planned[i] = inputs[i];
-            r->planned[i].data = NULL;
-        }
-        r->is_planned = false;
-        st = tq_exec_plan(r->e, r->planned, false);
-        if (st != TFMQ_OK) {
-            return st;
-        }
-        r->is_planned = true;
+    tfmq_status st = tq_exec_ensure_plan(r->e, inputs, NULL);
+    if (st != TFMQ_OK) {
+        return st;
     }
     st = tq_exec_run(r->e, inputs);
     if (st != TFMQ_OK) {
@@ -269,9 +240,8 @@ tfmq_status tq_bias_correction(const tq_graph *ref, const tq_quant_plan *plan,
     n_vals = g->n_values;
     r.slot_of_value = tq_alloc(a, n_vals * sizeof(int32_t));
     r.sum = tq_calloc(a, n_corr, sizeof(double));
-    r.planned = tq_calloc(a, g->n_inputs ? g->n_inputs : 1, sizeof(tq_tensor));
     corr = tq_alloc(a, n_corr * sizeof(float));
-    if (!r.slot_of_value || !r.sum || !r.planned || !corr) {
+    if (!r.slot_of_value || !r.sum || !corr) {
         st = tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "quantize: out of memory");
         goto fail;
     }
@@ -321,7 +291,6 @@ fail:
     tq_free(a, r.count, n_lay * sizeof(uint64_t));
     tq_free(a, r.slot_of_value, n_vals * sizeof(int32_t));
     tq_free(a, r.sum, n_corr * sizeof(double));
-    tq_free(a, r.planned, (g && g->n_inputs ? g->n_inputs : 1) * sizeof(tq_tensor));
     tq_graph_destroy(g);
     tq_arena_free(&arena);
     return st;

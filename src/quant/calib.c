@@ -14,8 +14,6 @@
 typedef struct tq_calib_run {
     const tq_graph *g;
     tq_exec *e;
-    tq_tensor *planned;     /* planned input shapes, n_inputs entries (data NULL) */
-    bool is_planned;
     int32_t *obs_of_value;  /* g->n_values entries: observer index, or -1 */
     int32_t *value_of_obs;  /* n_obs entries */
     bool *const_done;       /* n_obs entries: constant already observed */
@@ -63,39 +61,15 @@ static tfmq_status tq_calib_on_node(void *ud, const tq_exec *e, int32_t node_ind
     return TFMQ_OK;
 }
 
-static bool tq_calib_same_shape(const tq_tensor *a, const tq_tensor *b)
-{
-    if (a->rank != b->rank || a->dtype != b->dtype) {
-        return false;
-    }
-    for (int32_t d = 0; d < a->rank; d++) {
-        if (a->dims[d] != b->dims[d]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static tfmq_status tq_calib_visit(void *ctx, const tq_tensor *inputs, uint64_t batch_samples)
 {
     tq_calib_run *r = ctx;
-    const tq_graph *g = r->g;
-    tfmq_status st;
-    bool replan = !r->is_planned;
-    for (size_t i = 0; i < g->n_inputs && !replan; i++) {
-        replan = !tq_calib_same_shape(&inputs[i], &r->planned[i]);
+    bool replanned;
+    tfmq_status st = tq_exec_ensure_plan(r->e, inputs, &replanned);
+    if (st != TFMQ_OK) {
+        return st;
     }
-    if (replan) {
-        for (size_t i = 0; i < g->n_inputs; i++) {
-            r->planned[i] = inputs[i];
-            r->planned[i].data = NULL;
-        }
-        r->is_planned = false;
-        st = tq_exec_plan(r->e, r->planned, false);
-        if (st != TFMQ_OK) {
-            return st;
-        }
-        r->is_planned = true;
+    if (replanned) {
         /* constants (initializers, values folded at plan time) are never seen by the hook */
         for (size_t k = 0; k < r->n_obs; k++) {
             if (!r->const_done[k] && tq_exec_value_is_const(r->e, r->value_of_obs[k])) {
@@ -153,16 +127,13 @@ tfmq_status tq_calibrate(const tq_graph *g, const char *const *names, size_t n_n
     r.opts = &o;
     r.n_total = o.max_calib_samples;
     const tfmq_allocator *a = g->alloc;
-    const size_t n_in = g->n_inputs ? g->n_inputs : 1;
     const size_t n_nm = n_names ? n_names : 1;
     r.obs_of_value = tq_alloc(a, (g->n_values ? g->n_values : 1) * sizeof(int32_t));
     r.value_of_obs = tq_calloc(a, n_nm, sizeof(int32_t));
     r.const_done = tq_calloc(a, n_nm, sizeof(bool));
     r.obs = tq_alloc(a, n_nm * sizeof(tq_observer));
-    r.planned = tq_calloc(a, n_in, sizeof(tq_tensor));
     obs_of_name = tq_calloc(a, n_nm, sizeof(int32_t));
-    if (!r.obs_of_value || !r.value_of_obs || !r.const_done || !r.obs || !r.planned ||
-        !obs_of_name) {
+    if (!r.obs_of_value || !r.value_of_obs || !r.const_done || !r.obs || !obs_of_name) {
         st = tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "calibrate: out of memory");
         goto fail;
     }
@@ -211,7 +182,6 @@ fail:
     tq_free(a, r.value_of_obs, n_nm * sizeof(int32_t));
     tq_free(a, r.const_done, n_nm * sizeof(bool));
     tq_free(a, r.obs, n_nm * sizeof(tq_observer));
-    tq_free(a, r.planned, n_in * sizeof(tq_tensor));
     tq_free(a, obs_of_name, n_nm * sizeof(int32_t));
     return st;
 }

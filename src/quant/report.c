@@ -36,8 +36,6 @@ typedef struct tq_fid_run {
     tq_pair_acc *acc;               /* n_pairs */
     size_t *in_map;                 /* cand->n_inputs: index of the same-named ref input */
     tq_tensor *cand_in;             /* cand->n_inputs: inputs bound for the candidate */
-    tq_tensor *planned;             /* ref->n_inputs: planned shapes (data NULL) */
-    bool is_planned;
     int32_t *out_map;               /* ref->n_outputs: the candidate's same-named output value */
     tq_pair_acc out;                /* all float outputs together */
     double abs_sum, max_abs;        /* output |cand - ref| */
@@ -309,44 +307,19 @@ static tfmq_status tq_fid_outputs(tq_fid_run *r)
 
 /* ---- the batch loop ---- */
 
-static bool tq_fid_same_shape(const tq_tensor *a, const tq_tensor *b)
-{
-    if (a->rank != b->rank || a->dtype != b->dtype) {
-        return false;
-    }
-    for (int32_t d = 0; d < a->rank; d++) {
-        if (a->dims[d] != b->dims[d]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static tfmq_status tq_fid_visit(void *ctx, const tq_tensor *inputs, uint64_t batch_samples)
 {
     tq_fid_run *r = ctx;
     tfmq_status st;
     (void)batch_samples;
-    bool replan = !r->is_planned;
-    for (size_t i = 0; i < r->ref->n_inputs && !replan; i++) {
-        replan = !tq_fid_same_shape(&inputs[i], &r->planned[i]);
-    }
     for (size_t i = 0; i < r->cand->n_inputs; i++) {
         r->cand_in[i] = inputs[r->in_map[i]];
     }
-    if (replan) {
-        r->is_planned = false;
-        for (size_t i = 0; i < r->ref->n_inputs; i++) {
-            r->planned[i] = inputs[i];
-            r->planned[i].data = NULL;
-        }
-        if ((st = tq_exec_plan(r->eref, r->planned, false)) != TFMQ_OK) {
-            return tq_fail_prefix(st, "fidelity: reference");
-        }
-        if ((st = tq_exec_plan(r->ecand, r->cand_in, false)) != TFMQ_OK) {
-            return tq_fail_prefix(st, "fidelity: candidate");
-        }
-        r->is_planned = true;
+    if ((st = tq_exec_ensure_plan(r->eref, inputs, NULL)) != TFMQ_OK) {
+        return tq_fail_prefix(st, "fidelity: reference");
+    }
+    if ((st = tq_exec_ensure_plan(r->ecand, r->cand_in, NULL)) != TFMQ_OK) {
+        return tq_fail_prefix(st, "fidelity: candidate");
     }
     for (size_t p = 0; p < r->n_pairs; p++) {
         r->buf_n[p] = SIZE_MAX;
@@ -393,11 +366,10 @@ static tfmq_status tq_fid_setup(tq_fid_run *r)
     r->acc = tq_calloc(a, np, sizeof(tq_pair_acc));
     r->in_map = tq_calloc(a, tq_max1(cand->n_inputs), sizeof(size_t));
     r->cand_in = tq_calloc(a, tq_max1(cand->n_inputs), sizeof(tq_tensor));
-    r->planned = tq_calloc(a, tq_max1(ref->n_inputs), sizeof(tq_tensor));
     r->out_map = tq_alloc(a, tq_max1(ref->n_outputs) * sizeof(int32_t));
     if (!r->ref_v || !r->cand_v || !r->ref_next || !r->cand_next || !r->ref_head ||
         !r->cand_head || !r->buf || !r->buf_cap || !r->buf_n || !r->done || !r->acc ||
-        !r->in_map || !r->cand_in || !r->planned || !r->out_map) {
+        !r->in_map || !r->cand_in || !r->out_map) {
         return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "fidelity: out of memory");
     }
     if (cand->n_inputs != ref->n_inputs) {
@@ -489,7 +461,6 @@ static void tq_fid_run_free(tq_fid_run *r)
     tq_free(a, r->acc, np * sizeof(tq_pair_acc));
     tq_free(a, r->in_map, tq_max1(r->cand->n_inputs) * sizeof(size_t));
     tq_free(a, r->cand_in, tq_max1(r->cand->n_inputs) * sizeof(tq_tensor));
-    tq_free(a, r->planned, tq_max1(r->ref->n_inputs) * sizeof(tq_tensor));
     tq_free(a, r->out_map, tq_max1(r->ref->n_outputs) * sizeof(int32_t));
 }
 

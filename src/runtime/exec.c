@@ -906,6 +906,27 @@ static bool tq_same_shape(const tq_tensor *a, const tq_tensor *b)
     return true;
 }
 
+tfmq_status tq_exec_ensure_plan(tq_exec *e, const tq_tensor *inputs, bool *replanned_out)
+{
+    const tq_graph *g = e->g;
+    bool replan = !e->planned;
+    for (size_t i = 0; i < g->n_inputs && !replan; i++) {
+        replan = !tq_same_shape(&e->vals[g->inputs[i]].t, &inputs[i]);
+    }
+    if (replanned_out) {
+        *replanned_out = false;
+    }
+    if (!replan) {
+        return TFMQ_OK;
+    }
+    /* a failed plan leaves e->planned false, so the next call plans again */
+    tfmq_status st = tq_exec_plan(e, inputs, false);
+    if (st == TFMQ_OK && replanned_out) {
+        *replanned_out = true;
+    }
+    return st;
+}
+
 static tfmq_status tq_exec_run_nodes(tq_exec *e, const tq_tensor *inputs);
 
 tfmq_status tq_exec_run(tq_exec *e, const tq_tensor *inputs)

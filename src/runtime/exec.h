@@ -28,6 +28,12 @@ void tq_exec_set_threads(tq_exec *e, int32_t n_threads);
  * shapes_only: infer and fold but allocate no workspace (model validation, MAC counting). */
 tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_only);
 
+/* Plan for inputs (shapes and dtypes; data ignored) unless e is already planned for exactly
+ * these input dtypes, ranks and dims: what a caller that feeds batches of changing shapes calls
+ * before each tq_exec_run. A failed plan leaves e unplanned, so the next call plans again.
+ * *replanned_out (may be NULL): true when this call planned (successfully). */
+tfmq_status tq_exec_ensure_plan(tq_exec *e, const tq_tensor *inputs, bool *replanned_out);
+
 /* The planned shape of input i, to compare against a run's inputs. */
 const tq_tensor *tq_exec_input(const tq_exec *e, size_t i);
 
