@@ -6,12 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bad=0
 banned='\b(sprintf|vsprintf|strcpy|strcat|strtok|atoi|atol|gets|exit|abort|printf|puts)\s*\('
-if grep -rnP "$banned" src --include='*.c' --include='*.h' --include='*.cu' --include='*.cuh' | grep -v '^\s*//' ; then
+if grep -rnP "$banned" src --include='*.c' --include='*.h' --include='*.cu' --include='*.cuh' | grep -vP '^[^:]+:\d+:\s*(\*|/\*|//)' ; then
     echo "check_src: banned functions above (use snprintf, strtol, return a status)" >&2
     bad=1
 fi
 if grep -rnP '\b(malloc|calloc|realloc|free)\s*\(' src --include='*.c' --include='*.h' --include='*.cu' --include='*.cuh' \
-        | grep -v '^src/core/alloc.c:' | grep -v 'protobuf' ; then
+        | grep -v '^src/core/alloc.c:' | grep -v 'protobuf' \
+        | grep -vP '^[^:]+:\d+:\s*(\*|/\*|//)' ; then
     echo "check_src: direct allocation above (use tq_alloc/tq_free)" >&2
     bad=1
 fi

@@ -26,8 +26,8 @@
  *     ("cuda:qconv_stem_tiled", qconv.h's tq_qk_tiled), the rest the one-output-per-thread
  *     kernel. TFMQ_CUDA_QCONV_UNTILED=1 turns the tiled kernel off (A/B timing).
  * QGemm: our warp-per-output kernel (the final classifier: small), bit-exact.
- * QAdd: our element-wise kernel with numpy broadcasting, bit-exact; layout-free (any layout
- * given both activations in it). Same-shape operands in the same layout with a size that is a
+ * QAdd: our element-wise kernel with numpy broadcasting, bit-exact; layout-free: either layout
+ * given both activations in it. Same-shape operands in the same layout with a size that is a
  * multiple of 16 take the 16-bytes-per-thread path ("cuda:qadd_v16"; the strided kernel where a
  * pointer is not 16-byte aligned); TFMQ_CUDA_QADD_SCALAR=1 turns it off. */
 #include <math.h>
