@@ -93,10 +93,19 @@ static int dispatch(int argc, char **argv)
     return c->fn(argc - 1, argv + 1);
 }
 
+/* The library's warnings (e.g. a node with no GPU kernel) go to stderr as tfmq's own. */
+static void cli_log(void *user_data, tfmq_log_level level, const char *message)
+{
+    (void)user_data;
+    (void)level;
+    cli_warn(NULL, "%s", message);
+}
+
 int main(int argc, char **argv)
 {
     /* A closed pipe (tfmq inspect m.onnx | head -1) must be a write error, not a signal. */
     signal(SIGPIPE, SIG_IGN);
+    tfmq_set_log_callback(cli_log, NULL, TFMQ_LOG_WARN);
     /* --signature NAME (TensorFlow SavedModels) works with every command: take it out here */
     int n = 0;
     for (int i = 0; i < argc; i++) {

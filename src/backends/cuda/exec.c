@@ -331,8 +331,12 @@ static tfmq_status cx_plan_node(tq_cuda_exec *x, size_t i)
     }
     cn->k = k;
     if (!k) {
+        char lbl[64];
         cn->host = true;
         x->n_fallback++;
+        tq_log(TFMQ_LOG_WARN, "cuda: node '%s' (%s) has no GPU kernel: it runs on the host "
+               "(slow; runs are not captured as one CUDA graph)",
+               tq_node_label(x->g, n, lbl, sizeof(lbl)), tq_op_table[n->op].name);
     }
     for (int32_t j = 0; j < n->n_out; j++) {
         if (n->out[j] >= 0) {
