@@ -41,6 +41,68 @@ static void fill(tq_rng *rng, float *x, size_t n)
     }
 }
 
+/* tfmq_session_options.device: "cpu", "" and NULL run on the CPU (tfmq_session_get_info says
+ * so); a malformed or unknown device is INVALID_ARG; "cuda" is UNSUPPORTED with the reason when
+ * the build has no CUDA backend or the machine no GPU (as in CI), else it runs and says cuda. */
+static void test_device_option(tq_rng *unused)
+{
+    (void)unused;
+    tfmq_model *m = load_model();
+    if (!m) {
+        return;
+    }
+    static const char *const cpu_names[] = {NULL, "", "cpu"};
+    for (size_t i = 0; i < 3; i++) {
+        tfmq_session_options so;
+        memset(&so, 0, sizeof(so));
+        so.struct_size = sizeof(so);
+        so.device = cpu_names[i];
+        tfmq_session *s = NULL;
+        TQ_EXPECT_OK(tfmq_session_create(m, &so, &s));
+        tfmq_session_info si;
+        memset(&si, 0, sizeof(si));
+        si.struct_size = sizeof(si);
+        TQ_EXPECT_OK(tfmq_session_get_info(s, &si));
+        TQ_EXPECT_STR_EQ(si.device, "cpu");
+        TQ_EXPECT(si.n_host_fallback == 0 && !si.graph_replay, "cpu session info");
+        tfmq_session_destroy(s);
+    }
+    static const char *const bad[] = {"gpu", "cuda:", "cuda:x", "cuda:-1", "cuda0", "CPU"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        tfmq_session_options so;
+        memset(&so, 0, sizeof(so));
+        so.struct_size = sizeof(so);
+        so.device = bad[i];
+        tfmq_session *s = (tfmq_session *)1;
+        TQ_EXPECT(tfmq_session_create(m, &so, &s) == TFMQ_ERR_INVALID_ARG && s == NULL,
+                  "device '%s' must be refused as an invalid argument", bad[i]);
+        TQ_EXPECT_STR_CONTAINS(tfmq_last_error(), "device");
+    }
+    /* "cuda": runs where a GPU is, else says why */
+    tfmq_session_options so;
+    memset(&so, 0, sizeof(so));
+    so.struct_size = sizeof(so);
+    so.device = "cuda";
+    tfmq_session *s = NULL;
+    tfmq_status st = tfmq_session_create(m, &so, &s);
+    const bool has_cuda = strstr(tfmq_backends(), "cuda") != NULL;
+    if (st == TFMQ_OK) {
+        TQ_EXPECT(has_cuda, "a cuda session without the CUDA backend");
+        tfmq_session_info si;
+        memset(&si, 0, sizeof(si));
+        si.struct_size = sizeof(si);
+        TQ_EXPECT_OK(tfmq_session_get_info(s, &si));
+        TQ_EXPECT_STR_EQ(si.device, "cuda");
+        printf("  device cuda: %s\n", si.device_name);
+    } else {
+        TQ_EXPECT(st == TFMQ_ERR_UNSUPPORTED && s == NULL, "device cuda: status %d", (int)st);
+        TQ_EXPECT_STR_CONTAINS(tfmq_last_error(), has_cuda ? "no CUDA device" : "no CUDA backend");
+        printf("  device cuda: %s\n", tfmq_last_error());
+    }
+    tfmq_session_destroy(s);
+    tfmq_model_destroy(m);
+}
+
 static void test_inspect(tq_rng *rng)
 {
     (void)rng;
@@ -203,6 +265,7 @@ int main(int argc, char **argv)
 {
     tq_test_begin(argc, argv);
     find_root();
+    TQ_RUN(test_device_option);
     TQ_RUN(test_inspect);
     TQ_RUN(test_run_no_alloc_and_determinism);
     TQ_RUN(test_run_errors);
