@@ -208,9 +208,10 @@ static const tfmq_allocator g_alloc = {&g_counter, tq_test_counting_alloc_fn,
                                        tq_test_counting_free_fn};
 
 /* Prepare with input 0 in layout lx and output 0 (and the residual) in ly, run `reps` times on
- * the case's data, write output 0 (NCHW) into y_out. */
+ * the case's data, write output 0 (NCHW) into y_out. inplace: output 0 is written over the
+ * residual's buffer (the exec's in-place residual, tq_cpu_prep.out0_over_residual). */
 static tfmq_status run_dnnl(tcase *tc, const tq_tensor *yshape, uint8_t lx, uint8_t ly,
-                            int32_t n_threads, void *y_out, dnnl_run *r)
+                            int32_t n_threads, bool inplace, void *y_out, dnnl_run *r)
 {
     memset(r, 0, sizeof(*r));
     tq_tensor pin[MAX_IN], rin[MAX_IN], pout = *yshape, rout = *yshape;
@@ -234,7 +235,8 @@ static tfmq_status run_dnnl(tcase *tc, const tq_tensor *yshape, uint8_t lx, uint
     tc_ctx(tc, &node, &ctx, pin, &pout);
     r->role = tq_cpu_dnnl_role(&ctx);
     tq_cpu_prep prep = {.ctx = &ctx, .in_layout = in_l, .out_layout = out_l,
-                        .n_threads = n_threads, .isa = tq_cpu_isa_level(), .alloc = &g_alloc};
+                        .n_threads = n_threads, .isa = tq_cpu_isa_level(), .alloc = &g_alloc,
+                        .out0_over_residual = inplace};
     long long live0 = atomic_load(&g_counter.n_live);
     tq_cpu_kernel *k = NULL;
     tfmq_status st = tq_cpu_prepare_dnnl(&prep, &k);
@@ -253,8 +255,13 @@ static tfmq_status run_dnnl(tcase *tc, const tq_tensor *yshape, uint8_t lx, uint
         }
     }
     const size_t ny = tq_tensor_numel(yshape), yb = ny * esz(yshape->dtype);
-    rout.data = malloc(yb);
-    memset(rout.data, 0x5a, yb); /* garbage: the kernel must overwrite every element */
+    void *y_own = NULL;
+    if (inplace) {
+        rout.data = rin[tc->resid].data; /* the output overwrites the residual's copy */
+    } else {
+        rout.data = y_own = malloc(yb);
+        memset(rout.data, 0x5a, yb); /* garbage: the kernel must overwrite every element */
+    }
     tc_ctx(tc, &node, &ctx, rin, &rout);
     long long total0 = atomic_load(&g_counter.n_total);
     int32_t prev = tq_cpu_threads_enter(n_threads);
@@ -268,7 +275,7 @@ static tfmq_status run_dnnl(tcase *tc, const tq_tensor *yshape, uint8_t lx, uint
     }
     k->destroy(k);
     r->live_after_destroy = (size_t)(atomic_load(&g_counter.n_live) - live0);
-    free(rout.data);
+    free(y_own);
     for (int32_t i = 0; i < MAX_IN; i++) {
         free(conv[i]);
     }
@@ -334,11 +341,16 @@ static void check_case(tcase *tc, const char *label, bool expect_take)
         TQ_EXPECT(n_sat * 2 <= n || n < 16, "%s: mistrusted, %zu of %zu outputs saturate", label,
                   n_sat, n);
     }
-    /* layouts: all four combinations when the role is ANY, NCHW only otherwise */
-    for (int l = 0; l < 4; l++) {
-        const uint8_t lx = (uint8_t)(l & 1), ly = (uint8_t)(l >> 1);
+    /* layouts: all four combinations when the role is ANY, NCHW only otherwise; then, with a
+     * residual in NHWC, the output written over the residual (as the exec plans it in place) */
+    for (int l = 0; l < 5; l++) {
+        const bool inplace = l == 4;
+        if (inplace && tc->resid < 0) {
+            break;
+        }
+        const uint8_t lx = (uint8_t)(l & 1), ly = inplace ? 1 : (uint8_t)(l >> 1);
         dnnl_run r;
-        st = run_dnnl(tc, &y, lx, ly, 1 + (l == 3), out, &r);
+        st = run_dnnl(tc, &y, lx, ly, 1 + (l == 3), inplace, out, &r);
         TQ_EXPECT(st == TFMQ_OK, "%s [%d%d]: %s", label, lx, ly, tfmq_last_error());
         TQ_EXPECT(r.taken == expect_take, "%s [%d%d]: taken %d, expected %d", label, lx, ly,
                   (int)r.taken, (int)expect_take);
@@ -755,7 +767,7 @@ static void test_qgemm_ties(tq_rng *rng)
         if (run_ref(&tc, &y) == TFMQ_OK) {
             uint8_t out[9];
             dnnl_run r;
-            TQ_EXPECT_OK(run_dnnl(&tc, &y, 0, 0, 1, out, &r));
+            TQ_EXPECT_OK(run_dnnl(&tc, &y, 0, 0, 1, false, out, &r));
             TQ_EXPECT(r.taken == has_vnni(), "ties: taken %d", (int)r.taken);
             TQ_EXPECT(r.allocs_in_run == 0 && r.live_after_destroy == 0, "ties: allocations");
             for (size_t i = 0; r.taken && i < 9; i++) {
@@ -809,7 +821,7 @@ static void test_concurrent_runs(tq_rng *rng)
     const size_t n = tq_tensor_numel(&y);
     float *want = malloc(n * sizeof(float));
     dnnl_run r;
-    TQ_EXPECT_OK(run_dnnl(&tc, &y, 0, 0, 1, want, &r)); /* one thread, alone */
+    TQ_EXPECT_OK(run_dnnl(&tc, &y, 0, 0, 1, false, want, &r)); /* one thread, alone */
     conc_arg args[N_THREADS];
     pthread_t th[N_THREADS];
     for (int t = 0; t < N_THREADS; t++) {

@@ -356,7 +356,7 @@ static void check_case(const op_case *oc)
                     in_l[i] = (uint8_t)(r4 && follows ? lx : 0);
                 }
                 out_l[0] = (uint8_t)(outs[0].rank == 4 ? ly : 0);
-                tq_cpu_prep p = {&pctx, in_l, out_l, 2, isa, NULL, NULL, NULL};
+                tq_cpu_prep p = {&pctx, in_l, out_l, 2, isa, NULL, NULL, NULL, false};
                 tq_cpu_kernel *k = NULL;
                 TQ_EXPECT_OK(tq_cpu_prepare_simd(&p, &k));
                 char where[96];
@@ -1048,7 +1048,7 @@ static void test_not_taken_and_oom(tq_rng *unused)
     ctx.in[0] = &x;
     ctx.out[0] = &y;
     const uint8_t l[1] = {0};
-    tq_cpu_prep p = {&ctx, l, l, 1, TQ_CPU_ISA_SCALAR, NULL, NULL, NULL};
+    tq_cpu_prep p = {&ctx, l, l, 1, TQ_CPU_ISA_SCALAR, NULL, NULL, NULL, false};
     tq_cpu_kernel dummy;
     tq_cpu_kernel *kern = &dummy; /* must be reset */
     tq_alloc_test_set_fail_at(1); /* the next allocation fails */

@@ -92,6 +92,8 @@ typedef struct tq_cpu_prep {
     const uint8_t *in_bf16;   /* per input: 1 when the float32 tensor is stored as BF16 (only
                                  between BF16 convolutions, tq_cpu_dnnl_bf16_io); NULL: none */
     const uint8_t *out_bf16;  /* per output, likewise */
+    bool out0_over_residual;  /* FusedConv: output 0 is written over the residual (input 3),
+                                 the exec's in-place residual; false when not given */
 } tq_cpu_prep;
 
 /* Each family sets *k_out to a new kernel, or to NULL when it does not take the node (its

@@ -385,6 +385,9 @@ tfmq_status tq_cpu_onednn_prepare_conv(const tq_cpu_prep *p, tq_cpu_kernel **k_o
         tq_clear_error();
     }
     cp.bf16 = !cp.quant && strcmp(compute, "bf16") == 0 && p->isa >= TQ_CPU_ISA_AVX512_BF16;
+    /* output written over the residual (exec in-place): the sum post-op accumulates onto R where
+     * it already is (its copy stage is skipped at run, source and destination being the same) */
+    cp.r_sum = cp.r_slot == 3 && p->out0_over_residual;
     if (cp.bf16 && p->in_bf16 && p->out_bf16) {
         cp.x_bf16 = p->in_bf16[0] != 0;
         cp.y_bf16 = p->out_bf16[0] != 0;
