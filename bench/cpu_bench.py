@@ -30,7 +30,7 @@ one whose estimated run time (a smaller batch's median scaled by the batch) exce
 is not timed ("too slow").
 
 Exports, engines and QDQ models are cached in .cache/bench-cpu/ (keyed by the model file's
-SHA-256, the quantize options and `tfmq --version`); results go to .cache/bench-cpu/out/
+SHA-256, the quantize options, `tfmq --version` and the tfmq binary's SHA-256); results go to .cache/bench-cpu/out/
 (cpu_bench.json and cpu_bench.md, ready for bench/RESULTS.md). The last line printed is
     cpu-bench: resnet50 b1 t2 fp32 X.XXx int8 X.XXx bf16 X.XXx vs ort-fp32; int8 X.XXx vs ort-int8
 (ORT ms / tfmq ms: > 1 means tfmq is faster; n/a where not measured). A failed step prints its
@@ -403,7 +403,9 @@ def prepare_int8(m, tfmq, tfmq_version):
                                       for f in sorted(os.listdir(a))))
         else:
             calib_id.append(a)
-    key = short_hash(sha256_file(m.fp32).hexdigest(), " ".join(args), *calib_id, tfmq_version)
+    # the binary's own hash too: `tfmq --version` does not change when the quantizer does
+    key = short_hash(sha256_file(m.fp32).hexdigest(), " ".join(args), *calib_id, tfmq_version,
+                     sha256_file(tfmq).hexdigest())
     base = os.path.join(CACHE, "int8", "%s-%s" % (m.name, key))
     engine, qdq, report = base + ".tfmq", base + ".qdq.onnx", base + ".report.json"
     try:
