@@ -253,6 +253,16 @@ typedef struct tfmq_session_options {
      *  kept in the model's precision: fp16 and bf16 models in that type, tf32 models in float32
      *  with TF32 tensor-core math, fp32 models in strict float32. Borrowed during the call. */
     const char *device;
+    /** cuda: path of a plan cache file (docs/CUDA_BACKEND.md, "Plan cache"), which spares the
+     *  session the autotuning of its convolutions. When the file exists and was written for
+     *  this GPU and cuDNN version, each convolution it holds builds the recorded cuDNN plan
+     *  instead of timing candidates (a plan that fails falls back to autotuning, with a
+     *  warning); a file written elsewhere, or that does not parse, is ignored with a warning.
+     *  Choices made by autotuning are added and the file is rewritten atomically after the
+     *  session is planned (and after a re-plan for new input shapes); a failed write is a
+     *  warning, not an error. NULL: the environment variable TFMQ_CUDA_PLAN_CACHE when set;
+     *  "": no cache. Ignored on the CPU. Copied. */
+    const char *plan_cache;
 } tfmq_session_options;
 
 /** Create a session for `model` and plan its memory for the model's input shapes, symbolic
@@ -276,6 +286,12 @@ typedef struct tfmq_session_info {
     const char *device_name; /**< the GPU's name (cuda), or the CPU summary of tfmq_cpu_info() */
     size_t n_host_fallback;  /**< cuda: nodes no GPU kernel takes, run on the host (slow) */
     bool graph_replay;       /**< cuda: runs replay one captured CUDA graph */
+    /** cuda with a plan cache (tfmq_session_options.plan_cache): convolutions planned from a
+     *  cached choice, and convolutions autotuned (then recorded), over every planning of the
+     *  session so far; depthwise convolutions, never tuned, count in neither. Both 0 without
+     *  a cache. */
+    size_t plan_cache_hits;
+    size_t plan_cache_misses;
 } tfmq_session_info;
 
 /** Fill `info_out` (whose struct_size the caller sets).

@@ -11,6 +11,7 @@
 #include "runtime/model.h"
 #ifdef TFMQ_HAVE_CUDA
 #include "backends/cuda/exec.h"
+#include "backends/cuda/plan_cache.h"
 #endif
 
 struct tfmq_session {
@@ -27,6 +28,7 @@ struct tfmq_session {
 #ifdef TFMQ_HAVE_CUDA
     tq_cuda_exec *cuda;
     tq_cuda_exec_opts cuda_opts;
+    tq_plan_cache *plan_cache; /* cuDNN plan choices kept across plannings; NULL: none */
 #endif
 };
 
@@ -74,6 +76,21 @@ static tfmq_status tq_session_cuda_plan(tfmq_session *s)
     if (st == TFMQ_OK) {
         st = tq_cuda_exec_create(s->graph, s->exec, &s->cuda_opts, s->palloc, &s->cuda);
     }
+    return st;
+}
+
+/* The session's plan cache: the option's file, else $TFMQ_CUDA_PLAN_CACHE; "" means none.
+ * Nothing is read here: each CUDA exec binds it to its device, which loads the file once. */
+static tfmq_status tq_session_plan_cache(tfmq_session *s, const char *path)
+{
+    if (!path) {
+        path = getenv("TFMQ_CUDA_PLAN_CACHE");
+    }
+    if (!path || !path[0]) {
+        return TFMQ_OK;
+    }
+    tfmq_status st = tq_plan_cache_create(s->palloc, path, &s->plan_cache);
+    s->cuda_opts.plan_cache = s->plan_cache;
     return st;
 }
 
@@ -164,6 +181,7 @@ tfmq_status tfmq_session_create(const tfmq_model *model, const tfmq_session_opti
     if (cuda) {
         s->on_cuda = true;
         TQ_TRY(st, tq_session_cuda_opts(model, cuda_dev, &s->cuda_opts));
+        TQ_TRY(st, tq_session_plan_cache(s, o.plan_cache));
         TQ_TRY(st, tq_session_cuda_plan(s));
         *sess_out = s;
         return TFMQ_OK;
@@ -191,6 +209,7 @@ void tfmq_session_destroy(tfmq_session *s)
     const tfmq_allocator *a = s->palloc ? &copy : NULL;
 #ifdef TFMQ_HAVE_CUDA
     tq_cuda_exec_destroy(s->cuda);
+    tq_plan_cache_destroy(s->plan_cache);
 #endif
     tq_exec_destroy(s->exec);
     if (s->owns_graph) {
@@ -405,6 +424,9 @@ tfmq_status tfmq_session_get_info(const tfmq_session *s, tfmq_session_info *info
         i.device_name = tq_cuda_exec_device_name(s->cuda);
         i.n_host_fallback = tq_cuda_exec_n_fallback(s->cuda);
         i.graph_replay = tq_cuda_exec_uses_graph(s->cuda);
+        size_t n_entries = 0;
+        tq_plan_cache_stats(s->plan_cache, &i.plan_cache_hits, &i.plan_cache_misses,
+                            &n_entries);
     }
 #endif
     memcpy(info_out, &i, info_out->struct_size);

@@ -14,13 +14,18 @@
  * session against the CPU's on the same inputs (at least 8 samples): top-1 agreement >= 99%, and
  * against the FP32 model an output SQNR no more than 1 dB below the CPU INT8 engine's (both
  * printed, with the SQNR between the two engines), no host fallback, identical replays.
+ * Plan cache: a session made twice with one cache file (the CNN in strict FP32, ResNet-20 in
+ * FP16 and INT8) plans every convolution from the cache the second time and gives the first
+ * session's outputs bit for bit; both creation times are printed.
  * Skipped (exit 77) with the reason when no CUDA device is usable. A missing model file fails. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <dirent.h>
+#include <sys/stat.h>
 
 #include "backends/cuda/dev.h"
 #include "image.h"
@@ -608,6 +613,149 @@ static void test_replan(tq_rng *rng)
     tfmq_model_destroy(m);
 }
 
+/* ---- the plan cache (docs/CUDA_BACKEND.md, "Plan cache") ---- */
+static void print_log(void *ud, tfmq_log_level level, const char *msg)
+{
+    (void)ud;
+    printf("  log (%s): %s\n", level == TFMQ_LOG_ERROR ? "error" : "warning", msg);
+}
+
+/* A cuda session of m with the plan cache file `cache`: *ms its creation time, *info its info. */
+static tfmq_session *make_cached_session(const tfmq_model *m, int64_t batch, const char *cache,
+                                         double *ms, tfmq_session_info *info)
+{
+    tfmq_session_options so;
+    memset(&so, 0, sizeof(so));
+    so.struct_size = sizeof(so);
+    so.symbolic_dim_default = batch;
+    so.device = "cuda";
+    so.plan_cache = cache;
+    tfmq_session *s = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    tfmq_status st = tfmq_session_create(m, &so, &s);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
+    TQ_EXPECT(st == TFMQ_OK, "session_create(cuda, plan cache %s): %s", cache,
+              tfmq_last_error());
+    memset(info, 0, sizeof(*info));
+    info->struct_size = sizeof(*info);
+    if (s) {
+        TQ_EXPECT_OK(tfmq_session_get_info(s, info));
+    }
+    return s;
+}
+
+/* Make a session of m twice with one plan cache file in a new temporary folder: the first
+ * autotunes and writes the file, the second plans every convolution from it (no miss, as many
+ * hits as the first had lookups) and its outputs equal the first's bit for bit. */
+static void check_plan_cache(const char *what, const tfmq_model *m, tq_rng *rng)
+{
+    char dir[] = "/tmp/tfmq_plan_cache_XXXXXX", path[256];
+    if (!mkdtemp(dir)) {
+        TQ_EXPECT(false, "mkdtemp: %s", strerror(errno));
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/plans.txt", dir);
+    io t;
+    memset(&t, 0, sizeof(t));
+    t.ii.struct_size = t.oi.struct_size = sizeof(t.ii);
+    TQ_EXPECT_OK(tfmq_model_io(m, TFMQ_IO_INPUT, 0, &t.ii));
+    TQ_EXPECT_OK(tfmq_model_io(m, TFMQ_IO_OUTPUT, 0, &t.oi));
+    const int64_t batch = t.ii.dims[0] >= 0 ? t.ii.dims[0] : 4;
+    t.n_in = 1;
+    for (int32_t d = 0; d < t.ii.rank; d++) {
+        t.dims[d] = t.ii.dims[d] >= 0 ? t.ii.dims[d] : batch;
+        t.n_in *= (size_t)t.dims[d];
+    }
+    t.x = malloc(t.n_in * sizeof(float));
+    for (size_t i = 0; t.x && i < t.n_in; i++) {
+        t.x[i] = tq_rng_uniform(rng, -1.0f, 1.0f);
+    }
+    double ms[2] = {0.0, 0.0};
+    tfmq_session_info si[2];
+    float *y[2] = {NULL, NULL};
+    size_t n_y[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        tfmq_session *s = make_cached_session(m, batch, path, &ms[k], &si[k]);
+        y[k] = s && t.x ? run_once(s, &t, &n_y[k]) : NULL;
+        tfmq_session_destroy(s);
+    }
+    printf("  plan cache %-26s b%lld: cold %8.1f ms (%zu convolutions tuned, %zu from the "
+           "cache), warm %8.1f ms (%zu from the cache, %zu tuned)\n", what, (long long)batch,
+           ms[0], si[0].plan_cache_misses, si[0].plan_cache_hits, ms[1], si[1].plan_cache_hits,
+           si[1].plan_cache_misses);
+    struct stat sb;
+    TQ_EXPECT(stat(path, &sb) == 0 && sb.st_size > 0, "%s: no plan cache file written", what);
+    TQ_EXPECT(si[0].plan_cache_misses > 0, "%s: the first session tuned nothing", what);
+    TQ_EXPECT(si[1].plan_cache_misses == 0 &&
+                  si[1].plan_cache_hits == si[0].plan_cache_hits + si[0].plan_cache_misses,
+              "%s: the second session: %zu hits, %zu misses (the first looked up %zu)", what,
+              si[1].plan_cache_hits, si[1].plan_cache_misses,
+              si[0].plan_cache_hits + si[0].plan_cache_misses);
+    TQ_EXPECT(y[0] && y[1] && n_y[0] == n_y[1] && memcmp(y[0], y[1], n_y[0] * sizeof(float)) == 0,
+              "%s: the session planned from the cache gives other outputs", what);
+    free(y[0]);
+    free(y[1]);
+    free(t.x);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void test_plan_cache(tq_rng *rng)
+{
+    char path[1024];
+    tfmq_model *m = NULL, *q = NULL;
+    tfmq_set_log_callback(print_log, NULL, TFMQ_LOG_WARN); /* a cached plan refused says why */
+    /* strict FP32 (heuristics and every engine by index) on the bundled CNN */
+    snprintf(path, sizeof(path), "%s/%s", TFMQ_SOURCE_DIR, MODELS[0].path);
+    TQ_EXPECT_OK(tfmq_model_load(path, NULL, &m));
+    if (m) {
+        check_plan_cache("fashion_mnist_cnn fp32", m, rng);
+    }
+    tfmq_model_destroy(m);
+    m = NULL;
+    /* ResNet-20: FP16 (fused bias, residual and Relu) and INT8 (the qconv family) */
+    snprintf(path, sizeof(path), "%s/%s", tq_test_shared_dir(), MODELS[1].path);
+    TQ_EXPECT_OK(tfmq_model_load(path, NULL, &m));
+    tfmq_quantize_options qo;
+    memset(&qo, 0, sizeof(qo));
+    qo.struct_size = sizeof(qo);
+    qo.precision = TFMQ_PRECISION_FP16;
+    if (m && tfmq_quantize(m, &qo, &q, NULL) == TFMQ_OK) {
+        check_plan_cache("resnet20 fp16", q, rng);
+    } else {
+        TQ_EXPECT(false, "resnet20 fp16: %s", tfmq_last_error());
+    }
+    tfmq_model_destroy(q);
+    q = NULL;
+    calib_src src;
+    memset(&src, 0, sizeof(src));
+    src.n = 1;
+    src.ii.struct_size = sizeof(src.ii);
+    if (m) {
+        TQ_EXPECT_OK(tfmq_model_io(m, TFMQ_IO_INPUT, 0, &src.ii));
+        for (int32_t d = 0; d < src.ii.rank; d++) {
+            src.dims[d] = src.ii.dims[d] >= 0 ? src.ii.dims[d] : 2;
+            src.n *= (size_t)src.dims[d];
+        }
+        src.buf = malloc(src.n * sizeof(float));
+    }
+    qo.precision = TFMQ_PRECISION_INT8;
+    qo.calib_method = TFMQ_CALIB_MINMAX;
+    qo.calib_fn = calib_batch;
+    qo.calib_user_data = &src;
+    if (src.buf && tfmq_quantize(m, &qo, &q, NULL) == TFMQ_OK) {
+        check_plan_cache("resnet20 int8", q, rng);
+    } else {
+        TQ_EXPECT(false, "resnet20 int8: %s", m ? tfmq_last_error() : "no model");
+    }
+    free(src.buf);
+    tfmq_model_destroy(q);
+    tfmq_model_destroy(m);
+    tfmq_set_log_callback(NULL, NULL, TFMQ_LOG_WARN);
+}
+
 int main(int argc, char **argv)
 {
     char why[256];
@@ -621,5 +769,6 @@ int main(int argc, char **argv)
     TQ_RUN(test_models_int8);
     TQ_RUN(test_mobilenet_photos_int8);
     TQ_RUN(test_replan);
+    TQ_RUN(test_plan_cache);
     return tq_test_end();
 }

@@ -3,7 +3,9 @@
  * (fixed seed): warm-up runs excluded, then repeats until at least MIN_REPEATS runs and
  * --min-time seconds (or MAX_REPEATS runs). Reports median and p90 latency, throughput, speed-up
  * over fp32 at the same batch and fidelity against the FP32 model (output SQNR and top-1
- * agreement from tfmq_compare on a few samples), as a table, JSON rows and a PNG bar chart. */
+ * agreement from tfmq_compare on a few samples), as a table, JSON rows and a PNG bar chart.
+ * Each cell's session creation is timed too (shown for cuda, where it autotunes convolutions
+ * unless --plan-cache holds their plans). */
 #include "chart.h"
 #include "cli_util.h"
 #include "commands.h"
@@ -24,8 +26,9 @@
 
 static const char bench_help[] =
     "usage: tfmq bench MODEL_OR_ENGINE [--precisions fp32,fp16,int8] [--batch 1,8,32]\n"
-    "                  [--threads N] [--device cpu|cuda] [--calib PATH...] [--min-time S]\n"
-    "                  [--fidelity-samples N] [--json FILE] [--chart FILE.png] [--force]\n"
+    "                  [--threads N] [--device cpu|cuda] [--plan-cache FILE] [--calib PATH...]\n"
+    "                  [--min-time S] [--fidelity-samples N] [--json FILE] [--chart FILE.png]\n"
+    "                  [--force]\n"
     "                  [--preprocess P] [--size HxW] [--layout L] [--channel-order O]\n"
     "\n"
     "Time a model at several precisions and batch sizes. An FP32 model is quantized in memory\n"
@@ -42,6 +45,9 @@ static const char bench_help[] =
     "                         dimension allows only its own size\n"
     "  -t, --threads N        threads per session (default 0: the backend's default)\n"
     "  --device D             cpu (default), cuda or cuda:N (see 'tfmq --version')\n"
+    "  --plan-cache FILE      cuda: load the convolutions' cuDNN plans from FILE instead of\n"
+    "                         autotuning them, and add new ones to it (default:\n"
+    "                         $TFMQ_CUDA_PLAN_CACHE); the table shows session creation times\n"
     "  -c, --calib PATH       calibration data for int8 and the fidelity columns (as quantize)\n"
     "  --min-time S           seconds to keep repeating each cell (default 1.0)\n"
     "  --fidelity-samples N   samples for the fidelity columns (default 64)\n"
@@ -58,6 +64,7 @@ enum {
     OPT_BATCHES,
     OPT_THREADS,
     OPT_DEVICE,
+    OPT_PLAN_CACHE,
     OPT_CALIB,
     OPT_MIN_TIME,
     OPT_FID_SAMPLES,
@@ -73,6 +80,7 @@ static const cli_option bench_opts[] = {
     {"batch", 'b', true, OPT_BATCHES},
     {"threads", 't', true, OPT_THREADS},
     {"device", 0, true, OPT_DEVICE},
+    {"plan-cache", 0, true, OPT_PLAN_CACHE},
     {"calib", 'c', true, OPT_CALIB},
     {"min-time", 0, true, OPT_MIN_TIME},
     {"fidelity-samples", 0, true, OPT_FID_SAMPLES},
@@ -96,6 +104,8 @@ typedef struct bench_row {
     double speedup;    /* NaN: no fp32 row at this batch */
     double sqnr_db;    /* NaN: not measured */
     double top1;       /* NaN: not measured */
+    double create_ms;  /* tfmq_session_create */
+    size_t cache_hits, cache_misses; /* cuda plan cache: convolutions planned from it / tuned */
 } bench_row;
 
 /* ---- random inputs ---- */
@@ -364,9 +374,10 @@ static bool has_word(const char *list, const char *word)
     return false;
 }
 
-/* Time one (model, batch) cell. */
-static int time_cell(const tfmq_model *m, const char *what, const char *device, rand_inputs *ri,
-                     int64_t batch, int32_t threads, double min_time_s, bench_row *row)
+/* Time one (model, batch) cell: the session's creation, then its runs. */
+static int time_cell(const tfmq_model *m, const char *what, const char *device,
+                     const char *plan_cache, rand_inputs *ri, int64_t batch, int32_t threads,
+                     double min_time_s, bench_row *row)
 {
     tfmq_session_options so;
     tfmq_session *sess = NULL;
@@ -385,11 +396,21 @@ static int time_cell(const tfmq_model *m, const char *what, const char *device, 
     so.n_threads = threads;
     so.symbolic_dim_default = batch;
     so.device = device;
+    so.plan_cache = plan_cache;
     if ((rc = rand_inputs_fill(ri, batch, 1)) != CLI_EXIT_OK) {
         return rc;
     }
+    const double c0 = cli_now_ms();
     if ((st = tfmq_session_create(m, &so, &sess)) != TFMQ_OK) {
         return cli_report_lib(what, st);
+    }
+    row->create_ms = cli_now_ms() - c0;
+    tfmq_session_info si;
+    memset(&si, 0, sizeof(si));
+    si.struct_size = sizeof(si);
+    if (tfmq_session_get_info(sess, &si) == TFMQ_OK) {
+        row->cache_hits = si.plan_cache_hits;
+        row->cache_misses = si.plan_cache_misses;
     }
     t = malloc(MAX_REPEATS * sizeof(double));
     outs = calloc(info.n_outputs + 1, sizeof(*outs));
@@ -492,7 +513,10 @@ static int write_json(const char *path, bool force, const char *model_path, cons
         json_num(f, "throughput", r->throughput, true);
         json_num(f, "speedup", r->speedup, true);
         json_num(f, "sqnr_db", r->sqnr_db, true);
-        json_num(f, "top1_agreement", r->top1, false);
+        json_num(f, "top1_agreement", r->top1, true);
+        json_num(f, "create_ms", r->create_ms, true);
+        fprintf(f, "\"plan_cache_hits\": %zu, \"plan_cache_misses\": %zu", r->cache_hits,
+                r->cache_misses);
         fprintf(f, "}%s\n", i + 1 < n_rows ? "," : "");
     }
     fputs("  ]\n}", f);
@@ -515,6 +539,7 @@ int cmd_bench(int argc, char **argv)
     size_t n_precs = 3, n_batches = 3, n_rows = 0;
     int64_t batches[MAX_BATCHES] = {1, 8, 32}, v;
     const char *model_path = NULL, *device = "cpu", *json_path = NULL, *chart_path = NULL;
+    const char *plan_cache = NULL;
     const char **calib = calloc((size_t)argc + 1, sizeof(char *));
     size_t n_calib = 0;
     int32_t threads = 0;
@@ -574,6 +599,9 @@ int cmd_bench(int argc, char **argv)
         case OPT_DEVICE:
             device = p.value;
             break;
+        case OPT_PLAN_CACHE:
+            plan_cache = p.value;
+            break;
         case OPT_CALIB:
             calib[n_calib++] = p.value;
             break;
@@ -631,6 +659,9 @@ int cmd_bench(int argc, char **argv)
                   tfmq_backends());
         rc = CLI_EXIT_USAGE;
         goto done;
+    }
+    if (plan_cache && strcmp(backend, "cuda") != 0) {
+        cli_warn("bench", "--plan-cache is for --device cuda; ignored on %s", backend);
     }
     if (!force) {
         const char *outs[2] = {json_path, chart_path};
@@ -762,8 +793,8 @@ int cmd_bench(int argc, char **argv)
                 fprintf(stderr, "\rbench: timing %s at batch %lld...\033[K",
                         tfmq_precision_name(precs[k]), (long long)batches[b]);
             }
-            if ((rc = time_cell(qm[k], model_path, device, &ri, batches[b], threads, min_time, r)) !=
-                CLI_EXIT_OK) {
+            if ((rc = time_cell(qm[k], model_path, device, plan_cache, &ri, batches[b], threads,
+                                min_time, r)) != CLI_EXIT_OK) {
                 goto done;
             }
             n_rows++;
@@ -785,8 +816,13 @@ int cmd_bench(int argc, char **argv)
     printf("tfmq bench: %s on %s, %d thread%s (0: backend default), >= %d runs and %.1f s per "
            "cell\n",
            model_path, device, (int)threads, threads == 1 ? "" : "s", MIN_REPEATS, min_time);
-    printf("%-9s %6s %10s %10s %11s %9s %9s %8s\n", "precision", "batch", "median ms", "p90 ms",
+    /* session creation: on cuda it autotunes (seconds), or builds the plan cache's plans */
+    const bool on_cuda = strcmp(backend, "cuda") == 0;
+    const char *cache_file = plan_cache ? plan_cache : getenv("TFMQ_CUDA_PLAN_CACHE");
+    const bool show_cache = on_cuda && cache_file && cache_file[0];
+    printf("%-9s %6s %10s %10s %11s %9s %9s %8s", "precision", "batch", "median ms", "p90 ms",
            "samples/s", "speed-up", "SQNR dB", "top-1");
+    printf("%s%s\n", on_cuda ? "  create ms" : "", show_cache ? "  plan cache hit/miss" : "");
     for (size_t i = 0; i < n_rows; i++) {
         const bench_row *r = &rows[i];
         char med[32], p90[32], thr[32], spd[32], sq[32], t1[32];
@@ -801,8 +837,15 @@ int cmd_bench(int argc, char **argv)
             fmt_or_dash(sq, sizeof(sq), 2, r->sqnr_db, "");
             fmt_or_dash(t1, sizeof(t1), 2, r->top1 * 100.0, "%");
         }
-        printf("%-9s %6lld %10s %10s %11s %9s %9s %8s\n", tfmq_precision_name(r->precision),
+        printf("%-9s %6lld %10s %10s %11s %9s %9s %8s", tfmq_precision_name(r->precision),
                (long long)r->batch, med, p90, thr, spd, sq, t1);
+        if (on_cuda) {
+            printf(" %10.1f", r->create_ms);
+        }
+        if (show_cache) {
+            printf("  %9zu/%zu", r->cache_hits, r->cache_misses);
+        }
+        putchar('\n');
     }
     if (is_fp32 && fid_samples) {
         printf("fidelity: tfmq compare against the FP32 model on %llu %s samples\n",

@@ -12,9 +12,13 @@
  *     engines are neither reliable nor fast there), and for any shape cuDNN has no plan for.
  * Strict FP32 sessions (store F32, math FP32) reject engines with the TENSOR_CORE (TF32),
  * DOWN_CONVERT_INPUTS or FFT numerical notes. At most one runtime-compiled engine (behavior
- * note RUNTIME_COMPILATION) is finalized per graph, to bound prepare time. A run only (re)builds the cached variant pack when
- * the device pointers changed and calls cudnnBackendExecute / launches our kernels. The kernel
- * owns its cuDNN descriptors (all kept until destroy) and its device weights and bias. */
+ * note RUNTIME_COMPILATION) is finalized per graph, to bound prepare time. With a plan cache
+ * (tq_cuda_prep.plan_cache, plan_cache.h) a node whose key it holds skips heuristics and timing:
+ * the recorded path, or the recorded engine and knob choices rebuilt into a plan (cudnn_plan.c)
+ * and run once on scratch data; otherwise the node is autotuned and its choice recorded. A run
+ * only (re)builds the cached variant pack when the device pointers changed and calls
+ * cudnnBackendExecute / launches our kernels. The kernel owns its cuDNN descriptors (all kept
+ * until destroy) and its device weights and bias. */
 #include <float.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +29,7 @@
 #include "backends/cpu/cpu.h"
 #include "backends/cuda/conv_dw.h"
 #include "backends/cuda/cuda.h"
+#include "backends/cuda/cudnn_plan.h"
 #include "backends/ref/ref_compute_util.h"
 #include "ir/ops/fused.h"
 
@@ -404,9 +409,10 @@ static bool cfg_allowed(cudnnBackendDescriptor_t cfg, bool strict_fp32, int64_t 
 
 typedef struct conv_cand {
     cudnnBackendDescriptor_t plan;
+    cudnnBackendDescriptor_t cfg;  /* its engine config (knob choices for the plan cache) */
     int64_t ws;
     int64_t eng;
-    float ms;
+    float ms;                      /* of CONV_TUNE_RUNS runs; < 0: not usable */
 } conv_cand;
 
 /* Strict FP32: the heuristics rank tensor-core (TF32) engines first and the few FMA engines
@@ -475,6 +481,7 @@ static void enumerate_plans(conv_kernel *kc, cudnnBackendDescriptor_t graph, con
             continue;
         }
         cands[*n_cands].plan = plan;
+        cands[*n_cands].cfg = cfg;
         cands[*n_cands].ws = ws;
         cands[*n_cands].eng = gi;
         cands[*n_cands].ms = -1.0f;
@@ -556,6 +563,7 @@ static void find_plans(conv_kernel *kc, cudnnBackendDescriptor_t graph, bool str
             }
             have_rtc = have_rtc || rtc;
             cands[*n_cands].plan = plan;
+            cands[*n_cands].cfg = cfgs[i];
             cands[*n_cands].ws = ws;
             cands[*n_cands].eng = eng;
             cands[*n_cands].ms = -1.0f;
@@ -766,7 +774,10 @@ static tfmq_status pack_bias(conv_kernel *kc, const float *b)
 }
 
 /* ---- autotuning: time each candidate plan on scratch buffers, keep the fastest ---- */
-static tfmq_status autotune(conv_kernel *kc, conv_cand *cands, int32_t n_cands, void *stream)
+/* check_only: run each candidate once (a plan that finalizes may still fail to run) and set its
+ * ms to that run's time, without timing further (a plan from the plan cache). */
+static tfmq_status autotune(conv_kernel *kc, conv_cand *cands, int32_t n_cands, void *stream,
+                            bool check_only)
 {
     const conv_geom *g = &kc->g;
     const size_t es = store_size(kc->store);
@@ -824,6 +835,10 @@ static tfmq_status autotune(conv_kernel *kc, conv_cand *cands, int32_t n_cands, 
             tq_clear_error();
             (void)cudaGetLastError();
             continue; /* this plan is not usable: ms stays < 0 */
+        }
+        if (check_only) {
+            cands[i].ms = warm_ms;
+            continue;
         }
         st = cuda_err(kc->label, "cudaEventRecord", cudaEventRecord(e0, (cudaStream_t)stream));
         for (int rep = 0; rep < CONV_TUNE_RUNS && st == TFMQ_OK; rep++) {
@@ -912,6 +927,242 @@ static tfmq_status geom_init(const tq_op_ctx *ctx, conv_geom *g, bool *ok)
     return TFMQ_OK;
 }
 
+/* Bias in the layout of kc->path (the fused graph wants the storage type). */
+static tfmq_status repack_bias(conv_kernel *kc, const tq_tensor *b)
+{
+    if (!b) {
+        return TFMQ_OK;
+    }
+    cudaFree(kc->d_b);
+    kc->d_b = NULL;
+    return pack_bias(kc, (const float *)b->data);
+}
+
+/* Autotune: the candidates of both cuDNN paths (the whole node in one graph, and the
+ * convolution alone followed by our epilogue kernel; none for depthwise) are timed (autotune
+ * times the epilogue kernel too) and the fastest of all is kept: some fused engines are far
+ * slower than a plain convolution plus one pass over the output (strict FP32 especially).
+ * Sets kc->path, kc->plan and the workspace; every other plan is dropped. *best_out: the
+ * winner (plan NULL and eng -1 for PATH_DIRECT, when cuDNN has no plan that runs). */
+static tfmq_status conv_autotune(conv_kernel *kc, const tq_cuda_prep *p, const tq_tensor *b,
+                                 bool strict, conv_cand *best_out)
+{
+    conv_cand cands[2][CONV_MAX_STRICT_CANDIDATES];
+    int32_t n_cands[2] = {0, 0}, best[2] = {-1, -1};
+    tfmq_status st;
+    const bool has_epi = kc->has_bias || kc->has_res || kc->act.kind != TQ_FUSED_ACT_NONE;
+    memset(best_out, 0, sizeof(*best_out));
+    best_out->eng = -1;
+    best_out->ms = -1.0f;
+    for (int path = PATH_FUSED; path <= PATH_CUDNN_EPI && kc->g.cg > 1; path++) {
+        cudnnBackendDescriptor_t graph = NULL;
+        if ((path == PATH_CUDNN_EPI && !has_epi) ||
+            build_graph(kc, path == PATH_FUSED, &graph) != CUDNN_STATUS_SUCCESS) {
+            continue;
+        }
+        kc->path = path;
+        find_plans(kc, graph, strict, cands[path], &n_cands[path]);
+    }
+    tq_clear_error(); /* cuDNN refusals above are not errors of this node */
+    for (int path = PATH_FUSED; path <= PATH_CUDNN_EPI; path++) {
+        if (!n_cands[path]) {
+            continue;
+        }
+        kc->path = path;
+        if ((st = repack_bias(kc, b)) != TFMQ_OK) {
+            return st;
+        }
+        /* also for a single candidate: a plan that finalizes may still fail to run */
+        if ((st = autotune(kc, cands[path], n_cands[path], p->dev->stream, false)) != TFMQ_OK) {
+            return st;
+        }
+        for (int32_t i = 0; i < n_cands[path]; i++) {
+            if (cands[path][i].ms >= 0.0f &&
+                (best[path] < 0 || cands[path][i].ms < cands[path][best[path]].ms)) {
+                best[path] = i;
+            }
+        }
+    }
+    int chosen = PATH_DIRECT;
+    if (best[PATH_FUSED] >= 0 &&
+        (best[PATH_CUDNN_EPI] < 0 ||
+         cands[PATH_FUSED][best[PATH_FUSED]].ms <= cands[PATH_CUDNN_EPI][best[PATH_CUDNN_EPI]].ms)) {
+        chosen = PATH_FUSED;
+    } else if (best[PATH_CUDNN_EPI] >= 0) {
+        chosen = PATH_CUDNN_EPI;
+    }
+    for (int path = PATH_FUSED; path <= PATH_CUDNN_EPI; path++) {
+        for (int32_t i = 0; i < n_cands[path]; i++) {
+            if (path != chosen || i != best[path]) {
+                desc_drop(kc, cands[path][i].plan);
+            }
+        }
+    }
+    kc->path = chosen;
+    kc->base.workspace_bytes = 0;
+    if (chosen != PATH_DIRECT) {
+        *best_out = cands[chosen][best[chosen]];
+        kc->plan = best_out->plan;
+        kc->base.workspace_bytes = (size_t)best_out->ws;
+    }
+    return TFMQ_OK;
+}
+
+/* ---- plan cache (plan_cache.h) ---- */
+static const char *const PATH_NAMES[3] = {"fused", "cudnn+epilogue", "direct"};
+
+static const char *store_name(tq_cuda_store st)
+{
+    return st == TQ_CUDA_F16 ? "f16" : (st == TQ_CUDA_BF16 ? "bf16" : "f32");
+}
+
+/* The plan cache key of the node: everything that decides which plans exist and which one is
+ * fastest (the GPU and cuDNN version are the file's header). Activation parameters in C99 hex
+ * floats: exact. false when it does not fit (not cached). */
+static bool conv_key(const conv_kernel *kc, tq_cuda_math math, char *key, size_t cap)
+{
+    const conv_geom *g = &kc->g;
+    const tq_fused_act *a = &kc->act;
+    const int n = snprintf(
+        key, cap,
+        "conv:%s:%s:n%lld:c%lld:h%lld:w%lld:k%lld:r%lld:s%lld:g%lld:st%lldx%lld:dl%lldx%lld:"
+        "pb%lldx%lld:pe%lldx%lld:bias%d:res%d:act=%s(%a,%a,%a)",
+        store_name(kc->store), math == TQ_CUDA_MATH_TF32 ? "tf32" : "fp32", (long long)g->n,
+        (long long)g->c, (long long)g->h, (long long)g->w, (long long)g->k, (long long)g->r,
+        (long long)g->s, (long long)g->groups, (long long)g->stride[0], (long long)g->stride[1],
+        (long long)g->dil[0], (long long)g->dil[1], (long long)g->pad_b[0],
+        (long long)g->pad_b[1], (long long)g->pad_e[0], (long long)g->pad_e[1],
+        (int)kc->has_bias, (int)kc->has_res,
+        a->kind == TQ_FUSED_ACT_NONE ? "none" : tq_fused_act_name(a->kind), a->lo, a->hi,
+        a->alpha);
+    return n > 0 && (size_t)n < cap && tq_plan_cache_key_ok(key);
+}
+
+/* Record what autotuning chose for key. A choice that cannot be rebuilt later (engine or knob
+ * choices unknown) is not recorded: the next session autotunes that node again. */
+static void conv_record(const conv_kernel *kc, tq_plan_cache *pc, const char *key,
+                        const conv_cand *best)
+{
+    tq_pc_choice c;
+    memset(&c, 0, sizeof(c));
+    snprintf(c.path, sizeof(c.path), "%s", PATH_NAMES[kc->path]);
+    c.engine = kc->path == PATH_DIRECT ? -1 : best->eng;
+    c.ws_bytes = kc->path == PATH_DIRECT ? 0 : best->ws;
+    c.ms = best->ms >= 0.0f ? (double)best->ms / CONV_TUNE_RUNS : 0.0;
+    if (kc->path != PATH_DIRECT && (c.engine < 0 || !tq_cudnn_cfg_knobs(best->cfg, &c))) {
+        tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: plan cache: engine or knobs unknown, not cached",
+               kc->label);
+        return;
+    }
+    if (tq_plan_cache_put(pc, key, &c) != TFMQ_OK) {
+        tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: plan cache: %s", kc->label, tfmq_last_error());
+        tq_clear_error();
+    }
+}
+
+/* The cached choice rebuilt: its graph, then its plan from the engine's global index and knob
+ * choices (no heuristics), checked against the session's numerics (strict FP32) and run once
+ * on scratch buffers. *cand: the plan (NULL when it cannot be built or is not allowed). */
+static tfmq_status conv_cached_plan(conv_kernel *kc, const tq_cuda_prep *p, const tq_pc_choice *c,
+                                    conv_path path, const tq_tensor *b, bool strict,
+                                    conv_cand *cand)
+{
+    cudnnBackendDescriptor_t graph = NULL;
+    const tq_cudnn_owner own = {kc->descs, &kc->n_descs, CONV_MAX_DESCS};
+    int64_t eng = -1;
+    bool rtc = false;
+    memset(cand, 0, sizeof(*cand));
+    cand->ms = -1.0f;
+    cand->eng = c->engine;
+    if (build_graph(kc, path == PATH_FUSED, &graph) != CUDNN_STATUS_SUCCESS ||
+        tq_cudnn_plan_from_choice(&own, kc->handle, graph, c, CONV_MAX_WS, &cand->cfg,
+                                  &cand->plan, &cand->ws) != CUDNN_STATUS_SUCCESS) {
+        cand->plan = NULL;
+        return TFMQ_OK;
+    }
+    if (!cfg_allowed(cand->cfg, strict, &eng, &rtc)) {
+        desc_drop(kc, cand->plan);
+        cand->plan = NULL;
+        return TFMQ_OK;
+    }
+    kc->path = path;
+    tfmq_status st = repack_bias(kc, b);
+    if (st == TFMQ_OK) {
+        st = autotune(kc, cand, 1, p->dev->stream, true);
+    }
+    if (st == TFMQ_OK && cand->ms < 0.0f) {
+        desc_drop(kc, cand->plan); /* failed its first run */
+        cand->plan = NULL;
+    }
+    return st;
+}
+
+/* Plan the node from the cache entry for key when there is one: PATH_DIRECT as recorded, or the
+ * recorded cuDNN plan rebuilt and run once. *used false (status OK): no entry, or its plan
+ * cannot be built or run here (a warning says so); the caller autotunes. *eng: the engine. */
+static tfmq_status conv_from_cache(conv_kernel *kc, const tq_cuda_prep *p, const char *key,
+                                   const tq_tensor *b, bool strict, bool *used, int64_t *eng)
+{
+    const tq_pc_choice *c = tq_plan_cache_find(p->plan_cache, key);
+    const bool has_epi = kc->has_bias || kc->has_res || kc->act.kind != TQ_FUSED_ACT_NONE;
+    conv_cand cand;
+    int path = -1;
+    *used = false;
+    *eng = -1;
+    if (!c) {
+        return TFMQ_OK;
+    }
+    for (int i = PATH_FUSED; i <= PATH_DIRECT; i++) {
+        path = strcmp(c->path, PATH_NAMES[i]) == 0 ? i : path;
+    }
+    if (path == PATH_DIRECT) {
+        kc->path = PATH_DIRECT;
+        kc->base.workspace_bytes = 0;
+        *used = true;
+        return TFMQ_OK;
+    }
+    if (path >= 0 && c->engine >= 0 && (path == PATH_FUSED || has_epi)) {
+        tfmq_status st = conv_cached_plan(kc, p, c, (conv_path)path, b, strict, &cand);
+        if (st != TFMQ_OK) {
+            return st;
+        }
+    } else {
+        cand.plan = NULL;
+    }
+    tq_clear_error();
+    if (!cand.plan) {
+        tq_log(TFMQ_LOG_WARN, "cuda conv %s: the plan cache's choice (%s eng%lld) cannot be "
+               "built or run here; autotuning", kc->label, c->path, (long long)c->engine);
+        return TFMQ_OK;
+    }
+    kc->plan = cand.plan;
+    kc->base.workspace_bytes = (size_t)cand.ws;
+    *eng = c->engine;
+    *used = true;
+    tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: plan cache: %s eng%lld", kc->label, c->path,
+           (long long)c->engine);
+    return TFMQ_OK;
+}
+
+/* kc->impl for the chosen path (eng: the cuDNN engine). */
+static void conv_name(conv_kernel *kc, int64_t eng)
+{
+    const conv_geom *g = &kc->g;
+    const bool act = kc->act.kind != TQ_FUSED_ACT_NONE;
+    const char *act_name = act ? tq_fused_act_name(kc->act.kind) : "";
+    if (kc->path == PATH_DIRECT) {
+        snprintf(kc->impl, sizeof(kc->impl), "cuda:conv_%s%s%s%s%s",
+                 g->cg == 1 ? "depthwise" : "direct", kc->has_bias ? "+bias" : "",
+                 kc->has_res ? "+add" : "", act ? "+" : "", act_name);
+        return;
+    }
+    const bool fused = kc->path == PATH_FUSED;
+    snprintf(kc->impl, sizeof(kc->impl), "cudnn:conv%s%s%s%s%s:eng%lld",
+             fused && kc->has_bias ? "+bias" : "", fused && kc->has_res ? "+add" : "",
+             fused && act ? "+" : "", fused ? act_name : "", fused ? "" : "+cuda_epilogue",
+             (long long)eng);
+}
+
 tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
 {
     const tq_op_ctx *ctx = p->ctx;
@@ -980,86 +1231,27 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
                  tq_node_label(ctx->graph, node, lb, sizeof(lb)), tq_op_table[node->op].name);
     }
     const bool strict = p->store == TQ_CUDA_F32 && p->math == TQ_CUDA_MATH_FP32;
-    const char *act_name = act.kind == TQ_FUSED_ACT_NONE ? "" : tq_fused_act_name(act.kind);
+    char key[TQ_PC_MAX_KEY];
+    bool done = false;
+    int64_t eng = -1;
 
     TQ_TRY(st, pack_weights(kc, (const float *)w->data));
-
-    /* Candidates of both cuDNN paths: the whole node in one graph (fused), and the convolution
-     * alone followed by our epilogue kernel. Each path's plans are timed (autotune times the
-     * epilogue kernel too) and the fastest of all is kept: some fused engines are far slower
-     * than a plain convolution plus one pass over the output (strict FP32 especially). */
-    conv_cand cands[2][CONV_MAX_STRICT_CANDIDATES];
-    int32_t n_cands[2] = {0, 0}, best[2] = {-1, -1};
-    const bool has_epi = kc->has_bias || kc->has_res || act.kind != TQ_FUSED_ACT_NONE;
-    if (g.cg > 1) {
-        for (int path = PATH_FUSED; path <= PATH_CUDNN_EPI; path++) {
-            cudnnBackendDescriptor_t graph = NULL;
-            if ((path == PATH_CUDNN_EPI && !has_epi) ||
-                build_graph(kc, path == PATH_FUSED, &graph) != CUDNN_STATUS_SUCCESS) {
-                continue;
-            }
-            kc->path = path;
-            find_plans(kc, graph, strict, cands[path], &n_cands[path]);
+    /* depthwise convolutions always run our kernel: nothing to tune, nothing to cache */
+    const bool cached = p->plan_cache && g.cg > 1 && conv_key(kc, p->math, key, sizeof(key));
+    if (cached) {
+        TQ_TRY(st, conv_from_cache(kc, p, key, b, strict, &done, &eng));
+        tq_plan_cache_count(p->plan_cache, done);
+    }
+    if (!done) {
+        conv_cand best;
+        TQ_TRY(st, conv_autotune(kc, p, b, strict, &best));
+        eng = best.eng;
+        if (cached) {
+            conv_record(kc, p->plan_cache, key, &best);
         }
     }
-    tq_clear_error(); /* cuDNN refusals above are not errors of this node */
-    for (int path = PATH_FUSED; path <= PATH_CUDNN_EPI; path++) {
-        if (!n_cands[path]) {
-            continue;
-        }
-        kc->path = path;
-        if (b) {
-            cudaFree(kc->d_b);
-            kc->d_b = NULL;
-            TQ_TRY(st, pack_bias(kc, (const float *)b->data));
-        }
-        /* also for a single candidate: a plan that finalizes may still fail to run */
-        TQ_TRY(st, autotune(kc, cands[path], n_cands[path], p->dev->stream));
-        for (int32_t i = 0; i < n_cands[path]; i++) {
-            if (cands[path][i].ms >= 0.0f &&
-                (best[path] < 0 || cands[path][i].ms < cands[path][best[path]].ms)) {
-                best[path] = i;
-            }
-        }
-    }
-    int chosen = PATH_DIRECT;
-    if (best[PATH_FUSED] >= 0 &&
-        (best[PATH_CUDNN_EPI] < 0 ||
-         cands[PATH_FUSED][best[PATH_FUSED]].ms <= cands[PATH_CUDNN_EPI][best[PATH_CUDNN_EPI]].ms)) {
-        chosen = PATH_FUSED;
-    } else if (best[PATH_CUDNN_EPI] >= 0) {
-        chosen = PATH_CUDNN_EPI;
-    }
-    for (int path = PATH_FUSED; path <= PATH_CUDNN_EPI; path++) {
-        for (int32_t i = 0; i < n_cands[path]; i++) {
-            if (path != chosen || i != best[path]) {
-                desc_drop(kc, cands[path][i].plan);
-            }
-        }
-    }
-    kc->path = chosen;
-    if (b) {
-        cudaFree(kc->d_b);
-        kc->d_b = NULL;
-        TQ_TRY(st, pack_bias(kc, (const float *)b->data));
-    }
-    if (chosen != PATH_DIRECT) {
-        const conv_cand *c = &cands[chosen][best[chosen]];
-        kc->plan = c->plan;
-        kc->base.workspace_bytes = (size_t)c->ws;
-        snprintf(kc->impl, sizeof(kc->impl), "cudnn:conv%s%s%s%s%s:eng%lld",
-                 chosen == PATH_FUSED && kc->has_bias ? "+bias" : "",
-                 chosen == PATH_FUSED && kc->has_res ? "+add" : "",
-                 chosen == PATH_FUSED && act.kind != TQ_FUSED_ACT_NONE ? "+" : "",
-                 chosen == PATH_FUSED ? act_name : "",
-                 chosen == PATH_CUDNN_EPI ? "+cuda_epilogue" : "", (long long)c->eng);
-    }
-    if (kc->path == PATH_DIRECT) {
-        snprintf(kc->impl, sizeof(kc->impl), "cuda:conv_%s%s%s%s%s",
-                 g.cg == 1 ? "depthwise" : "direct", kc->has_bias ? "+bias" : "",
-                 kc->has_res ? "+add" : "", act.kind != TQ_FUSED_ACT_NONE ? "+" : "", act_name);
-        kc->base.workspace_bytes = 0;
-    }
+    TQ_TRY(st, repack_bias(kc, b));
+    conv_name(kc, eng);
     *k_out = &kc->base;
     return TFMQ_OK;
 fail:

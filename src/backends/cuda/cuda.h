@@ -33,6 +33,7 @@
 #ifndef TQ_CUDA_H
 #define TQ_CUDA_H
 
+#include "backends/cuda/plan_cache.h"
 #include "ir/ir.h"
 
 /* Storage type of float32 activations on the device. */
@@ -56,6 +57,7 @@ typedef struct tq_cuda_dev {
     int sm;                 /* compute capability, major * 10 + minor (90 on Hopper) */
     int n_sms;              /* multiprocessors */
     char name[128];         /* e.g. "NVIDIA H100 80GB HBM3" */
+    int64_t cudnn_version;  /* cudnnGetVersion() of the loaded library, e.g. 91900 */
     void *stream;           /* cudaStream_t: every kernel of the session runs on it */
     void *cudnn;            /* cudnnHandle_t, bound to stream */
     void *cublaslt;         /* cublasLtHandle_t */
@@ -98,6 +100,8 @@ typedef struct tq_cuda_prep {
     tq_cuda_math math;        /* float32 sessions: strict FP32 or TF32 */
     tq_cuda_dev *dev;
     const tfmq_allocator *alloc;
+    tq_plan_cache *plan_cache;/* conv and qconv: choices recorded earlier (plan_cache.h), looked
+                                 up before autotuning and added to after it; NULL: none */
 } tq_cuda_prep;
 
 /* Each family sets *k_out to a new kernel, or to NULL when it does not take the node (the next

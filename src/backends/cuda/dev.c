@@ -60,6 +60,7 @@ tfmq_status tq_cuda_dev_open(int device, tq_cuda_dev *d)
     d->sm = prop.major * 10 + prop.minor;
     d->n_sms = prop.multiProcessorCount;
     snprintf(d->name, sizeof(d->name), "%.127s", prop.name);
+    d->cudnn_version = (int64_t)cudnnGetVersion();
     cudaStream_t s = NULL;
     st = tq_cuda_check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
     if (st != TFMQ_OK) {

@@ -227,7 +227,9 @@ static tfmq_status cx_prepare(tq_cuda_exec *x, size_t i, bool conv_family, tq_cu
     tq_op_ctx ctx;
     tq_tensor in_t[TQ_MAX_IO];
     tq_exec_prep_ctx(x->host, i, &ctx, in_t);
-    tq_cuda_prep p = {&ctx, cn->in_l, cn->out_l, x->o.store, x->o.math, &x->dev, x->alloc};
+    tq_cuda_prep p = {.ctx = &ctx, .in_layout = cn->in_l, .out_layout = cn->out_l,
+                      .store = x->o.store, .math = x->o.math, .dev = &x->dev,
+                      .alloc = x->alloc, .plan_cache = x->o.plan_cache};
     tfmq_status st = TFMQ_OK;
     *k = NULL;
     if (conv_family) {
@@ -895,6 +897,16 @@ fail:
     return st;
 }
 
+/* Write the plan cache when planning added choices. A cache that cannot be written costs the
+ * next session its autotuning, not this one its plan: a warning, not an error. */
+static void cx_save_plan_cache(tq_plan_cache *pc)
+{
+    if (pc && tq_plan_cache_save(pc) != TFMQ_OK) {
+        tq_log(TFMQ_LOG_WARN, "cuda plan cache: not written: %s", tfmq_last_error());
+        tq_clear_error();
+    }
+}
+
 tfmq_status tq_cuda_exec_create(const tq_graph *g, tq_exec *host, const tq_cuda_exec_opts *o,
                                 const tfmq_allocator *alloc, tq_cuda_exec **exec_out)
 {
@@ -918,6 +930,10 @@ tfmq_status tq_cuda_exec_create(const tq_graph *g, tq_exec *host, const tq_cuda_
     }
     TQ_TRY(st, tq_cuda_dev_open(o->device, &x->dev));
     x->dev_open = true;
+    if (o->plan_cache) {
+        TQ_TRY(st, tq_plan_cache_open(o->plan_cache, x->dev.name, x->dev.sm,
+                                      x->dev.cudnn_version));
+    }
     for (size_t v = 0; v < g->n_values; v++) {
         cx_val *cv = &x->vals[v];
         cv->alias = -1;
@@ -961,6 +977,7 @@ tfmq_status tq_cuda_exec_create(const tq_graph *g, tq_exec *host, const tq_cuda_
     TQ_TRY(st, cx_plan_memory(x));
     TQ_TRY(st, cx_bind(x));
     TQ_TRY(st, cx_plan_io(x));
+    cx_save_plan_cache(o->plan_cache);
     *exec_out = x;
     return TFMQ_OK;
 fail:

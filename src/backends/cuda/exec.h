@@ -16,6 +16,9 @@ typedef struct tq_cuda_exec_opts {
     tq_cuda_math math;   /* float32 sessions: strict FP32 or TF32 */
     bool use_graph;      /* capture a run into a CUDA graph and replay it (when no node falls
                             back to the host) */
+    tq_plan_cache *plan_cache; /* borrowed, NULL: none. Bound to the device (its file loaded)
+                                  when the exec is made, lent to the conv families at prepare,
+                                  saved when planning succeeded (a failed save is a warning) */
 } tq_cuda_exec_opts;
 
 /* Plan graph g on the GPU: layouts, kernels, device memory, constants uploaded.

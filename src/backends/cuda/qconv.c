@@ -14,7 +14,9 @@
  *     groups 1, C and K multiples of 4. Up to 4 finalized plans are checked and timed at prepare
  *     on random data: a plan is kept only if it matches our direct kernel (below) on every
  *     element within one unit, with at most 1% of the elements one unit apart; the fastest
- *     such plan is used.
+ *     such plan is used. With a plan cache (plan_cache.h) the choice of an earlier session for
+ *     the same problem (the direct kernel, or a variant with its engine and knob choices) is
+ *     rebuilt and only checked against the direct kernel, not timed.
  *     Numerics: cuDNN's epilogue runs in float: ((float)acc + (float)bias) * m, rounded to
  *     int8 (nearest even, saturated). The reference rounds the exact (double)acc * m once; the
  *     two differ only where the float rounding moves a value across a .5 boundary: one unit,
@@ -40,6 +42,7 @@
 
 #include "backends/cpu/cpu.h"
 #include "backends/cuda/cuda.h"
+#include "backends/cuda/cudnn_plan.h"
 #include "backends/cuda/qconv.h"
 #include "backends/ref/qlinear.h"
 #include "backends/ref/ref_compute_util.h"
@@ -497,8 +500,9 @@ static cudnnStatus_t qd_graph(qk_kernel *kq, const qk_variant *var, cudnnBackend
 typedef struct qk_cand {
     cudnnBackendDescriptor_t plan;
     int64_t ws, eng;
-    float ms;
+    float ms;         /* of QK_TUNE_RUNS runs; < 0: failed or disagrees with the direct kernel */
     size_t n_diff1;   /* elements one unit from the direct kernel */
+    cudnnBackendDescriptor_t cfg; /* the plan's engine config (knob choices for the plan cache) */
 } qk_cand;
 
 static int64_t qd_engine_id(cudnnBackendDescriptor_t cfg, bool *rtc)
@@ -593,7 +597,7 @@ static void qd_find_plans(qk_kernel *kq, cudnnBackendDescriptor_t graph, qk_cand
                 continue;
             }
             have_rtc = have_rtc || rtc;
-            cands[*n_cands] = (qk_cand){plan, ws, eng, -1.0f, 0};
+            cands[*n_cands] = (qk_cand){plan, ws, eng, -1.0f, 0, cfgs[i]};
             (*n_cands)++;
         }
     }
@@ -751,9 +755,10 @@ fail:
     return st;
 }
 
-/* Run, check and time each candidate; ms stays < 0 for a plan that fails or disagrees. */
+/* Run, check and time each candidate; ms stays < 0 for a plan that fails or disagrees.
+ * check_only: a candidate that agrees gets ms 0, untimed (a plan from the plan cache). */
 static void qk_tune_cands(qk_kernel *kq, qk_tune *t, qk_cand *cands, int32_t n_cands,
-                          void *stream)
+                          void *stream, bool check_only)
 {
     cudaStream_t cs = (cudaStream_t)stream;
     for (int32_t i = 0; i < n_cands; i++) {
@@ -788,6 +793,11 @@ static void qk_tune_cands(qk_kernel *kq, qk_tune *t, qk_cand *cands, int32_t n_c
         }
         if (bad || n1 * 100 > t->y_bytes) {
             continue; /* not the reference's arithmetic: never used */
+        }
+        if (check_only) {
+            cands[i].ms = 0.0f;
+            cands[i].n_diff1 = n1;
+            continue;
         }
         bool ok = cudaEventRecord(t->e0, cs) == cudaSuccess;
         for (int rep = 0; rep < QK_TUNE_RUNS && ok; rep++) {
@@ -856,11 +866,23 @@ static tfmq_status qk_upload_cbias(qk_kernel *kq, const qk_params *q, bool bias_
     return st;
 }
 
+/* kq->impl of a cuDNN plan of variant v. */
+static void qk_name_cudnn(qk_kernel *kq, const qk_variant *v, int64_t eng)
+{
+    snprintf(kq->impl, sizeof(kq->impl), "cudnn:qconv%s%s%s:eng%lld",
+             kq->has_bias ? (v->bias_first ? "+bias*m" : "*m+bias") : "*m",
+             v->clamp ? "+clamp" : "", v->t1_float ? ":f32acc" : "", (long long)eng);
+}
+
 /* Try the cuDNN graph variants in order; keep the fastest verified plan if it beats the direct
- * kernel. On return kq->kind says which path runs. */
-static tfmq_status qk_try_cudnn(qk_kernel *kq, const qk_params *q, void *stream)
+ * kernel. On return kq->kind says which path runs; *chosen: the plan kept (plan NULL for the
+ * direct kernel, ms then the direct kernel's). */
+static tfmq_status qk_try_cudnn(qk_kernel *kq, const qk_params *q, void *stream, qk_cand *chosen)
 {
     qk_tune t;
+    memset(chosen, 0, sizeof(*chosen));
+    chosen->eng = -1;
+    chosen->ms = -1.0f;
     tfmq_status st = qk_tune_init(kq, &t, stream);
     if (st != TFMQ_OK) {
         qk_tune_free(kq, &t);
@@ -878,6 +900,7 @@ static tfmq_status qk_try_cudnn(qk_kernel *kq, const qk_params *q, void *stream)
         }
     }
     const float direct_ms = qk_time_direct(kq, &t, stream);
+    chosen->ms = direct_ms;
     kq->kind = QK_CONV_CUDNN;
     for (int32_t v = 0; v < n_vars; v++) {
         if (!kq->has_bias && !vars[v].bias_first) {
@@ -897,7 +920,7 @@ static tfmq_status qk_try_cudnn(qk_kernel *kq, const qk_params *q, void *stream)
             goto out;
         }
         kq->var = vars[v];
-        qk_tune_cands(kq, &t, cands, n_cands, stream);
+        qk_tune_cands(kq, &t, cands, n_cands, stream, false);
         for (int32_t i = 0; i < n_cands; i++) {
             if (cands[i].ms >= 0.0f && (best < 0 || cands[i].ms < cands[best].ms)) {
                 best = i;
@@ -917,10 +940,8 @@ static tfmq_status qk_try_cudnn(qk_kernel *kq, const qk_params *q, void *stream)
         }
         kq->plan = cands[best].plan;
         kq->base.workspace_bytes = (size_t)cands[best].ws;
-        snprintf(kq->impl, sizeof(kq->impl), "cudnn:qconv%s%s%s:eng%lld",
-                 kq->has_bias ? (vars[v].bias_first ? "+bias*m" : "*m+bias") : "*m",
-                 vars[v].clamp ? "+clamp" : "", vars[v].t1_float ? ":f32acc" : "",
-                 (long long)cands[best].eng);
+        qk_name_cudnn(kq, &vars[v], cands[best].eng);
+        *chosen = cands[best];
         goto out;
     }
     kq->kind = QK_CONV_DIRECT;
@@ -932,6 +953,185 @@ out:
     }
     qk_tune_free(kq, &t);
     return st;
+}
+
+/* ---- plan cache (plan_cache.h) ---- */
+#define QK_PATH_DIRECT "direct"
+
+/* The plan cache's name of a graph variant ("cudnn:bf1:tf0:cl1"), and back. */
+static void qk_variant_name(const qk_variant *v, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "cudnn:bf%d:tf%d:cl%d", (int)v->bias_first, (int)v->t1_float,
+             (int)v->clamp);
+}
+
+static bool qk_variant_parse(const char *name, qk_variant *v)
+{
+    for (int bits = 0; bits < 8; bits++) {
+        const qk_variant c = {(bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0};
+        char buf[TQ_PC_MAX_PATH];
+        qk_variant_name(&c, buf, sizeof(buf));
+        if (strcmp(buf, name) == 0) {
+            *v = c;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The plan cache key of a QConv that cuDNN may take (qk_prepare_conv's conditions hold: int8 x
+ * and y, zero points 0, groups 1): its geometry, bias, output bounds (which graph variants
+ * exist) and whether the direct kernel it competes with is the tiled one. */
+static bool qk_key(const qk_kernel *kq, char *key, size_t cap)
+{
+    const tq_qk_conv *g = &kq->conv;
+    const int n = snprintf(
+        key, cap,
+        "qconv:s8:n%lld:c%lld:h%lld:w%lld:k%lld:r%lld:s%lld:g1:st%lldx%lld:dl%lldx%lld:"
+        "pb%lldx%lld:o%lldx%lld:bias%d:y%d..%d:tiled%d",
+        (long long)g->n, (long long)g->c, (long long)g->h, (long long)g->w, (long long)g->k,
+        (long long)g->r, (long long)g->s, (long long)g->stride_h, (long long)g->stride_w,
+        (long long)g->dil_h, (long long)g->dil_w, (long long)g->pad_t, (long long)g->pad_l,
+        (long long)g->oh, (long long)g->ow, (int)kq->has_bias, (int)kq->y_lo, (int)kq->y_hi,
+        (int)g->tiled.on);
+    return n > 0 && (size_t)n < cap && tq_plan_cache_key_ok(key);
+}
+
+/* Record what qk_try_cudnn chose for key (a cuDNN plan whose engine or knob choices are
+ * unknown is not recorded). */
+static void qk_record(const qk_kernel *kq, tq_plan_cache *pc, const char *key,
+                      const qk_cand *chosen)
+{
+    const bool cudnn = kq->kind == QK_CONV_CUDNN;
+    tq_pc_choice c;
+    memset(&c, 0, sizeof(c));
+    if (cudnn) {
+        qk_variant_name(&kq->var, c.path, sizeof(c.path));
+    } else {
+        snprintf(c.path, sizeof(c.path), QK_PATH_DIRECT);
+    }
+    c.engine = cudnn ? chosen->eng : -1;
+    c.ws_bytes = cudnn ? chosen->ws : 0;
+    c.ms = chosen->ms >= 0.0f ? (double)chosen->ms / QK_TUNE_RUNS : 0.0;
+    if (cudnn && (c.engine < 0 || !tq_cudnn_cfg_knobs(chosen->cfg, &c))) {
+        tq_log(TFMQ_LOG_DEBUG, "cuda qconv %s: plan cache: engine or knobs unknown, not cached",
+               kq->label);
+        return;
+    }
+    if (tq_plan_cache_put(pc, key, &c) != TFMQ_OK) {
+        tq_log(TFMQ_LOG_DEBUG, "cuda qconv %s: plan cache: %s", kq->label, tfmq_last_error());
+        tq_clear_error();
+    }
+}
+
+/* The cached cuDNN plan rebuilt (engine by global index and knob choices, no heuristics) and
+ * checked once against the direct kernel on the tuning data, as autotuning checks every plan:
+ * the check depends on this node's multipliers and bias, not only on the key. *cand: the plan,
+ * NULL when it cannot be built or disagrees (kq then back on the direct kernel). */
+static tfmq_status qk_cached_plan(qk_kernel *kq, const qk_params *q, const tq_cuda_prep *p,
+                                  const tq_pc_choice *c, const qk_variant *var, qk_cand *cand)
+{
+    const tq_cudnn_owner own = {kq->descs, &kq->n_descs, QK_MAX_DESCS};
+    cudnnBackendDescriptor_t graph = NULL;
+    qk_tune t;
+    memset(&t, 0, sizeof(t));
+    memset(cand, 0, sizeof(*cand));
+    cand->ms = -1.0f;
+    cand->eng = c->engine;
+    if (qd_graph(kq, var, &graph) != CUDNN_STATUS_SUCCESS ||
+        tq_cudnn_plan_from_choice(&own, kq->handle, graph, c, QK_MAX_WS, &cand->cfg,
+                                  &cand->plan, &cand->ws) != CUDNN_STATUS_SUCCESS) {
+        cand->plan = NULL;
+        return TFMQ_OK;
+    }
+    tfmq_status st = qk_upload_cbias(kq, q, var->bias_first);
+    if (st == TFMQ_OK) {
+        st = qk_tune_init(kq, &t, p->dev->stream);
+    }
+    if (st == TFMQ_OK) {
+        kq->var = *var;
+        kq->kind = QK_CONV_CUDNN;
+        qk_tune_cands(kq, &t, cand, 1, p->dev->stream, true);
+    }
+    qk_tune_free(kq, &t);
+    if (st != TFMQ_OK || cand->ms < 0.0f) {
+        qd_drop(kq, cand->plan);
+        cand->plan = NULL;
+        kq->kind = QK_CONV_DIRECT;
+        cudaFree(kq->d_cbias);
+        kq->d_cbias = NULL;
+    }
+    return st;
+}
+
+/* Plan the node from the cache entry for key when there is one: the direct kernel as recorded,
+ * or the recorded cuDNN plan rebuilt and checked. *used false (status OK): no entry, or its plan
+ * cannot be built or disagrees here (a warning says so); the caller autotunes. */
+static tfmq_status qk_from_cache(qk_kernel *kq, const qk_params *q, const tq_cuda_prep *p,
+                                 const char *key, bool *used)
+{
+    const tq_pc_choice *c = tq_plan_cache_find(p->plan_cache, key);
+    const bool full = kq->y_lo == -128 && kq->y_hi == 127;
+    qk_variant var;
+    qk_cand cand;
+    *used = false;
+    if (!c) {
+        return TFMQ_OK;
+    }
+    if (strcmp(c->path, QK_PATH_DIRECT) == 0) {
+        kq->kind = QK_CONV_DIRECT;
+        *used = true;
+        return TFMQ_OK;
+    }
+    cand.plan = NULL;
+    if (qk_variant_parse(c->path, &var) && c->engine >= 0 && (kq->has_bias || var.bias_first) &&
+        (full || var.clamp)) {
+        tfmq_status st = qk_cached_plan(kq, q, p, c, &var, &cand);
+        if (st != TFMQ_OK) {
+            return st;
+        }
+    }
+    tq_clear_error();
+    if (!cand.plan) {
+        tq_log(TFMQ_LOG_WARN, "cuda qconv %s: the plan cache's choice (%s eng%lld) cannot be "
+               "built or does not match our kernel here; autotuning", kq->label, c->path,
+               (long long)c->engine);
+        return TFMQ_OK;
+    }
+    kq->plan = cand.plan;
+    kq->base.workspace_bytes = (size_t)cand.ws;
+    qk_name_cudnn(kq, &var, c->engine);
+    *used = true;
+    tq_log(TFMQ_LOG_DEBUG, "cuda qconv %s: plan cache: %s eng%lld", kq->label, c->path,
+           (long long)c->engine);
+    return TFMQ_OK;
+}
+
+/* cuDNN or our kernel for a QConv cuDNN may take: the plan cache's choice when it holds one
+ * that still builds and checks, else autotuning (qk_try_cudnn), whose choice is recorded. */
+static tfmq_status qk_choose(qk_kernel *kq, const qk_params *q, const tq_cuda_prep *p)
+{
+    char key[TQ_PC_MAX_KEY];
+    const bool cached = p->plan_cache && qk_key(kq, key, sizeof(key));
+    tfmq_status st;
+    if (cached) {
+        bool used = false;
+        if ((st = qk_from_cache(kq, q, p, key, &used)) != TFMQ_OK) {
+            return st;
+        }
+        tq_plan_cache_count(p->plan_cache, used);
+        if (used) {
+            return TFMQ_OK;
+        }
+    }
+    qk_cand chosen;
+    if ((st = qk_try_cudnn(kq, q, p->dev->stream, &chosen)) != TFMQ_OK) {
+        return st;
+    }
+    if (cached) {
+        qk_record(kq, p->plan_cache, key, &chosen);
+    }
+    return TFMQ_OK;
 }
 
 /* ---- QConv ---- */
@@ -1038,7 +1238,7 @@ static tfmq_status qk_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out
     }
     if (G == 1 && g.fast && q.y_signed && q.y_zp == 0 && g.c % 4 == 0 && g.k % 4 == 0 &&
         exact_bias && !getenv("TFMQ_CUDA_QCONV_DIRECT")) {
-        TQ_TRY(st, qk_try_cudnn(kq, &q, p->dev->stream));
+        TQ_TRY(st, qk_choose(kq, &q, p));
     }
     tq_free(p->alloc, hw, n_w ? n_w : 1);
     qk_params_free(p->alloc, &q);

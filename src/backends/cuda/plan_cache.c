@@ -1,0 +1,643 @@
+/* plan_cache.c: the CUDA backend's plan cache (plan_cache.h has the file format). An in-memory
+ * table (entries in insertion order, indexed by an open-addressing hash of the key) that a
+ * session owns; the file is untrusted input: every line is copied into a bounded buffer, every
+ * number is range-checked, and a malformed entry line is skipped, never half-loaded. Numbers are
+ * written and read without the C library's locale (ms as integer nanoseconds with a '.'), so a
+ * program that sets LC_NUMERIC still reads its own files. The file is replaced atomically. */
+#include "backends/cuda/plan_cache.h"
+
+#include "engine/atomic_file.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define PC_MAGIC  "tfmq-plan-cache"
+#define PC_MAX_MS 1e9 /* ms accepted from a file */
+
+typedef struct pc_entry {
+    char *key; /* tq_alloc'd, key_bytes long (NUL included) */
+    size_t key_bytes;
+    uint64_t hash;
+    tq_pc_choice c;
+} pc_entry;
+
+struct tq_plan_cache {
+    const tfmq_allocator *alloc;
+    char *path; /* tq_alloc'd, path_bytes long; NULL: in memory only */
+    size_t path_bytes;
+    bool bound;    /* tq_plan_cache_open set the device (and loaded the file) */
+    char gpu[128]; /* GPU name as the header writes it */
+    int32_t sm;
+    int64_t cudnn;
+    pc_entry *e; /* n entries in insertion order, cap allocated */
+    size_t n, cap;
+    int32_t *slots; /* n_slots (a power of two >= 2 cap) entry indices, -1: empty */
+    size_t n_slots;
+    bool dirty; /* choices recorded since the load or the last save */
+    size_t hits, misses;
+};
+
+/* ---- table ---- */
+static uint64_t pc_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (; *s; s++) {
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* Slot of key: its entry's slot, or the empty slot where it would go. */
+static size_t pc_slot(const tq_plan_cache *pc, const char *key, uint64_t h)
+{
+    size_t i = (size_t)h & (pc->n_slots - 1);
+    while (pc->slots[i] >= 0) {
+        const pc_entry *e = &pc->e[pc->slots[i]];
+        if (e->hash == h && strcmp(e->key, key) == 0) {
+            return i;
+        }
+        i = (i + 1) & (pc->n_slots - 1);
+    }
+    return i;
+}
+
+/* Room for one more entry: grow the entry array and rebuild the index when full. */
+static tfmq_status pc_reserve(tq_plan_cache *pc)
+{
+    if (pc->n < pc->cap) {
+        return TFMQ_OK;
+    }
+    const size_t cap = pc->cap ? pc->cap * 2 : 64, n_slots = cap * 2;
+    int32_t *slots = tq_alloc(pc->alloc, n_slots * sizeof(int32_t));
+    if (!slots) {
+        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu entries", cap);
+    }
+    pc_entry *e = tq_realloc(pc->alloc, pc->e, pc->cap * sizeof(pc_entry), cap * sizeof(pc_entry));
+    if (!e) {
+        tq_free(pc->alloc, slots, n_slots * sizeof(int32_t));
+        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu entries", cap);
+    }
+    tq_free(pc->alloc, pc->slots, pc->n_slots * sizeof(int32_t));
+    pc->e = e;
+    pc->cap = cap;
+    pc->slots = slots;
+    pc->n_slots = n_slots;
+    memset(slots, 0xff, n_slots * sizeof(int32_t));
+    for (size_t k = 0; k < pc->n; k++) {
+        slots[pc_slot(pc, pc->e[k].key, pc->e[k].hash)] = (int32_t)k;
+    }
+    return TFMQ_OK;
+}
+
+static void pc_clear(tq_plan_cache *pc)
+{
+    for (size_t k = 0; k < pc->n; k++) {
+        tq_free(pc->alloc, pc->e[k].key, pc->e[k].key_bytes);
+    }
+    pc->n = 0;
+    if (pc->slots) {
+        memset(pc->slots, 0xff, pc->n_slots * sizeof(int32_t));
+    }
+    pc->dirty = false;
+}
+
+tfmq_status tq_plan_cache_create(const tfmq_allocator *alloc, const char *path,
+                                 tq_plan_cache **pc_out)
+{
+    *pc_out = NULL;
+    tq_plan_cache *pc = tq_calloc(alloc, 1, sizeof(*pc));
+    if (!pc) {
+        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu bytes", sizeof(*pc));
+    }
+    pc->alloc = alloc;
+    if (path) {
+        const size_t n = strlen(path) + 1;
+        pc->path = tq_alloc(alloc, n);
+        if (!pc->path) {
+            tq_free(alloc, pc, sizeof(*pc));
+            return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu bytes", n);
+        }
+        pc->path_bytes = n;
+        memcpy(pc->path, path, n);
+    }
+    *pc_out = pc;
+    return TFMQ_OK;
+}
+
+void tq_plan_cache_destroy(tq_plan_cache *pc)
+{
+    if (!pc) {
+        return;
+    }
+    pc_clear(pc);
+    tq_free(pc->alloc, pc->e, pc->cap * sizeof(pc_entry));
+    tq_free(pc->alloc, pc->slots, pc->n_slots * sizeof(int32_t));
+    tq_free(pc->alloc, pc->path, pc->path_bytes);
+    tq_free(pc->alloc, pc, sizeof(*pc));
+}
+
+const tq_pc_choice *tq_plan_cache_find(const tq_plan_cache *pc, const char *key)
+{
+    if (!pc || !key || pc->n == 0) {
+        return NULL;
+    }
+    const int32_t k = pc->slots[pc_slot(pc, key, pc_hash(key))];
+    return k >= 0 ? &pc->e[k].c : NULL;
+}
+
+void tq_plan_cache_count(tq_plan_cache *pc, bool hit)
+{
+    if (pc) {
+        *(hit ? &pc->hits : &pc->misses) += 1;
+    }
+}
+
+void tq_plan_cache_stats(const tq_plan_cache *pc, size_t *hits, size_t *misses, size_t *n_entries)
+{
+    *hits = pc ? pc->hits : 0;
+    *misses = pc ? pc->misses : 0;
+    *n_entries = pc ? pc->n : 0;
+}
+
+/* ---- tokens and numbers (locale-free) ---- */
+bool tq_plan_cache_key_ok(const char *key)
+{
+    size_t n = 0;
+    for (; key && key[n]; n++) {
+        if (key[n] <= ' ' || key[n] > '~' || n + 1 >= TQ_PC_MAX_KEY) {
+            return false;
+        }
+    }
+    return n > 0;
+}
+
+bool tq_plan_cache_path_ok(const char *path)
+{
+    size_t n = 0;
+    for (; path && path[n]; n++) {
+        const char ch = path[n];
+        const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                        (ch >= '0' && ch <= '9') || strchr("_:+*.-", ch) != NULL;
+        if (!ok || n + 1 >= TQ_PC_MAX_PATH) {
+            return false;
+        }
+    }
+    return n > 0;
+}
+
+/* A decimal integer in [lo, hi] at *s (optional '-', digits), advancing *s past it. */
+static bool pc_i64(const char **s, int64_t lo, int64_t hi, int64_t *out)
+{
+    const char *p = *s;
+    const bool neg = *p == '-';
+    p += neg;
+    if (*p < '0' || *p > '9') {
+        return false;
+    }
+    uint64_t v = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (UINT64_MAX - 9) / 10) {
+            return false; /* far out of any range we accept */
+        }
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (v > (uint64_t)INT64_MAX) {
+        return false;
+    }
+    const int64_t x = neg ? -(int64_t)v : (int64_t)v;
+    if (x < lo || x > hi) {
+        return false;
+    }
+    *out = x;
+    *s = p;
+    return true;
+}
+
+/* "<int>.<1 to 6 digits>" or "<int>" as ms, at most PC_MAX_MS. */
+static bool pc_ms(const char **s, double *out)
+{
+    int64_t whole = 0, frac = 0, scale = 1000000;
+    if (!pc_i64(s, 0, (int64_t)PC_MAX_MS, &whole)) {
+        return false;
+    }
+    if (**s == '.') {
+        const char *p = ++*s;
+        for (; *p >= '0' && *p <= '9' && p - *s < 6; p++) {
+            frac = frac * 10 + (*p - '0');
+            scale /= 10;
+        }
+        if (p == *s || (*p >= '0' && *p <= '9')) {
+            return false; /* no digit, or more than 6 */
+        }
+        *s = p;
+    }
+    *out = (double)whole + (double)(frac * scale) * 1e-6;
+    return true;
+}
+
+/* The literal word `w` at *s, advancing past it. */
+static bool pc_word(const char **s, const char *w)
+{
+    const size_t n = strlen(w);
+    if (strncmp(*s, w, n) != 0) {
+        return false;
+    }
+    *s += n;
+    return true;
+}
+
+/* A token of non-space characters into out (cap bytes with the NUL); *s advances past it. */
+static bool pc_token(const char **s, char *out, size_t cap)
+{
+    size_t n = 0;
+    const char *p = *s;
+    for (; *p && *p != ' '; p++) {
+        if (n + 1 >= cap) {
+            return false;
+        }
+        out[n++] = *p;
+    }
+    out[n] = '\0';
+    *s = p;
+    return n > 0;
+}
+
+/* ---- one entry line ---- */
+/* "knobs=-" or "knobs=t:v,t:v,...". */
+static bool pc_parse_knobs(const char **s, tq_pc_choice *c)
+{
+    c->n_knobs = 0;
+    if (!pc_word(s, "knobs=")) {
+        return false;
+    }
+    if (pc_word(s, "-")) {
+        return true;
+    }
+    for (;;) {
+        tq_pc_knob *k = &c->knobs[c->n_knobs];
+        if (c->n_knobs >= TQ_PC_MAX_KNOBS || !pc_i64(s, 0, 1023, &k->type) || !pc_word(s, ":") ||
+            !pc_i64(s, INT64_MIN + 1, INT64_MAX, &k->value)) {
+            return false;
+        }
+        c->n_knobs++;
+        if (!pc_word(s, ",")) {
+            return true;
+        }
+    }
+}
+
+/* Parse a NUL-terminated entry line into key and *c. */
+static bool pc_parse_entry(const char *line, char key[TQ_PC_MAX_KEY], tq_pc_choice *c)
+{
+    const char *s = line;
+    memset(c, 0, sizeof(*c));
+    return pc_token(&s, key, TQ_PC_MAX_KEY) && tq_plan_cache_key_ok(key) && pc_word(&s, " ") &&
+           pc_token(&s, c->path, TQ_PC_MAX_PATH) && tq_plan_cache_path_ok(c->path) &&
+           pc_word(&s, " eng=") && pc_i64(&s, -1, INT32_MAX, &c->engine) && pc_word(&s, " ws=") &&
+           pc_i64(&s, 0, TQ_PC_MAX_WS, &c->ws_bytes) && pc_word(&s, " ms=") && pc_ms(&s, &c->ms) &&
+           pc_word(&s, " ") && pc_parse_knobs(&s, c) && *s == '\0';
+}
+
+/* Format the entry line (with its '\n') into buf; its length, or 0 when it does not fit. */
+static size_t pc_format_entry(const char *key, const tq_pc_choice *c, char *buf, size_t cap)
+{
+    const double ms =
+        isfinite(c->ms) && c->ms > 0.0 ? (c->ms < PC_MAX_MS ? c->ms : PC_MAX_MS) : 0.0;
+    const long long ns = llround(ms * 1e6);
+    int n = snprintf(buf, cap, "%s %s eng=%lld ws=%lld ms=%lld.%06lld knobs=", key, c->path,
+                     (long long)c->engine, (long long)c->ws_bytes, ns / 1000000, ns % 1000000);
+    for (int32_t k = 0; n >= 0 && (size_t)n < cap && k < c->n_knobs; k++) {
+        n += snprintf(buf + n, cap - (size_t)n, "%s%lld:%lld", k ? "," : "",
+                      (long long)c->knobs[k].type, (long long)c->knobs[k].value);
+    }
+    if (n >= 0 && (size_t)n < cap) {
+        n += snprintf(buf + n, cap - (size_t)n, "%s\n", c->n_knobs ? "" : "-");
+    }
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* Whether two choices select the same plan (ms aside). */
+static bool pc_same_plan(const tq_pc_choice *a, const tq_pc_choice *b)
+{
+    if (strcmp(a->path, b->path) != 0 || a->engine != b->engine || a->ws_bytes != b->ws_bytes ||
+        a->n_knobs != b->n_knobs) {
+        return false;
+    }
+    for (int32_t k = 0; k < a->n_knobs; k++) {
+        if (a->knobs[k].type != b->knobs[k].type || a->knobs[k].value != b->knobs[k].value) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Insert or replace without marking the cache dirty (the file's own entries). */
+static tfmq_status pc_insert(tq_plan_cache *pc, const char *key, const tq_pc_choice *c,
+                             bool overwrite, bool *changed)
+{
+    const uint64_t h = pc_hash(key);
+    *changed = false;
+    if (pc->n_slots) {
+        const int32_t k = pc->slots[pc_slot(pc, key, h)];
+        if (k >= 0) {
+            if (overwrite) {
+                *changed = !pc_same_plan(&pc->e[k].c, c);
+                pc->e[k].c = *c;
+            }
+            return TFMQ_OK;
+        }
+    }
+    if (pc->n >= TQ_PC_MAX_ENTRIES) {
+        return tq_fail(TFMQ_ERR_UNSUPPORTED, "plan cache: more than %d entries", TQ_PC_MAX_ENTRIES);
+    }
+    tfmq_status st = pc_reserve(pc);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    pc_entry *e = &pc->e[pc->n];
+    e->key_bytes = strlen(key) + 1;
+    e->key = tq_alloc(pc->alloc, e->key_bytes);
+    if (!e->key) {
+        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu bytes", e->key_bytes);
+    }
+    memcpy(e->key, key, e->key_bytes);
+    e->hash = h;
+    e->c = *c;
+    pc->slots[pc_slot(pc, key, h)] = (int32_t)pc->n;
+    pc->n++;
+    *changed = true;
+    return TFMQ_OK;
+}
+
+tfmq_status tq_plan_cache_put(tq_plan_cache *pc, const char *key, const tq_pc_choice *c)
+{
+    char line[TQ_PC_MAX_LINE];
+    char k2[TQ_PC_MAX_KEY];
+    tq_pc_choice c2;
+    /* only what the file can hold, and reads back as the same choice */
+    if (!pc || !c || !tq_plan_cache_key_ok(key) || !tq_plan_cache_path_ok(c->path) ||
+        c->n_knobs < 0 || c->n_knobs > TQ_PC_MAX_KNOBS ||
+        pc_format_entry(key, c, line, sizeof(line)) == 0) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "plan cache: entry '%.64s' cannot be stored",
+                       key ? key : "");
+    }
+    line[strlen(line) - 1] = '\0';
+    if (!pc_parse_entry(line, k2, &c2) || !pc_same_plan(&c2, c)) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "plan cache: entry '%.64s' is out of range", key);
+    }
+    bool changed = false;
+    tfmq_status st = pc_insert(pc, key, &c2, true, &changed);
+    pc->dirty = pc->dirty || changed;
+    return st;
+}
+
+/* ---- the file ---- */
+/* Printable ASCII only: the header line stays one line and parses back. */
+static void pc_sanitize(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+    for (; src && src[n] && n + 1 < cap; n++) {
+        dst[n] = src[n] >= ' ' && src[n] <= '~' ? src[n] : '?';
+    }
+    dst[n] = '\0';
+}
+
+/* Check the header line against pc's device. */
+static tfmq_status pc_parse_header(const tq_plan_cache *pc, const char *line)
+{
+    const char *s = line;
+    int64_t ver = 0, sm = 0, cudnn = 0;
+    if (!pc_word(&s, PC_MAGIC " ")) {
+        return tq_fail(TFMQ_ERR_PARSE, "not a plan cache (no '" PC_MAGIC "' header)");
+    }
+    if (!pc_i64(&s, 0, INT32_MAX, &ver)) {
+        return tq_fail(TFMQ_ERR_PARSE, "bad format version in the header");
+    }
+    if (ver != TQ_PC_VERSION) {
+        return tq_fail(TFMQ_ERR_VERSION, "format version %lld (this build reads %d)",
+                       (long long)ver, TQ_PC_VERSION);
+    }
+    if (!pc_word(&s, " sm=") || !pc_i64(&s, 0, 100000, &sm) || !pc_word(&s, " cudnn=") ||
+        !pc_i64(&s, 0, INT64_MAX, &cudnn) || !pc_word(&s, " gpu=")) {
+        return tq_fail(TFMQ_ERR_PARSE, "bad header (want '" PC_MAGIC " %d sm=N cudnn=N gpu=NAME')",
+                       TQ_PC_VERSION);
+    }
+    if (strcmp(s, pc->gpu) != 0) {
+        return tq_fail(TFMQ_ERR_VERSION, "written for GPU '%.127s', this is '%s'", s, pc->gpu);
+    }
+    if (sm != pc->sm) {
+        return tq_fail(TFMQ_ERR_VERSION, "written for compute capability %lld, this GPU has %d",
+                       (long long)sm, (int)pc->sm);
+    }
+    if (cudnn != pc->cudnn) {
+        return tq_fail(TFMQ_ERR_VERSION, "written by cuDNN %lld, this is cuDNN %lld",
+                       (long long)cudnn, (long long)pc->cudnn);
+    }
+    return TFMQ_OK;
+}
+
+/* The next line of [*p, end) into line (NUL-terminated, without its '\n'). false: a line too
+ * long, holding a NUL, or not ending in '\n' (the rest is skipped); *p moves past it either way. */
+static bool pc_next_line(const char **p, const char *end, char line[TQ_PC_MAX_LINE])
+{
+    const char *nl = memchr(*p, '\n', (size_t)(end - *p));
+    const size_t len = (size_t)((nl ? nl : end) - *p);
+    const bool ok = nl && len < TQ_PC_MAX_LINE && !memchr(*p, '\0', len);
+    if (ok) {
+        memcpy(line, *p, len);
+        line[len] = '\0';
+    }
+    *p = nl ? nl + 1 : end;
+    return ok;
+}
+
+tfmq_status tq_plan_cache_parse(tq_plan_cache *pc, const char *text, size_t n, bool overwrite,
+                                size_t *n_bad_out)
+{
+    char line[TQ_PC_MAX_LINE], key[TQ_PC_MAX_KEY];
+    size_t n_bad = 0;
+    tfmq_status st;
+    if (n_bad_out) {
+        *n_bad_out = 0;
+    }
+    if (n > TQ_PC_MAX_FILE) {
+        return tq_fail(TFMQ_ERR_PARSE, "larger than %zu bytes", TQ_PC_MAX_FILE);
+    }
+    const char *p = text, *end = text + n;
+    if (n == 0 || !pc_next_line(&p, end, line)) {
+        return tq_fail(TFMQ_ERR_PARSE, "no header line");
+    }
+    if ((st = pc_parse_header(pc, line)) != TFMQ_OK) {
+        return st;
+    }
+    while (p < end) {
+        tq_pc_choice c;
+        if (!pc_next_line(&p, end, line)) {
+            n_bad++;
+            continue;
+        }
+        if (line[0] == '\0' || line[0] == '#') {
+            continue;
+        }
+        if (!pc_parse_entry(line, key, &c)) {
+            n_bad++;
+            continue;
+        }
+        bool changed;
+        st = pc_insert(pc, key, &c, overwrite, &changed);
+        if (st == TFMQ_ERR_UNSUPPORTED) { /* full: the rest does not fit */
+            n_bad++;
+            tq_clear_error();
+            break;
+        }
+        if (st != TFMQ_OK) {
+            return st;
+        }
+    }
+    if (n_bad_out) {
+        *n_bad_out = n_bad;
+    }
+    return TFMQ_OK;
+}
+
+tfmq_status tq_plan_cache_format(const tq_plan_cache *pc, char **text_out, size_t *n_out)
+{
+    char line[TQ_PC_MAX_LINE];
+    *text_out = NULL;
+    *n_out = 0;
+    int hn = snprintf(line, sizeof(line), PC_MAGIC " %d sm=%d cudnn=%lld gpu=%s\n", TQ_PC_VERSION,
+                      (int)pc->sm, (long long)pc->cudnn, pc->gpu);
+    size_t total = hn > 0 ? (size_t)hn : 0;
+    for (size_t k = 0; k < pc->n; k++) {
+        total += pc_format_entry(pc->e[k].key, &pc->e[k].c, line, sizeof(line));
+    }
+    char *text = tq_alloc(pc->alloc, total + 1);
+    if (!text) {
+        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu bytes", total + 1);
+    }
+    size_t at = (size_t)snprintf(text, total + 1, PC_MAGIC " %d sm=%d cudnn=%lld gpu=%s\n",
+                                 TQ_PC_VERSION, (int)pc->sm, (long long)pc->cudnn, pc->gpu);
+    for (size_t k = 0; k < pc->n; k++) {
+        at += pc_format_entry(pc->e[k].key, &pc->e[k].c, text + at, total + 1 - at);
+    }
+    text[at] = '\0';
+    *text_out = text;
+    *n_out = at;
+    return TFMQ_OK;
+}
+
+/* Read the whole file into *buf (tq_alloc'd, *buf_bytes; *n bytes read, NUL after them).
+ * TFMQ_ERR_IO with the reason when it cannot be opened (*missing: it does not exist) or read,
+ * is not a regular file or is too large. */
+static tfmq_status pc_read_file(const tq_plan_cache *pc, char **buf, size_t *buf_bytes, size_t *n,
+                                bool *missing)
+{
+    struct stat sb;
+    *buf = NULL;
+    *buf_bytes = *n = 0;
+    *missing = false;
+    FILE *f = fopen(pc->path, "rb");
+    if (!f) {
+        const int e = errno;
+        *missing = e == ENOENT;
+        return tq_fail(TFMQ_ERR_IO, "cannot open: %s", strerror(e));
+    }
+    tfmq_status st = TFMQ_OK;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        st = tq_fail(TFMQ_ERR_IO, "not a regular file");
+    } else if ((uint64_t)sb.st_size > TQ_PC_MAX_FILE) {
+        st = tq_fail(TFMQ_ERR_IO, "larger than %zu bytes", TQ_PC_MAX_FILE);
+    } else if (!(*buf = tq_alloc(pc->alloc, (size_t)sb.st_size + 1))) {
+        st = tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %lld bytes", (long long)sb.st_size);
+    } else {
+        *buf_bytes = (size_t)sb.st_size + 1;
+        *n = fread(*buf, 1, (size_t)sb.st_size, f); /* a file that shrank meanwhile: less */
+        (*buf)[*n] = '\0';
+        if (ferror(f)) {
+            st = tq_fail(TFMQ_ERR_IO, "read failed");
+        }
+    }
+    fclose(f);
+    if (st != TFMQ_OK && *buf) {
+        tq_free(pc->alloc, *buf, *buf_bytes);
+        *buf = NULL;
+        *buf_bytes = *n = 0;
+    }
+    return st;
+}
+
+/* Load the file's entries. Only running out of memory is an error: a file that is missing,
+ * unreadable or refused leaves the table as it is (with a warning unless `quiet`). */
+static tfmq_status pc_load(tq_plan_cache *pc, bool overwrite, bool quiet)
+{
+    char *buf = NULL;
+    size_t buf_bytes = 0, n = 0, n_bad = 0;
+    bool missing = false;
+    tfmq_status st = pc_read_file(pc, &buf, &buf_bytes, &n, &missing);
+    if (st == TFMQ_OK) {
+        st = tq_plan_cache_parse(pc, buf, n, overwrite, &n_bad);
+        tq_free(pc->alloc, buf, buf_bytes);
+    }
+    if (st == TFMQ_ERR_OUT_OF_MEMORY) {
+        return st;
+    }
+    if (st != TFMQ_OK && !missing && !quiet) {
+        tq_log(TFMQ_LOG_WARN, "cuda plan cache %s: ignored: %s", pc->path, tfmq_last_error());
+    } else if (n_bad && !quiet) {
+        tq_log(TFMQ_LOG_WARN, "cuda plan cache %s: %zu malformed line%s skipped", pc->path, n_bad,
+               n_bad == 1 ? "" : "s");
+    }
+    tq_clear_error();
+    return TFMQ_OK;
+}
+
+tfmq_status tq_plan_cache_open(tq_plan_cache *pc, const char *gpu_name, int32_t sm,
+                               int64_t cudnn_version)
+{
+    char gpu[sizeof(pc->gpu)];
+    pc_sanitize(gpu, sizeof(gpu), gpu_name);
+    if (pc->bound && strcmp(gpu, pc->gpu) == 0 && sm == pc->sm && cudnn_version == pc->cudnn) {
+        return TFMQ_OK;
+    }
+    pc_clear(pc); /* another device: nothing recorded for the last one applies */
+    memcpy(pc->gpu, gpu, sizeof(gpu));
+    pc->sm = sm;
+    pc->cudnn = cudnn_version;
+    pc->bound = true;
+    return pc->path ? pc_load(pc, true, false) : TFMQ_OK;
+}
+
+tfmq_status tq_plan_cache_save(tq_plan_cache *pc)
+{
+    if (!pc || !pc->path || !pc->bound || !pc->dirty) {
+        return TFMQ_OK;
+    }
+    tq_atomic_file f;
+    char *text = NULL;
+    size_t n = 0;
+    /* what other sessions wrote since the load: kept unless this one decided otherwise */
+    tfmq_status st = pc_load(pc, false, true);
+    if (st == TFMQ_OK) {
+        st = tq_plan_cache_format(pc, &text, &n);
+    }
+    if (st == TFMQ_OK) {
+        st = tq_atomic_open(&f, pc->alloc, pc->path, TFMQ_WRITE_OVERWRITE);
+    }
+    if (st == TFMQ_OK) {
+        st = tq_atomic_write(&f, text, n);
+        if (st == TFMQ_OK) {
+            st = tq_atomic_commit(&f); /* releases f either way */
+        } else {
+            tq_atomic_abort(&f);
+        }
+    }
+    if (text) {
+        tq_free(pc->alloc, text, n + 1);
+    }
+    pc->dirty = pc->dirty && st != TFMQ_OK;
+    return st;
+}
