@@ -769,13 +769,22 @@ static bool tq_tolerance_met(const tq_tolerance *t, const tq_fidelity *f)
     return true;
 }
 
-/* Local damage of layer li: how much SQNR it loses against the layers that feed it. */
+/* Local damage of layer li: how much SQNR it loses against the layers that feed it. An input
+ * that no quantized layer feeds (a graph input, or float ops above it) is exact; it counts as
+ * the best SQNR any layer reaches, not as infinite: else the first layers would always look the
+ * most damaging (200 dB above their ~40) and the fallback would keep layers in graph order. */
 static double tq_layer_damage(const tq_graph *ref, const tq_quant_plan *plan,
                               const tq_layer_pair *pairs, const size_t *pair_layer, size_t n_pairs,
                               const tq_fidelity *f, size_t pi)
 {
     const tq_node *n = &ref->nodes[plan->layers[pair_layer[pi]].node];
-    double in_sqnr = 200.0; /* a graph input is exact */
+    double best = -1e300;
+    for (size_t pj = 0; pj < n_pairs; pj++) {
+        if (isfinite(f->layers[pj].sqnr_db) && f->layers[pj].sqnr_db > best) {
+            best = f->layers[pj].sqnr_db;
+        }
+    }
+    double in_sqnr = best > -1e300 ? best : 200.0;
     for (int32_t k = 0; k < n->n_in; k++) {
         /* walk up through float ops (pooling, reshapes) to the nearest measured layer */
         int32_t v = n->in[k];
