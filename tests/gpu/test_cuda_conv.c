@@ -7,7 +7,12 @@
  * for TF32, F16 and BF16. Every case runs in four modes: F32+FP32, F32+TF32, F16, BF16.
  * Convolutions: ResNet-50-like 1x1 / 3x3 / 7x7 stride 2, pads, asymmetric pads, auto_pad,
  * strides, dilation, groups, depthwise (and multiplier 2), odd channel counts, batch 1 and 3;
- * every fused activation with and without residual. Gemm (transA, transB, alpha, beta, C as
+ * every fused activation with and without residual. Depthwise convolutions for the fast kernel
+ * of conv_dw.cu and its edges (channel counts that take its narrower vectors or the generic
+ * kernel, pads 0 / 1 / asymmetric / beyond the input, stride 2 with odd sizes, partial column
+ * blocks, 5x5, Relu and Clip 0..6 with bias and residual), and the same direct convolution at
+ * pointer offsets that select each vector width, which must agree bit for bit. Gemm (transA,
+ * transB, alpha, beta, C as
  * vector / matrix / column), FusedGemm, MatMul (folded batch, attention-like batched, broadcast,
  * 1-D operands). Also: a run allocates nothing through tfmq's allocator, and destroy frees what
  * prepare allocated. Each case prints one line: name, mode, the implementation, the error.
@@ -24,6 +29,7 @@
 #pragma GCC diagnostic pop
 
 #include "backends/cpu/cpu.h"
+#include "backends/cuda/conv_dw.h"
 #include "backends/cuda/cuda.h"
 #include "backends/cuda/dev.h"
 #include "harness.h"
@@ -462,7 +468,9 @@ typedef struct act_spec {
 static const act_spec act_specs[] = {
     {"", 0, 0, 0},          {"Relu", 0, 0, 0},        {"Clip", -0.25f, 0.5f, 0},
     {"HardSwish", 0, 0, 0}, {"LeakyRelu", 0, 0, 0.1f}, {"Sigmoid", 0, 0, 0},
+    {"Clip", 0.0f, 6.0f, 0}, /* Relu6 (MobileNetV2) */
 };
+#define ACT_RELU6 6 /* index of Clip 0..6 in act_specs */
 
 /* fused: tfmq.FusedConv with bias; act (index into act_specs) and residual. */
 static void conv_case(tq_rng *rng, const conv_spec *s, bool fused, bool bias, int act,
@@ -521,9 +529,14 @@ static void conv_case(tq_rng *rng, const conv_spec *s, bool fused, bool bias, in
         }
         tc_in(&tc, rng, 3, 4, y.dims, false, -1.0f, 1.0f);
     }
-    char label[128];
-    snprintf(label, sizeof(label), "%s%s%s%s%s", s->name, bias ? " +bias" : "",
-             resid ? " +res" : "", a->name[0] ? " +" : "", a->name);
+    char label[128], act_label[48];
+    if (strcmp(a->name, "Clip") == 0) {
+        snprintf(act_label, sizeof(act_label), " +Clip(%g,%g)", (double)a->lo, (double)a->hi);
+    } else {
+        snprintf(act_label, sizeof(act_label), "%s%s", a->name[0] ? " +" : "", a->name);
+    }
+    snprintf(label, sizeof(label), "%s%s%s%s", s->name, bias ? " +bias" : "",
+             resid ? " +res" : "", act_label);
     check_case(&tc, label, true, true);
     tc_free(&tc);
 }
@@ -548,6 +561,239 @@ static void test_conv_epilogues(tq_rng *rng)
         }
         conv_case(rng, &conv_specs[which[w]], true, false, 3, true); /* no bias, residual */
     }
+}
+
+/* Depthwise convolutions for the fast kernel of conv_dw.cu (3x3 and 5x5, dilation 1, stride_w 1
+ * or 2, c a multiple of its vector: 8 channels of 16-bit types, 4 of float32, fewer when c
+ * allows no more) and its edges. Channels: 12 and 6 take narrower vectors, 7 the generic kernel
+ * for 16-bit types (float32: 1-channel vectors). ow not a multiple of 4 (3x3 stride 1) or 2 (the
+ * others) leaves the last column block of a row partial. */
+static const conv_spec dw_specs[] = {
+    /* n  c   h   w    m  kh kw  g sh sw dh dw pt pl pb pr */
+    {1, 8, 12, 12, 8, 3, 3, 8, 1, 1, 1, 1, 1, 1, 1, 1, NULL, "dw 8ch"},
+    {3, 16, 9, 13, 16, 3, 3, 16, 2, 2, 1, 1, 1, 1, 1, 1, NULL, "dw 16ch s2 odd 9x13 batch 3"},
+    {1, 24, 11, 10, 24, 3, 3, 24, 1, 1, 1, 1, 0, 0, 0, 0, NULL, "dw 24ch pad 0"},
+    {1, 96, 14, 14, 96, 3, 3, 96, 2, 2, 1, 1, 0, 0, 1, 1, NULL, "dw 96ch s2 pads 0,1"},
+    {3, 96, 7, 7, 96, 3, 3, 96, 1, 1, 1, 1, 1, 1, 1, 1, NULL, "dw 96ch 7x7 batch 3"},
+    {1, 32, 112, 112, 32, 3, 3, 32, 1, 1, 1, 1, 1, 1, 1, 1, NULL, "dw mobilenetv2 32ch 112x112"},
+    {2, 144, 15, 15, 144, 3, 3, 144, 2, 2, 1, 1, 1, 1, 1, 1, NULL, "dw 144ch s2 15x15 batch 2"},
+    {1, 12, 10, 9, 12, 3, 3, 12, 1, 1, 1, 1, 1, 1, 1, 1, NULL, "dw 12ch (narrower vector)"},
+    {3, 6, 7, 11, 6, 3, 3, 6, 2, 2, 1, 1, 1, 1, 1, 1, NULL, "dw 6ch s2 7x11 batch 3"},
+    {1, 7, 9, 9, 7, 3, 3, 7, 1, 1, 1, 1, 1, 1, 1, 1, NULL, "dw 7ch (odd)"},
+    {1, 32, 5, 6, 32, 3, 3, 32, 2, 2, 1, 1, 2, 0, 1, 2, NULL, "dw s2 asymmetric pads"},
+    {1, 16, 10, 11, 16, 3, 3, 16, 2, 1, 1, 1, 1, 0, 1, 2, NULL, "dw stride 2x1 asymmetric pads"},
+    {1, 16, 11, 10, 16, 3, 3, 16, 1, 2, 1, 1, 1, 1, 1, 1, NULL, "dw stride 1x2"},
+    {1, 16, 9, 9, 16, 3, 3, 16, 1, 1, 1, 1, 3, 0, 0, 3, NULL, "dw pads beyond the input"},
+    {2, 40, 13, 13, 40, 5, 5, 40, 1, 1, 1, 1, 2, 2, 2, 2, NULL, "dw 5x5 40ch batch 2"},
+    {1, 24, 14, 15, 24, 5, 5, 24, 2, 2, 1, 1, 2, 2, 2, 2, NULL, "dw 5x5 s2 14x15"},
+    {1, 16, 12, 12, 16, 3, 3, 16, 1, 1, 2, 2, 2, 2, 2, 2, NULL, "dw dilation 2 (generic)"},
+};
+
+/* each depthwise spec: plain Conv; bias + Relu; bias + residual + Clip 0..6; residual alone */
+static void test_conv_depthwise(tq_rng *rng)
+{
+    const size_t n_specs = sizeof(dw_specs) / sizeof(dw_specs[0]);
+    for (size_t i = 0; i < n_specs; i++) {
+        conv_case(rng, &dw_specs[i], false, false, 0, false);
+        conv_case(rng, &dw_specs[i], true, true, 1, false);
+        conv_case(rng, &dw_specs[i], true, true, ACT_RELU6, true);
+        if (i % 2 == 1) {
+            conv_case(rng, &dw_specs[i], true, false, 0, true);
+        }
+    }
+}
+
+/* ---- the vector widths of the depthwise kernel (conv_dw.cu) ----
+ * tq_cuda_conv_direct() itself, on tensors placed 0, 1, 2 and 4 elements after 256-byte
+ * aligned addresses: the fast kernel takes the widest vector (16, 8 or 4 bytes) every pointer
+ * and the channel count allow, and 16-bit types 1 element off take the generic kernel. All
+ * accumulate each output in the same order, so every placement must give the same bits as
+ * placement 0, which is also checked against a host computation. */
+typedef struct dw_direct_spec {
+    int64_t n, c, h, w, k, stride, pad;
+    bool bias, res;
+    int act; /* index into act_specs */
+    const char *name;
+} dw_direct_spec;
+
+static const dw_direct_spec dw_direct_specs[] = {
+    {2, 24, 9, 10, 3, 1, 1, true, true, ACT_RELU6, "3x3 s1 24ch +bias +res +Clip"},
+    {1, 16, 11, 9, 3, 2, 1, true, false, 1, "3x3 s2 16ch +bias +Relu"},
+    {1, 12, 8, 7, 3, 1, 0, false, true, 0, "3x3 s1 pad 0 12ch +res"},
+    {1, 16, 12, 13, 5, 2, 2, true, true, 1, "5x5 s2 16ch +bias +res +Relu"},
+    {3, 8, 6, 9, 5, 1, 2, false, false, 3, "5x5 s1 8ch +HardSwish"},
+};
+
+/* the host's computation, in float as the kernels: taps r outer, s inner with fmaf */
+static void dw_direct_host(const dw_direct_spec *sp, int64_t oh, int64_t ow, const float *x,
+                           const float *w, const float *bias, const float *res, float *y)
+{
+    const act_spec *a = &act_specs[sp->act];
+    const int64_t c = sp->c, k = sp->k;
+    for (int64_t nb = 0; nb < sp->n; nb++) {
+        for (int64_t oy = 0; oy < oh; oy++) {
+            for (int64_t ox = 0; ox < ow; ox++) {
+                for (int64_t ch = 0; ch < c; ch++) {
+                    float acc = 0.0f;
+                    for (int64_t r = 0; r < k; r++) {
+                        const int64_t iy = oy * sp->stride - sp->pad + r;
+                        for (int64_t s = 0; s < k && iy >= 0 && iy < sp->h; s++) {
+                            const int64_t ix = ox * sp->stride - sp->pad + s;
+                            if (ix >= 0 && ix < sp->w) {
+                                acc = fmaf(x[((nb * sp->h + iy) * sp->w + ix) * c + ch],
+                                           w[(ch * k + r) * k + s], acc);
+                            }
+                        }
+                    }
+                    const int64_t yi = ((nb * oh + oy) * ow + ox) * c + ch;
+                    if (bias) {
+                        acc += bias[ch];
+                    }
+                    if (res) {
+                        acc += res[yi];
+                    }
+                    if (strcmp(a->name, "Relu") == 0) {
+                        acc = acc < 0.0f ? 0.0f : acc;
+                    } else if (strcmp(a->name, "Clip") == 0) {
+                        acc = acc < a->lo ? a->lo : (acc > a->hi ? a->hi : acc);
+                    } else if (strcmp(a->name, "HardSwish") == 0) {
+                        float t = acc / 6.0f + 0.5f;
+                        t = t < 0.0f ? 0.0f : (t > 1.0f ? 1.0f : t);
+                        acc = acc * t;
+                    }
+                    y[yi] = acc;
+                }
+            }
+        }
+    }
+}
+
+/* the kernel's epilogue for the activations dw_direct_specs use */
+static tq_cuda_epi dw_epi(const act_spec *a)
+{
+    tq_cuda_epi e = {.act = TQ_CUDA_ACT_NONE, .lo = a->lo, .hi = a->hi, .alpha = a->alpha};
+    if (strcmp(a->name, "Relu") == 0) {
+        e.act = TQ_CUDA_ACT_RELU;
+    } else if (strcmp(a->name, "Clip") == 0) {
+        e.act = TQ_CUDA_ACT_CLIP;
+    } else if (strcmp(a->name, "HardSwish") == 0) {
+        e.act = TQ_CUDA_ACT_HARD_SWISH;
+    }
+    return e;
+}
+
+/* x, w, res in the storage type (host), then rounded back to float for the host computation */
+static void *dw_host_store(tq_cuda_store store, tq_rng *rng, size_t n, float lo, float hi,
+                           float *rounded)
+{
+    float *f = malloc((n ? n : 1) * sizeof(float));
+    void *h = malloc((n ? n : 1) * st_size(store));
+    for (size_t i = 0; i < n; i++) {
+        f[i] = tq_rng_uniform(rng, lo, hi);
+    }
+    to_store(store, f, h, n);
+    from_store(store, h, rounded, n);
+    free(f);
+    return h;
+}
+
+static void dw_direct_case(tq_rng *rng, const dw_direct_spec *sp, const mode *m)
+{
+    static const int64_t offs[4] = {0, 1, 2, 4}; /* elements after a 256-byte aligned address */
+    const int64_t oh = (sp->h + 2 * sp->pad - sp->k) / sp->stride + 1;
+    const int64_t ow = (sp->w + 2 * sp->pad - sp->k) / sp->stride + 1;
+    const size_t nx = (size_t)(sp->n * sp->h * sp->w * sp->c);
+    const size_t ny = (size_t)(sp->n * oh * ow * sp->c), nw = (size_t)(sp->c * sp->k * sp->k);
+    const size_t es = st_size(m->store), slack = 8; /* elements past the largest offset */
+    const float wr = 1.0f / (float)sp->k;
+    float *xf = malloc(nx * sizeof(float)), *wf = malloc(nw * sizeof(float));
+    float *rf = malloc(ny * sizeof(float)), *bf = malloc((size_t)sp->c * sizeof(float));
+    float *ref = malloc(ny * sizeof(float)), *yf = malloc(ny * sizeof(float));
+    void *hx = dw_host_store(m->store, rng, nx, -1.0f, 1.0f, xf);
+    void *hw = dw_host_store(m->store, rng, nw, -wr, wr, wf);
+    void *hr = dw_host_store(m->store, rng, ny, -1.0f, 1.0f, rf);
+    void *hy[4] = {NULL};
+    void *dx = NULL, *dw = NULL, *dr = NULL, *dy = NULL;
+    float *db = NULL;
+    tfmq_status st = TFMQ_OK;
+    for (int64_t i = 0; i < sp->c; i++) {
+        bf[i] = tq_rng_uniform(rng, -0.5f, 0.5f);
+    }
+    dw_direct_host(sp, oh, ow, xf, wf, sp->bias ? bf : NULL, sp->res ? rf : NULL, ref);
+    CUDA_TRY(cudaMalloc(&dx, (nx + slack) * es), "cudaMalloc x");
+    CUDA_TRY(cudaMalloc(&dw, (nw + slack) * es), "cudaMalloc w");
+    CUDA_TRY(cudaMalloc(&dr, (ny + slack) * es), "cudaMalloc res");
+    CUDA_TRY(cudaMalloc(&dy, (ny + slack) * es), "cudaMalloc y");
+    CUDA_TRY(cudaMalloc((void **)&db, (size_t)sp->c * sizeof(float)), "cudaMalloc bias");
+    CUDA_TRY(cudaMemcpy(db, bf, (size_t)sp->c * sizeof(float), cudaMemcpyHostToDevice),
+             "upload bias");
+    for (int oi = 0; oi < 4; oi++) {
+        const size_t off = (size_t)offs[oi] * es;
+        char *px = (char *)dx + off, *pw = (char *)dw + off;
+        char *pr = (char *)dr + off, *py = (char *)dy + off;
+        CUDA_TRY(cudaMemcpy(px, hx, nx * es, cudaMemcpyHostToDevice), "upload x");
+        CUDA_TRY(cudaMemcpy(pw, hw, nw * es, cudaMemcpyHostToDevice), "upload w");
+        CUDA_TRY(cudaMemcpy(pr, hr, ny * es, cudaMemcpyHostToDevice), "upload res");
+        CUDA_TRY(cudaMemset(dy, 0xFF, (ny + slack) * es), "poison y");
+        tq_cuda_direct_conv d = {
+            .n = sp->n, .c = sp->c, .h = sp->h, .w = sp->w, .k = sp->c, .oh = oh, .ow = ow,
+            .r = sp->k, .s = sp->k, .stride_h = sp->stride, .stride_w = sp->stride, .dil_h = 1,
+            .dil_w = 1, .pad_t = sp->pad, .pad_l = sp->pad, .cg = 1, .mg = 1,
+            .store = (int)m->store, .x = px, .wt = pw, .bias = sp->bias ? db : NULL,
+            .res = sp->res ? pr : NULL, .y = py, .epi = dw_epi(&act_specs[sp->act])};
+        CUDA_TRY((cudaError_t)tq_cuda_conv_direct(&d, g_dev.stream), "tq_cuda_conv_direct");
+        CUDA_TRY(cudaStreamSynchronize((cudaStream_t)g_dev.stream), "run (stream sync)");
+        hy[oi] = malloc(ny * es);
+        CUDA_TRY(cudaMemcpy(hy[oi], py, ny * es, cudaMemcpyDeviceToHost), "download y");
+    }
+    from_store(m->store, hy[0], yf, ny);
+    size_t n_nan = 0;
+    const double e = rel_l2(yf, ref, ny, &n_nan);
+    printf("  dw direct %-34s %-8s rel_l2 %.3g\n", sp->name, m->name, e);
+    TQ_EXPECT(n_nan == 0 && e <= m->tol, "dw direct %s [%s]: relative L2 error %.3g (%zu NaN)",
+              sp->name, m->name, e, n_nan);
+    for (int oi = 1; oi < 4; oi++) {
+        size_t n_diff = 0;
+        for (size_t i = 0; i < ny; i++) {
+            n_diff += memcmp((char *)hy[oi] + i * es, (char *)hy[0] + i * es, es) != 0;
+        }
+        TQ_EXPECT(n_diff == 0, "dw direct %s [%s]: placement +%lld: %zu of %zu outputs differ",
+                  sp->name, m->name, (long long)offs[oi], n_diff, ny);
+    }
+    g_n_cases += 4;
+done:
+    TQ_EXPECT(st == TFMQ_OK, "dw direct %s [%s]: %s", sp->name, m->name, tfmq_last_error());
+    cudaFree(dx);
+    cudaFree(dw);
+    cudaFree(dr);
+    cudaFree(dy);
+    cudaFree(db);
+    for (int oi = 0; oi < 4; oi++) {
+        free(hy[oi]);
+    }
+    free(hx);
+    free(hw);
+    free(hr);
+    free(xf);
+    free(wf);
+    free(rf);
+    free(bf);
+    free(ref);
+    free(yf);
+    (void)cudaGetLastError();
+}
+
+static void test_conv_dw_vectors(tq_rng *rng)
+{
+    const size_t n_specs = sizeof(dw_direct_specs) / sizeof(dw_direct_specs[0]);
+    for (size_t i = 0; i < n_specs; i++) {
+        for (size_t mi = 0; mi < sizeof(g_modes) / sizeof(g_modes[0]); mi++) {
+            if (g_modes[mi].math == TQ_CUDA_MATH_FP32) { /* TF32 changes nothing here */
+                dw_direct_case(rng, &dw_direct_specs[i], &g_modes[mi]);
+            }
+        }
+    }
+    fflush(stdout);
 }
 
 /* ---- Gemm / FusedGemm / MatMul ---- */
@@ -674,6 +920,8 @@ int main(int argc, char **argv)
     tq_test_begin(argc, argv);
     TQ_RUN(test_conv);
     TQ_RUN(test_conv_epilogues);
+    TQ_RUN(test_conv_depthwise);
+    TQ_RUN(test_conv_dw_vectors);
     TQ_RUN(test_gemm);
     TQ_RUN(test_matmul);
     printf("%d GPU runs\n", g_n_cases);
