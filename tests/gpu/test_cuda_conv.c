@@ -318,6 +318,8 @@ static tfmq_status run_gpu(tcase *tc, const tq_tensor *yshape, const mode *m, bo
     }
     CUDA_TRY(cudaMalloc(&dev_y, ny * es), "cudaMalloc y");
     CUDA_TRY(cudaMemset(dev_y, 0xFF, ny * es), "poison y"); /* NaN in every storage type */
+    /* the legacy stream's copies and memsets finish before the non-blocking stream runs */
+    CUDA_TRY(cudaDeviceSynchronize(), "synchronize");
     if (k->workspace_bytes) {
         CUDA_TRY(cudaMalloc(&ws, k->workspace_bytes), "cudaMalloc workspace");
     }
@@ -735,6 +737,7 @@ static void dw_direct_case(tq_rng *rng, const dw_direct_spec *sp, const mode *m)
         CUDA_TRY(cudaMemcpy(pw, hw, nw * es, cudaMemcpyHostToDevice), "upload w");
         CUDA_TRY(cudaMemcpy(pr, hr, ny * es, cudaMemcpyHostToDevice), "upload res");
         CUDA_TRY(cudaMemset(dy, 0xFF, (ny + slack) * es), "poison y");
+        CUDA_TRY(cudaDeviceSynchronize(), "synchronize"); /* before the non-blocking stream */
         tq_cuda_direct_conv d = {
             .n = sp->n, .c = sp->c, .h = sp->h, .w = sp->w, .k = sp->c, .oh = oh, .ow = ow,
             .r = sp->k, .s = sp->k, .stride_h = sp->stride, .stride_w = sp->stride, .dil_h = 1,

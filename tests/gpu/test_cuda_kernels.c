@@ -414,7 +414,10 @@ static void run_one(const gcase *gc, tq_node *node, const tq_tensor *shapes, int
     for (int32_t i = 0; ok && i < n_out; i++) {
         ob[i] = tq_tensor_numel(&shapes[i]) * dev_esize(shapes[i].dtype, store);
         ok = cuda_ok(cudaMalloc(&dev_out[i], ob[i] + 16), gc, "cudaMalloc") &&
-             cuda_ok(cudaMemset(dev_out[i], 0xFF, ob[i] + 16), gc, "poison"); /* NaN */
+             cuda_ok(cudaMemset(dev_out[i], 0xFF, ob[i] + 16), gc, "poison") && /* NaN */
+             /* the legacy stream's copies and memsets finish before the session's
+              * non-blocking stream starts: it does not wait for them */
+             cuda_ok(cudaDeviceSynchronize(), gc, "synchronize");
     }
     if (ok && k->workspace_bytes) {
         ok = cuda_ok(cudaMalloc(&ws, k->workspace_bytes), gc, "cudaMalloc");
@@ -537,6 +540,7 @@ static void test_services(tq_rng *unused)
             TQ_EXPECT(memcmp(g, t, n * es) == 0, "relayout to NHWC [%lld,%lld,%lld,%lld] es %zu",
                       (long long)d[0], (long long)d[1], (long long)d[2], (long long)d[3], es);
             TQ_CHECK(cudaMemset(a, 0xFF, n * es) == cudaSuccess);
+            TQ_CHECK(cudaDeviceSynchronize() == cudaSuccess); /* before the non-blocking stream */
             TQ_EXPECT_OK(tq_cuda_relayout(a, b, d, es, false, g_dev.stream));
             TQ_CHECK(cudaStreamSynchronize((cudaStream_t)g_dev.stream) == cudaSuccess);
             TQ_CHECK(cudaMemcpy(g, a, n * es, cudaMemcpyDeviceToHost) == cudaSuccess);

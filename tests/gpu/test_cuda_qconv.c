@@ -272,6 +272,8 @@ static tfmq_status run_gpu(tcase *tc, const tq_tensor *yshape, bool nhwc, uint8_
     }
     CUDA_TRY(cudaMalloc(&dev_y, ny + 1), "cudaMalloc y");
     CUDA_TRY(cudaMemset(dev_y, 0x5A, ny), "poison y");
+    /* the legacy stream's copies and memsets finish before the non-blocking stream runs */
+    CUDA_TRY(cudaDeviceSynchronize(), "synchronize");
     if (k->workspace_bytes) {
         CUDA_TRY(cudaMalloc(&ws, k->workspace_bytes), "cudaMalloc workspace");
     }
