@@ -1061,8 +1061,8 @@ static void conv_record(const conv_kernel *kc, tq_plan_cache *pc, const char *ke
 }
 
 /* The cached choice rebuilt: its graph, then its plan from the engine's global index and knob
- * choices (no heuristics), checked against the session's numerics (strict FP32) and run once
- * on scratch buffers. *cand: the plan (NULL when it cannot be built or is not allowed). */
+ * choices (no heuristics), checked against the session's numerics (strict FP32). *cand: the
+ * plan (NULL when it cannot be built or is not allowed). */
 static tfmq_status conv_cached_plan(conv_kernel *kc, const tq_cuda_prep *p, const tq_pc_choice *c,
                                     conv_path path, const tq_tensor *b, bool strict,
                                     conv_cand *cand)
@@ -1086,15 +1086,12 @@ static tfmq_status conv_cached_plan(conv_kernel *kc, const tq_cuda_prep *p, cons
         return TFMQ_OK;
     }
     kc->path = path;
-    tfmq_status st = repack_bias(kc, b);
-    if (st == TFMQ_OK) {
-        st = autotune(kc, cand, 1, p->dev->stream, true);
-    }
-    if (st == TFMQ_OK && cand->ms < 0.0f) {
-        desc_drop(kc, cand->plan); /* failed its first run */
-        cand->plan = NULL;
-    }
-    return st;
+    /* not run here: the plan ran when it was recorded, on the GPU, compute capability and cuDNN
+     * the file's header names (a run on scratch buffers cost ~10 ms a node in allocations, half
+     * of a warm ResNet-50 load); a failure would surface at the session's first run */
+    (void)p;
+    cand->ms = (float)c->ms;
+    return repack_bias(kc, b);
 }
 
 /* Plan the node from the cache entry for key when there is one: PATH_DIRECT as recorded, or the
