@@ -259,13 +259,17 @@ static void test_perturbed_and_report(tq_rng *rng)
             TQ_EXPECT(isfinite(f.layers[i].sqnr_db) && f.layers[i].sqnr_db < 100.0,
                       "layer %zu from the victim on: %g", i, f.layers[i].sqnr_db);
         }
-        if (i != victim && f.n_layers) {
-            TQ_EXPECT(f.layers[victim].sqnr_db < f.layers[i].sqnr_db,
-                      "victim %s (%g dB) should be the most damaged, not %s (%g dB)",
-                      ps.p[victim].layer, f.layers[victim].sqnr_db, ps.p[i].layer,
-                      f.layers[i].sqnr_db);
+    }
+    /* the report ranks by SQNR, lowest first: the lowest is the victim or a layer after it (a
+     * later layer can amplify the victim's error: with some seeds fc ends below it) */
+    size_t worst = 0;
+    for (size_t i = 1; i < f.n_layers; i++) {
+        if (f.layers[i].sqnr_db < f.layers[worst].sqnr_db) {
+            worst = i;
         }
     }
+    TQ_EXPECT(f.n_layers == 0 || worst >= victim, "the lowest SQNR is %s, before the victim %s",
+              ps.p[worst].layer, ps.p[victim].layer);
 
     /* the last layer (fc) writes the logits: its SQNR is the output SQNR */
     if (f.n_layers && c &&
@@ -310,13 +314,13 @@ static void test_perturbed_and_report(tq_rng *rng)
         TQ_EXPECT_STR_CONTAINS(js, keys[k]);
     }
     TQ_EXPECT(js && json_well_formed(js), "malformed JSON:\n%s", js ? js : "(null)");
-    /* the text ranks the victim first */
+    /* the text ranks the lowest-SQNR layer first */
     TQ_EXPECT_STR_CONTAINS(tx, "layers by damage");
     const char *table = tx ? strstr(tx, "layers by damage") : NULL;
     const char *first_row = table ? strchr(strchr(table, '\n') + 1, '\n') : NULL;
-    TQ_EXPECT(first_row && strncmp(first_row + 3, ps.p[victim].layer,
-                                   strlen(ps.p[victim].layer)) == 0,
-              "victim %s not first:\n%s", ps.p[victim].layer, tx ? tx : "(null)");
+    TQ_EXPECT(first_row && strncmp(first_row + 3, ps.p[worst].layer,
+                                   strlen(ps.p[worst].layer)) == 0,
+              "lowest-SQNR layer %s not first:\n%s", ps.p[worst].layer, tx ? tx : "(null)");
     if (getenv("TFMQ_TEST_VERBOSE")) {
         printf("%s\n%s\n", js ? js : "(null)", tx ? tx : "(null)");
     }
