@@ -12,7 +12,13 @@
  * ("cuda:qconv_stem_tiled": the full ResNet-50 stem at batch 2, C = 1..4, K not a multiple of 8
  * or 16, two k tiles, 11x11 with more than 48 KB of shared memory, dilation, odd image sizes)
  * and QAdd's 16-byte path ("cuda:qadd_v16", and an odd size that must stay on "cuda:qadd")
- * must be the ones taken. Also: a run allocates nothing through tfmq's allocator, and destroy
+ * must be the ones taken. Depthwise convolutions for the depthwise kernel of qconv_direct.cu
+ * and its edges (3x3 / 5x5, strides 1, 2, 2x1, 1x2, odd sizes, pads 0 / 1 / asymmetric / beyond
+ * the input, C = 4 .. 144, C not a multiple of 4 and 7x7 on the generic kernel, int8 and uint8
+ * with zero points, with and without bias, Relu and Clip), and tq_qk_conv_direct() itself at
+ * placements of x, w and y that select each vector width or the generic kernel
+ * (tq_qk_conv_dw_bytes()), which must agree bit for bit with each other and with a host
+ * computation. Also: a run allocates nothing through tfmq's allocator, and destroy
  * frees what prepare allocated. Each case prints one line: name, implementation, the count of
  * differing elements; a failure names the first differing element.
  * Without a GPU: "test_cuda_qconv: SKIP: <why>", exit 77. */
@@ -30,6 +36,7 @@
 #include "backends/cpu/cpu.h"
 #include "backends/cuda/cuda.h"
 #include "backends/cuda/dev.h"
+#include "backends/cuda/qconv.h"
 #include "backends/ref/qlinear.h"
 #include "harness.h"
 #include "ir/ir.h"
@@ -523,6 +530,335 @@ static void test_qconv_tiled(tq_rng *rng)
     qconv_case_impl(rng, &conv_specs[7], 2, false, true, tiled);   /* mbv2 stem, stride 2 */
 }
 
+/* ---- depthwise convolutions: the depthwise kernel of qconv_direct.cu ----
+ * Node level (against the reference, through the qconv family): 3x3 and 5x5, stride 1 and 2
+ * (also 2x1 and 1x2), odd sizes, pads 0 / 1 / asymmetric / beyond the input, batch 1 and 3,
+ * channel counts 4 .. 144 that take its 8- or 4-channel vectors, and counts that are not a
+ * multiple of 4 or a 7x7 kernel, which keep the generic kernel; int8 x with zero points 0
+ * ("cuda:qconv_depthwise"), uint8 x and int8 x with zero points ("cuda:qconv_depthwise_zp");
+ * with and without bias; activation none / Relu / Clip [0, 6]. */
+typedef struct qdw_spec {
+    const char *name;
+    int64_t n, c, h, w, r, sh, sw, pt, pl, pb, pr;
+} qdw_spec;
+
+static const qdw_spec qdw_specs[] = {
+    /* name                                   n  c    h   w  r sh sw pt pl pb pr */
+    {"dw 3x3 C4 p1 9x7", 1, 4, 9, 7, 3, 1, 1, 1, 1, 1, 1},
+    {"dw 3x3 s2 C8 p1 11x13 b3", 3, 8, 11, 13, 3, 2, 2, 1, 1, 1, 1},
+    {"dw 3x3 C16 p0 10x9", 1, 16, 10, 9, 3, 1, 1, 0, 0, 0, 0},
+    {"dw 3x3 s2 C24 pads 0,0,1,1 14x14", 1, 24, 14, 14, 3, 2, 2, 0, 0, 1, 1},
+    {"dw 3x3 C32 p1 28x28 b3", 3, 32, 28, 28, 3, 1, 1, 1, 1, 1, 1},
+    {"dw 3x3 s2 C96 p1 15x15", 1, 96, 15, 15, 3, 2, 2, 1, 1, 1, 1},
+    {"dw 3x3 C144 p1 7x7 b3", 3, 144, 7, 7, 3, 1, 1, 1, 1, 1, 1},
+    {"dw 3x3 s2 C144 pads 2,0,1,2 9x10", 1, 144, 9, 10, 3, 2, 2, 2, 0, 1, 2},
+    {"dw 3x3 s2x1 C12 pads 1,0,1,2 13x11", 1, 12, 13, 11, 3, 2, 1, 1, 0, 1, 2},
+    {"dw 3x3 s1x2 C20 p1 1x9 b3", 3, 20, 1, 9, 3, 1, 2, 1, 1, 1, 1},
+    {"dw 3x3 C8 pads 3,0,0,3 (beyond the input) 4x5", 1, 8, 4, 5, 3, 1, 1, 3, 0, 0, 3},
+    {"dw 5x5 C16 p2 13x13 b3", 3, 16, 13, 13, 5, 1, 1, 2, 2, 2, 2},
+    {"dw 5x5 s2 C40 p2 14x15", 1, 40, 14, 15, 5, 2, 2, 2, 2, 2, 2},
+    {"dw 3x3 C6 p1 9x9 (generic: C % 4)", 1, 6, 9, 9, 3, 1, 1, 1, 1, 1, 1},
+    {"dw 3x3 s2 C18 p1 9x8 b3 (generic: C % 4)", 3, 18, 9, 8, 3, 2, 2, 1, 1, 1, 1},
+    {"dw 7x7 C16 p3 9x9 (generic: 7x7)", 1, 16, 9, 9, 7, 1, 1, 3, 3, 3, 3},
+};
+
+/* xmode 0: int8 x, zero points 0; 1: uint8 x and y, zero points; 2: int8 x and y, zero points */
+static void qdw_case(tq_rng *rng, const qdw_spec *s, int act, int xmode, bool with_bias)
+{
+    tcase tc;
+    tc_init(&tc, TQ_OP_QCONV, with_bias ? 9 : 8);
+    const int64_t xd[4] = {s->n, s->c, s->h, s->w}, wd[4] = {s->c, 1, s->r, s->r};
+    const int64_t md[1] = {s->c};
+    const tfmq_dtype xdt = xmode == 1 ? TFMQ_DTYPE_UINT8 : TFMQ_DTYPE_INT8;
+    const int32_t xz = xmode == 1 ? 120 : (xmode == 2 ? -7 : 0);
+    const int32_t yz = xmode == 1 ? 100 : (xmode == 2 ? -3 : 0);
+    uint8_t *x = tc_in(&tc, TQ_QL_X, xdt, 4, xd, false);
+    const size_t nx = tq_tensor_numel(&tc.in[TQ_QL_X]);
+    for (size_t i = 0; i < nx; i++) {
+        x[i] = (uint8_t)tq_rng_below(rng, 256); /* any byte, -128 included */
+    }
+    const float xs = 0.02f;
+    *(float *)tc_in(&tc, TQ_QL_X_SCALE, TFMQ_DTYPE_FLOAT32, 0, NULL, true) = xs;
+    *(uint8_t *)tc_in(&tc, TQ_QL_X_ZP, xdt, 0, NULL, true) = (uint8_t)(int8_t)xz;
+    int8_t *w = tc_in(&tc, TQ_QL_W, TFMQ_DTYPE_INT8, 4, wd, true);
+    const size_t nw = tq_tensor_numel(&tc.in[TQ_QL_W]);
+    for (size_t i = 0; i < nw; i++) {
+        w[i] = (int8_t)((int32_t)tq_rng_below(rng, 256) - 128);
+    }
+    float *ws = tc_in(&tc, TQ_QL_W_SCALE, TFMQ_DTYPE_FLOAT32, 1, md, true);
+    int8_t *wz = tc_in(&tc, TQ_QL_W_ZP, TFMQ_DTYPE_INT8, 1, md, true);
+    for (int64_t c = 0; c < s->c; c++) {
+        ws[c] = 0.01f * tq_rng_uniform(rng, 0.5f, 1.5f);
+        wz[c] = xmode ? (int8_t)((int32_t)tq_rng_below(rng, 9) - 4) : 0;
+    }
+    if (xmode) {
+        wz[0] = 3; /* a non-zero weight zero point whatever the draw */
+    }
+    const double acc_sd = 74.0 * 73.0 * (double)s->r;
+    const float ys = (float)((double)xs * 0.01 * acc_sd / 40.0);
+    *(float *)tc_in(&tc, TQ_QL_Y_SCALE, TFMQ_DTYPE_FLOAT32, 0, NULL, true) = ys;
+    *(uint8_t *)tc_in(&tc, TQ_QL_Y_ZP, xmode == 1 ? TFMQ_DTYPE_UINT8 : TFMQ_DTYPE_INT8, 0, NULL,
+                      true) = (uint8_t)(int8_t)yz;
+    if (with_bias) {
+        int32_t *b = tc_in(&tc, TQ_QL_BIAS, TFMQ_DTYPE_INT32, 1, md, true);
+        for (int64_t c = 0; c < s->c; c++) {
+            b[c] = (int32_t)tq_rng_uniform(rng, (float)-acc_sd, (float)acc_sd);
+        }
+    }
+    const int64_t st2[2] = {s->sh, s->sw}, pads[4] = {s->pt, s->pl, s->pb, s->pr};
+    const int64_t dil[2] = {1, 1}, ks[2] = {s->r, s->r};
+    tc_attr_ints(&tc, "strides", st2, 2);
+    tc_attr_ints(&tc, "pads", pads, 4);
+    tc_attr_ints(&tc, "dilations", dil, 2);
+    tc_attr_ints(&tc, "kernel_shape", ks, 2);
+    tc_attr_int(&tc, "group", s->c);
+    tc_act(&tc, act);
+    char label[256];
+    static const char *acts[3] = {"", " +Relu", " +Clip"}, *modes[3] = {"", " u8/zp", " s8/zp"};
+    snprintf(label, sizeof(label), "qconv %s%s%s%s", s->name, acts[act], modes[xmode],
+             with_bias ? "" : " nobias");
+    check_case(&tc, label, true, xmode ? "cuda:qconv_depthwise_zp" : "cuda:qconv_depthwise");
+    tc_free(&tc);
+}
+
+/* each spec: int8 with bias, then a zero-point variant (alternately uint8 and int8), with and
+ * without bias, with the activations rotating */
+static void test_qconv_depthwise(tq_rng *rng)
+{
+    const size_t n = sizeof(qdw_specs) / sizeof(qdw_specs[0]);
+    for (size_t i = 0; i < n; i++) {
+        qdw_case(rng, &qdw_specs[i], (int)(i % 3), 0, true);
+        qdw_case(rng, &qdw_specs[i], (int)((i + 1) % 3), 1 + (int)(i % 2), i % 2 == 0);
+    }
+    qdw_case(rng, &qdw_specs[4], 2, 0, false); /* int8 without bias */
+    qdw_case(rng, &qdw_specs[5], 1, 2, true);
+    fflush(stdout);
+}
+
+/* ---- the depthwise kernel's vector widths and fallbacks ----
+ * tq_qk_conv_direct() itself, with x, the weights and y placed 0, 1, 2, 4 or 8 bytes after
+ * 256-byte aligned addresses: the depthwise kernel takes the widest vector (8 or 4 channels)
+ * that c and every placement allow, and the generic kernel runs where none does; which one runs
+ * is checked with tq_qk_conv_dw_bytes(). Every placement must give the same bits (the fast
+ * kernels against the generic one), equal to a host computation with the reference's
+ * requantisation (tq_ql_requant), and leave the bytes around y untouched. The requantisation
+ * is pushed to its edges: power-of-two multipliers (ties rounded half to even), a bias that
+ * saturates the int32 sum, clamp bounds. */
+typedef struct qdw_direct_spec {
+    int64_t n, c, h, w, r, sh, sw, pt, pl, pb, pr;
+    int xmode; /* as qdw_case */
+    bool bias;
+    bool relu6; /* clamp bounds [y_zp, y_zp + 60] (else the type's range) */
+    const char *name;
+} qdw_direct_spec;
+
+static const qdw_direct_spec qdw_direct_specs[] = {
+    /* n  c   h   w  r sh sw pt pl pb pr */
+    {2, 24, 9, 10, 3, 1, 1, 1, 1, 1, 1, 0, true, true, "3x3 s1 24ch +bias +Relu6"},
+    {1, 16, 11, 9, 3, 2, 2, 1, 1, 1, 1, 1, true, false, "3x3 s2 16ch u8/zp +bias"},
+    {1, 12, 8, 7, 3, 1, 1, 0, 0, 0, 0, 2, false, false, "3x3 s1 pad 0 12ch s8/zp"},
+    {3, 32, 7, 13, 3, 2, 2, 2, 0, 1, 2, 0, true, false, "3x3 s2 32ch pads 2,0,1,2 b3"},
+    {1, 144, 5, 6, 3, 1, 1, 1, 1, 1, 1, 2, true, true, "3x3 s1 144ch s8/zp +Relu6"},
+    {1, 16, 12, 13, 5, 2, 2, 2, 2, 2, 2, 0, true, true, "5x5 s2 16ch +bias +Relu6"},
+    {3, 8, 6, 9, 5, 1, 1, 2, 2, 2, 2, 1, false, true, "5x5 s1 8ch u8/zp +Relu6"},
+    {1, 6, 7, 7, 3, 1, 1, 1, 1, 1, 1, 0, true, false, "3x3 6ch (generic)"},
+};
+
+/* the vector width tq_qk_conv_direct must pick for the spec at these placements */
+static int qdw_expect_bytes(const qdw_direct_spec *sp, size_t ox, size_t ow_, size_t oy)
+{
+    if ((sp->r != 3 && sp->r != 5) || (sp->sw != 1 && sp->sw != 2)) {
+        return 0;
+    }
+    for (int nb = sp->r == 3 ? 8 : 4; nb >= 4; nb /= 2) {
+        if (sp->c % nb == 0 && ox % (size_t)nb == 0 && ow_ % (size_t)nb == 0 &&
+            oy % (size_t)nb == 0) {
+            return nb;
+        }
+    }
+    return 0;
+}
+
+static void qdw_direct_case(tq_rng *rng, const qdw_direct_spec *sp)
+{
+    /* placements (bytes after a 256-byte aligned address) of x, w and y */
+    static const size_t place[][3] = {{0, 0, 0}, {4, 0, 0}, {0, 4, 0}, {0, 0, 4}, {8, 8, 8},
+                                      {1, 0, 0}, {0, 1, 0}, {0, 0, 2}};
+    enum { N_PLACE = sizeof(place) / sizeof(place[0]), SLACK = 16 };
+    const int64_t oh = (sp->h + sp->pt + sp->pb - sp->r) / sp->sh + 1;
+    const int64_t ow = (sp->w + sp->pl + sp->pr - sp->r) / sp->sw + 1;
+    const int64_t c = sp->c, rr = sp->r * sp->r;
+    const size_t nx = (size_t)(sp->n * sp->h * sp->w * c), nw = (size_t)(c * rr);
+    const size_t ny = (size_t)(sp->n * oh * ow * c);
+    const bool x_signed = sp->xmode != 1, y_signed = sp->xmode != 1;
+    const int32_t x_zp = sp->xmode == 1 ? 120 : (sp->xmode == 2 ? -7 : 0);
+    const int32_t y_zp = sp->xmode == 1 ? 100 : (sp->xmode == 2 ? -3 : 0);
+    const int32_t t_lo = y_signed ? -128 : 0, t_hi = y_signed ? 127 : 255;
+    const int32_t lo = sp->relu6 ? y_zp : t_lo;
+    const int32_t hi = sp->relu6 ? (y_zp + 60 < t_hi ? y_zp + 60 : t_hi) : t_hi;
+    uint8_t *hx = malloc(nx), *ref = malloc(ny), *hy = malloc(ny + SLACK);
+    uint8_t *y0 = malloc(ny);
+    int8_t *hw = malloc(nw);
+    float *hm = malloc((size_t)c * sizeof(float));
+    int32_t *hb = malloc((size_t)c * sizeof(int32_t)), *hz = malloc((size_t)c * sizeof(int32_t));
+    void *dx = NULL, *dw = NULL, *dy = NULL, *dm = NULL, *db = NULL, *dz = NULL;
+    tfmq_status st = TFMQ_OK;
+    for (size_t i = 0; i < nx; i++) {
+        hx[i] = (uint8_t)tq_rng_below(rng, 256);
+    }
+    for (size_t i = 0; i < nw; i++) {
+        hw[i] = (int8_t)((int32_t)tq_rng_below(rng, 256) - 128);
+    }
+    const double acc_sd = 74.0 * 73.0 * (double)sp->r;
+    for (int64_t k = 0; k < c; k++) {
+        /* every 4th channel a power of two (ties), the others ~40 units per acc_sd */
+        hm[k] = k % 4 == 1 ? ldexpf(1.0f, -(int)(6 + tq_rng_below(rng, 6)))
+                           : (float)(40.0 / acc_sd) * tq_rng_uniform(rng, 0.5f, 1.5f);
+        hb[k] = sp->bias ? (int32_t)tq_rng_uniform(rng, (float)-acc_sd, (float)acc_sd) : 0;
+        hz[k] = sp->xmode ? (int32_t)tq_rng_below(rng, 9) - 4 : 0;
+    }
+    if (sp->bias) {
+        hb[0] = INT32_MAX - 1000; /* the int32 sum saturates */
+        hb[c - 1] = INT32_MIN + 1000;
+    }
+    /* host: the exact sum over the taps inside the input, the reference's requantisation */
+    for (int64_t nb = 0; nb < sp->n; nb++) {
+        for (int64_t oy = 0; oy < oh; oy++) {
+            for (int64_t ox = 0; ox < ow; ox++) {
+                for (int64_t k = 0; k < c; k++) {
+                    int64_t acc = hb[k];
+                    for (int64_t r = 0; r < sp->r; r++) {
+                        const int64_t iy = oy * sp->sh - sp->pt + r;
+                        for (int64_t s = 0; s < sp->r && iy >= 0 && iy < sp->h; s++) {
+                            const int64_t ix = ox * sp->sw - sp->pl + s;
+                            if (ix < 0 || ix >= sp->w) {
+                                continue;
+                            }
+                            const uint8_t xb = hx[((nb * sp->h + iy) * sp->w + ix) * c + k];
+                            const int32_t xv = x_signed ? (int32_t)(int8_t)xb : (int32_t)xb;
+                            const int32_t wv = hw[k * rr + r * sp->r + s] - hz[k];
+                            acc += (int64_t)(xv - x_zp) * (int64_t)wv;
+                        }
+                    }
+                    const int32_t v = tq_ql_requant(tq_ql_sat32(acc), hm[k], y_zp, lo, hi);
+                    ref[((nb * oh + oy) * ow + ox) * c + k] = (uint8_t)v;
+                }
+            }
+        }
+    }
+    CUDA_TRY(cudaMalloc(&dx, nx + SLACK), "cudaMalloc x");
+    CUDA_TRY(cudaMalloc(&dw, nw + SLACK), "cudaMalloc w");
+    CUDA_TRY(cudaMalloc(&dy, ny + SLACK), "cudaMalloc y");
+    CUDA_TRY(cudaMalloc(&dm, (size_t)c * sizeof(float)), "cudaMalloc mult");
+    CUDA_TRY(cudaMalloc(&db, (size_t)c * sizeof(int32_t)), "cudaMalloc bias");
+    CUDA_TRY(cudaMalloc(&dz, (size_t)c * sizeof(int32_t)), "cudaMalloc w_zp");
+    CUDA_TRY(cudaMemcpy(dm, hm, (size_t)c * sizeof(float), cudaMemcpyHostToDevice), "upload m");
+    CUDA_TRY(cudaMemcpy(db, hb, (size_t)c * sizeof(int32_t), cudaMemcpyHostToDevice),
+             "upload bias");
+    CUDA_TRY(cudaMemcpy(dz, hz, (size_t)c * sizeof(int32_t), cudaMemcpyHostToDevice),
+             "upload w_zp");
+    for (int pi = 0; pi < N_PLACE; pi++) {
+        const size_t ox = place[pi][0], owo = place[pi][1], oyo = place[pi][2];
+        char *px = (char *)dx + ox, *pw = (char *)dw + owo, *py = (char *)dy + oyo;
+        CUDA_TRY(cudaMemcpy(px, hx, nx, cudaMemcpyHostToDevice), "upload x");
+        CUDA_TRY(cudaMemcpy(pw, hw, nw, cudaMemcpyHostToDevice), "upload w");
+        CUDA_TRY(cudaMemset(dy, 0x5A, ny + SLACK), "poison y");
+        CUDA_TRY(cudaDeviceSynchronize(), "synchronize"); /* before the non-blocking stream */
+        tq_qk_conv a;
+        memset(&a, 0, sizeof(a));
+        a.n = sp->n;
+        a.c = c;
+        a.h = sp->h;
+        a.w = sp->w;
+        a.k = c;
+        a.oh = oh;
+        a.ow = ow;
+        a.r = sp->r;
+        a.s = sp->r;
+        a.stride_h = sp->sh;
+        a.stride_w = sp->sw;
+        a.dil_h = 1;
+        a.dil_w = 1;
+        a.pad_t = sp->pt;
+        a.pad_l = sp->pl;
+        a.cg = 1;
+        a.mg = 1;
+        a.x_signed = x_signed;
+        a.x_zp = x_zp;
+        a.fast = sp->xmode == 0;
+        a.x = px;
+        a.wt = (const int8_t *)pw;
+        a.w_zp = sp->xmode ? (const int32_t *)dz : NULL;
+        a.y = py;
+        a.o.y_signed = y_signed;
+        a.o.y_zp = y_zp;
+        a.o.lo = lo;
+        a.o.hi = hi;
+        a.o.mult = dm;
+        a.o.bias = sp->bias ? (const int32_t *)db : NULL;
+        const int want = qdw_expect_bytes(sp, ox, owo, oyo), got = tq_qk_conv_dw_bytes(&a);
+        TQ_EXPECT(got == want, "qdw direct %s: placement %zu/%zu/%zu: vector of %d bytes, "
+                  "expected %d", sp->name, ox, owo, oyo, got, want);
+        CUDA_TRY((cudaError_t)tq_qk_conv_direct(&a, g_dev.stream), "tq_qk_conv_direct");
+        CUDA_TRY(cudaStreamSynchronize((cudaStream_t)g_dev.stream), "run (stream sync)");
+        CUDA_TRY(cudaMemcpy(hy, dy, ny + SLACK, cudaMemcpyDeviceToHost), "download y");
+        size_t n_diff = 0, n_ref = 0, n_stray = 0, first = ny;
+        for (size_t i = 0; i < ny + SLACK; i++) {
+            if (i < oyo || i >= oyo + ny) {
+                n_stray += hy[i] != 0x5A;
+                continue;
+            }
+            const size_t j = i - oyo;
+            if (pi == 0) {
+                y0[j] = hy[i];
+            }
+            n_diff += hy[i] != y0[j];
+            if (hy[i] != ref[j]) {
+                n_ref++;
+                first = first == ny ? j : first;
+            }
+        }
+        printf("  qdw direct %-36s x+%zu w+%zu y+%zu  vector %d B  %zu/%zu differ from ref\n",
+               sp->name, ox, owo, oyo, got, n_ref, ny);
+        TQ_EXPECT(n_stray == 0, "qdw direct %s: placement %zu/%zu/%zu: %zu bytes written "
+                  "outside y", sp->name, ox, owo, oyo, n_stray);
+        TQ_EXPECT(n_diff == 0, "qdw direct %s: placement %zu/%zu/%zu: %zu of %zu outputs "
+                  "differ from placement 0/0/0", sp->name, ox, owo, oyo, n_diff, ny);
+        TQ_EXPECT(n_ref == 0, "qdw direct %s: placement %zu/%zu/%zu: %zu of %zu outputs differ "
+                  "from the host; first %zu: gpu %d, host %d", sp->name, ox, owo, oyo, n_ref, ny,
+                  first, first < ny ? (int)hy[first + oyo] : 0, first < ny ? (int)ref[first] : 0);
+        g_n_cases++;
+        g_n_elems += ny;
+        g_n_diff += n_ref;
+    }
+done:
+    TQ_EXPECT(st == TFMQ_OK, "qdw direct %s: %s", sp->name, tfmq_last_error());
+    cudaFree(dx);
+    cudaFree(dw);
+    cudaFree(dy);
+    cudaFree(dm);
+    cudaFree(db);
+    cudaFree(dz);
+    free(hx);
+    free(ref);
+    free(hy);
+    free(y0);
+    free(hw);
+    free(hm);
+    free(hb);
+    free(hz);
+    (void)cudaGetLastError();
+}
+
+static void test_qconv_dw_vectors(tq_rng *rng)
+{
+    const size_t n = sizeof(qdw_direct_specs) / sizeof(qdw_direct_specs[0]);
+    for (size_t i = 0; i < n; i++) {
+        qdw_direct_case(rng, &qdw_direct_specs[i]);
+    }
+    fflush(stdout);
+}
+
 /* ---- QGemm ---- */
 static void qgemm_case(tq_rng *rng, int64_t m, int64_t k, int64_t n, int act, bool asym)
 {
@@ -652,6 +988,8 @@ int main(int argc, char **argv)
     TQ_RUN(test_qconv);
     TQ_RUN(test_qconv_variants);
     TQ_RUN(test_qconv_tiled);
+    TQ_RUN(test_qconv_depthwise);
+    TQ_RUN(test_qconv_dw_vectors);
     TQ_RUN(test_qgemm);
     TQ_RUN(test_qadd);
     TQ_RUN(test_qadd_vec);

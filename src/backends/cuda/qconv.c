@@ -11,8 +11,8 @@
  *     [lo, hi] -> INT8 y. Where this pattern yields no plan, the order of the probe
  *     (/work/shared/tools/cudnn_graph_probe.cu case 2a: MUL m, then ADD bias * m) and a FLOAT
  *     conv output are tried. Only for int8 x and y with zero points 0 (our quantizer's default),
- *     groups 1, C and K multiples of 4. Up to 4 finalized plans are checked and timed at prepare
- *     on random data: a plan is kept only if it matches our direct kernel (below) on every
+ *     groups 1, C and K multiples of 4. Up to 4 finalized plans (8 with TFMQ_CUDA_QCONV_WIDE=1)
+ *     are checked and timed at prepare on random data: a plan is kept only if it matches our direct kernel (below) on every
  *     element within one unit, with at most 1% of the elements one unit apart; the fastest
  *     such plan is used. With a plan cache (plan_cache.h) the choice of an earlier session for
  *     the same problem (the direct kernel, or a variant with its engine and knob choices) is
@@ -50,7 +50,7 @@
 enum { UID_X = 1, UID_W = 2, UID_Y = 3, UID_B = 4, UID_S = 5, UID_VIRT = 100 };
 #define QK_MAX_DESCS 512
 #define QK_MAX_CFGS 32
-#define QK_MAX_CANDIDATES 4
+#define QK_MAX_CANDIDATES 8 /* array size; qd_find_plans keeps 4 unless the search is wide */
 #define QK_MAX_WS ((int64_t)256 << 20)
 #define QK_TUNE_RUNS 3
 /* deprecated handle attributes (see conv.c) */
@@ -533,7 +533,8 @@ static int64_t qd_engine_id(cudnnBackendDescriptor_t cfg, bool *rtc)
     return id;
 }
 
-/* Heuristics mode A, then FALLBACK; up to QK_MAX_CANDIDATES finalized plans. */
+/* Heuristics mode A, then FALLBACK; up to 4 finalized plans (at most one runtime-compiled), or
+ * 8 with TFMQ_CUDA_QCONV_WIDE=1 (see below). */
 static void qd_find_plans(qk_kernel *kq, cudnnBackendDescriptor_t graph, qk_cand *cands,
                           int32_t *n_cands)
 {
@@ -571,11 +572,16 @@ static void qd_find_plans(qk_kernel *kq, cudnnBackendDescriptor_t graph, qk_cand
             continue;
         }
         got = got > want ? want : got;
-        bool have_rtc = false;
-        for (int64_t i = 0; i < got && *n_cands < QK_MAX_CANDIDATES; i++) {
+        /* TFMQ_CUDA_QCONV_WIDE=1: up to 8 plans, any number of them runtime-compiled (each
+         * such plan takes 0.35 to 0.76 s to finalize: worth it only with a plan cache) */
+        const char *wide_env = getenv("TFMQ_CUDA_QCONV_WIDE");
+        const bool wide = wide_env && strcmp(wide_env, "1") == 0;
+        const int32_t max_cands = wide ? QK_MAX_CANDIDATES : 4;
+        int32_t n_rtc = 0;
+        for (int64_t i = 0; i < got && *n_cands < max_cands; i++) {
             bool rtc = false;
             int64_t eng = qd_engine_id(cfgs[i], &rtc), ws = 0, cnt = 0;
-            if (rtc && have_rtc) {
+            if (rtc && n_rtc >= (wide ? max_cands : 1)) {
                 continue; /* at most one runtime compilation per graph */
             }
             cudnnBackendDescriptor_t plan;
@@ -596,7 +602,7 @@ static void qd_find_plans(qk_kernel *kq, cudnnBackendDescriptor_t graph, qk_cand
                 qd_drop(kq, plan);
                 continue;
             }
-            have_rtc = have_rtc || rtc;
+            n_rtc += rtc ? 1 : 0;
             cands[*n_cands] = (qk_cand){plan, ws, eng, -1.0f, 0, cfgs[i]};
             (*n_cands)++;
         }

@@ -68,6 +68,13 @@ typedef struct tq_qk_conv {
 } tq_qk_conv;
 int tq_qk_conv_direct(const tq_qk_conv *a, void *stream);
 
+/* The depthwise kernel tq_qk_conv_direct runs for `a` where it applies (cg == mg == 1, k == c,
+ * 3x3 or 5x5, dilation 1, stride_w 1 or 2, int32 indices, the tiled kernel off, c a multiple
+ * of its vector and x, wt, y aligned to it): a thread computes a vector of 8 or 4 channels
+ * (3x3; 5x5: 4) of 4 or 2 neighbouring output columns, bit-exact to the generic kernel.
+ * Returns its vector width in bytes (8 or 4), or 0 where another kernel runs. */
+int tq_qk_conv_dw_bytes(const tq_qk_conv *a);
+
 /* Plan the tiled kernel for `a` (shape and requantisation set, pointers not needed) on the
  * current device: returns 1 and fills a->tiled when it applies (fast, groups 1, c <= 4,
  * s * c <= 64, r <= 16, its shared memory fits the device), else 0 with a->tiled.on = 0. */

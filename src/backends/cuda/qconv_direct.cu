@@ -4,6 +4,12 @@
  *    input pixel, and a depthwise convolution reads neighbouring channels: coalesced). The fast
  *    variants (int8 x, zero points 0) accumulate in int32 with __dp4a over 16 or 4 channels per
  *    load; the general one (uint8 x, zero points) in int64 with the zero points subtracted.
+ *  - QConv depthwise 3x3 / 5x5 (qconv_dw_kernel, the INT8 analogue of conv_dw.cu's kernel): a
+ *    thread computes 8 or 4 channels of 4 or 2 neighbouring output columns, each input vector
+ *    loaded once for all the taps it serves, weights, bias and multipliers in registers, 32-bit
+ *    indices; int8 x with zero points 0 multiplies with __dp4a (int32 sums), zero points or uint8
+ *    x in int64 as the general kernel. Bit-exact to qconv_kernel, which runs whatever it does
+ *    not take (qdw_bytes() says which: shape, alignment, channel count).
  *  - QConv tiled (few input channels, the stem): qconv.h's tq_qk_tiled; weights and the input
  *    windows of a tile of 128 output pixels staged in shared memory as 4-byte words along
  *    (s, c), 8 channels x 4 pixels per thread in int32 registers with __dp4a, the outputs
@@ -39,17 +45,25 @@ __device__ __forceinline__ int32_t sat32(int64_t v)
     return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
 }
 
+/* The requantised output of the exact sum `acc` with the multiplier m = (double)o.mult[c], as an
+ * int32 in [lo, hi]: its low byte is the int8 or uint8 output. */
+__device__ __forceinline__ int32_t requant(const tq_qk_out &o, int64_t acc, double m)
+{
+    const int32_t a = sat32(acc);
+    double v = rint(__dmul_rn((double)a, m)) + (double)o.y_zp;
+    v = v < (double)o.lo ? (double)o.lo : v;
+    v = v > (double)o.hi ? (double)o.hi : v;
+    return (int32_t)v;
+}
+
 __device__ __forceinline__ void requant_store(const tq_qk_out &o, void *y, int64_t i, int64_t acc,
                                               int64_t c)
 {
-    const int32_t a = sat32(acc);
-    double v = rint(__dmul_rn((double)a, (double)o.mult[c])) + (double)o.y_zp;
-    v = v < (double)o.lo ? (double)o.lo : v;
-    v = v > (double)o.hi ? (double)o.hi : v;
+    const int32_t v = requant(o, acc, (double)o.mult[c]);
     if (o.y_signed) {
-        static_cast<int8_t *>(y)[i] = (int8_t)(int32_t)v;
+        static_cast<int8_t *>(y)[i] = (int8_t)v;
     } else {
-        static_cast<uint8_t *>(y)[i] = (uint8_t)(int32_t)v;
+        static_cast<uint8_t *>(y)[i] = (uint8_t)v;
     }
 }
 
@@ -139,6 +153,228 @@ template <int V> __global__ void qconv_kernel(const tq_qk_conv a, int64_t total)
             }
         }
         requant_store(a.o, a.y, i, acc64, k);
+    }
+}
+
+/* ---- QConv, depthwise 3x3 and 5x5 ----
+ * The INT8 analogue of conv_dw.cu's conv_dw_kernel. A thread computes a vector of V = 4 * NW
+ * channels (one 4- or 8-byte access) of OXB consecutive output columns of one output row, so
+ * that each input vector it loads serves up to K taps of several outputs; the weights of its
+ * channels (less their zero points), their bias and multipliers are loaded once into registers;
+ * index math is 32-bit (qdw_bytes() checks that every index fits). Arithmetic is qconv_kernel's
+ * for cg == 1: MODE DW_FAST (a.fast: int8 x, zero points 0) sums the int32 products
+ * x * w in int32; DW_ZP_S8 / DW_ZP_U8 (int8 / uint8 x) sum the int32 products
+ * (x - x_zp) * (w - w_zp) in int64. Taps outside the input (the padding) are skipped, i.e.
+ * contribute 0 in the x - x_zp domain, as in qconv_kernel; the sum + bias is requantised by
+ * requant(). Integer sums are exact, so the order of the taps does not matter: both kernels
+ * give the same bits. */
+enum { DW_BLOCK = 128 };
+enum { DW_FAST = 0, DW_ZP_S8 = 1, DW_ZP_U8 = 2 };
+
+struct qdw_args {
+    const void *x;
+    const int8_t *wt;
+    const int32_t *w_zp; /* DW_ZP_*: per channel, or NULL (all 0) */
+    void *y;
+    tq_qk_out o;
+    unsigned n_threads; /* n * oh * n_oxb * n_cv, one per (image, output row, block, vector) */
+    int n_cv;           /* channel vectors a pixel: c / V */
+    int n_oxb;          /* column blocks an output row: ceil(ow / OXB) */
+    int c, h, w, oh, ow;
+    int stride_h, pad_t, pad_l;
+    int32_t x_zp; /* DW_ZP_* */
+};
+
+template <int NW> struct qdw_vec {
+    uint32_t u[NW];
+};
+
+/* NW words at p (aligned to 4 * NW bytes), through the read-only data cache. */
+template <int NW> __device__ __forceinline__ qdw_vec<NW> qdw_ld(const void *p);
+
+template <> __device__ __forceinline__ qdw_vec<2> qdw_ld<2>(const void *p)
+{
+    const uint2 v = __ldg(static_cast<const uint2 *>(p));
+    qdw_vec<2> r = {{v.x, v.y}};
+    return r;
+}
+
+template <> __device__ __forceinline__ qdw_vec<1> qdw_ld<1>(const void *p)
+{
+    qdw_vec<1> r = {{__ldg(static_cast<const unsigned int *>(p))}};
+    return r;
+}
+
+template <int NW> __device__ __forceinline__ void qdw_st(void *p, const qdw_vec<NW> &v);
+
+template <> __device__ __forceinline__ void qdw_st<2>(void *p, const qdw_vec<2> &v)
+{
+    *static_cast<uint2 *>(p) = make_uint2(v.u[0], v.u[1]);
+}
+
+template <> __device__ __forceinline__ void qdw_st<1>(void *p, const qdw_vec<1> &v)
+{
+    *static_cast<unsigned int *>(p) = v.u[0];
+}
+
+/* Byte j of a vector (the value at the j-th lowest address) as int8 or uint8. */
+template <bool SIGNED, int NW>
+__device__ __forceinline__ int32_t qdw_byte(const qdw_vec<NW> &v, int j)
+{
+    const uint32_t b = (v.u[j >> 2] >> (8 * (j & 3))) & 0xffu;
+    return SIGNED ? (int32_t)(int8_t)(uint8_t)b : (int32_t)b;
+}
+
+template <bool ZP> struct qdw_acc {
+    typedef int32_t type; /* DW_FAST: |sum| <= 25 * 128 * 128 */
+};
+template <> struct qdw_acc<true> {
+    typedef int64_t type;
+};
+
+/* Depthwise K x K, dilation 1, stride SW along W (stride_h at run time), NHWC. Thread
+ * i = ((nb * oh + oy) * n_oxb + oxb) * n_cv + cv computes channels [c0, c0 + V), c0 = cv * V,
+ * of the outputs (nb, oy, ox0 + o), ox0 = oxb * OXB, o < OXB with ox0 + o < ow (the last block
+ * of a row may be partial). Consecutive threads take consecutive channel vectors of a pixel
+ * (coalesced). The OXB outputs of row r of the window read the NCOL input columns ix0 + q,
+ * ix0 = ox0 * SW - pad_l, q < NCOL = (OXB - 1) * SW + K: column q is tap s = q - o * SW of
+ * output o. Rows and columns outside the input (top/left: pad_t/pad_l; bottom/right: implied by
+ * oh/ow) are skipped, never loaded. c is a multiple of V and x, wt, y are aligned to 4 * NW
+ * bytes (checked at launch), so every vector access is aligned.
+ * DW_FAST multiplies with __dp4a: the weight of channel j and a tap is kept as a word that holds
+ * it in byte j % 4 and zeros elsewhere, so __dp4a(x word, that word, acc) adds exactly
+ * x_j * w_j: one instruction a product, no unpacking of x. DW_ZP_* unpack x and subtract the
+ * zero points (int32), and add the int32 products to int64 sums. */
+template <int K, int SW, int OXB, int NW, int MODE>
+__global__ void __launch_bounds__(DW_BLOCK) qconv_dw_kernel(const qdw_args a)
+{
+    enum { V = 4 * NW, KK = K * K, NCOL = (OXB - 1) * SW + K };
+    constexpr bool ZP = MODE != DW_FAST;
+    constexpr bool XS = MODE != DW_ZP_U8;
+    typedef typename qdw_acc<ZP>::type acc_t;
+    const unsigned i = blockIdx.x * (unsigned)DW_BLOCK + threadIdx.x;
+    if (i >= a.n_threads) {
+        return;
+    }
+    unsigned t = i;
+    const int cv = (int)(t % (unsigned)a.n_cv);
+    t /= (unsigned)a.n_cv;
+    const int oxb = (int)(t % (unsigned)a.n_oxb);
+    t /= (unsigned)a.n_oxb;
+    const int oy = (int)(t % (unsigned)a.oh);
+    const int nb = (int)(t / (unsigned)a.oh);
+    const int c0 = cv * V;
+    const int ox0 = oxb * OXB;
+
+    /* The weights of channels [c0, c0 + V): KRSC with cg == 1 is [c][K][K], so they are the
+     * KK * V contiguous bytes from c0 * KK (aligned to the vector, c0 being a multiple of V):
+     * KK vector loads, the same for every thread of these channels (L1 hits). Byte e of them is
+     * channel c0 + e / KK, tap e % KK. wv[j * KK + r * K + s]: channel c0 + j, tap (r, s): for
+     * DW_FAST the word described above, for DW_ZP_* w - w_zp. */
+    int32_t wv[KK * V];
+    {
+        const int8_t *wp = a.wt + c0 * KK;
+#pragma unroll
+        for (int q = 0; q < KK; q++) {
+            const qdw_vec<NW> v = qdw_ld<NW>(wp + q * V);
+#pragma unroll
+            for (int b = 0; b < V; b++) {
+                const int e = q * V + b, j = e / KK;
+                if (ZP) {
+                    wv[e] = qdw_byte<true, NW>(v, b);
+                } else { /* byte b % 4 of word b / 4 to byte j % 4, zeros elsewhere */
+                    const unsigned sel = 0x4444u ^ ((4u ^ (unsigned)(b & 3)) << (4 * (j & 3)));
+                    wv[e] = (int32_t)__byte_perm(v.u[b >> 2], 0u, sel);
+                }
+            }
+        }
+        if (ZP && a.w_zp) {
+#pragma unroll
+            for (int j = 0; j < V; j++) {
+                const int32_t wz = __ldg(a.w_zp + c0 + j);
+#pragma unroll
+                for (int q = 0; q < KK; q++) {
+                    wv[j * KK + q] -= wz;
+                }
+            }
+        }
+    }
+
+    acc_t acc[OXB][V];
+#pragma unroll
+    for (int o = 0; o < OXB; o++) {
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            acc[o][j] = 0;
+        }
+    }
+    const unsigned char *x = static_cast<const unsigned char *>(a.x);
+    const int iy0 = oy * a.stride_h - a.pad_t;
+    const int ix0 = ox0 * SW - a.pad_l;
+#pragma unroll
+    for (int r = 0; r < K; r++) {
+        const int iy = iy0 + r;
+        if ((unsigned)iy >= (unsigned)a.h) { /* above or below the input: padding */
+            continue;
+        }
+        const unsigned char *xrow = x + (nb * a.h + iy) * a.w * a.c + c0; /* (nb, iy, 0, c0) */
+#pragma unroll
+        for (int q = 0; q < NCOL; q++) {
+            const int ix = ix0 + q;
+            if ((unsigned)ix >= (unsigned)a.w) { /* left or right of the input: padding */
+                continue;
+            }
+            const qdw_vec<NW> v = qdw_ld<NW>(xrow + ix * a.c);
+            int32_t xv[V]; /* DW_ZP_*: x - x_zp */
+#pragma unroll
+            for (int j = 0; j < V; j++) {
+                xv[j] = ZP ? qdw_byte<XS, NW>(v, j) - a.x_zp : 0;
+            }
+#pragma unroll
+            for (int o = 0; o < OXB; o++) {
+                const int s = q - o * SW; /* a constant once unrolled */
+                if (s < 0 || s >= K) {
+                    continue;
+                }
+#pragma unroll
+                for (int j = 0; j < V; j++) {
+                    const int32_t wj = wv[j * KK + r * K + s];
+                    if (ZP) { /* the int32 product, as qconv_kernel's */
+                        acc[o][j] += (acc_t)(xv[j] * wj);
+                    } else { /* x_j * w_j: the int32 sum of qconv_kernel<1> */
+                        acc[o][j] = (acc_t)__dp4a((int)v.u[j >> 2], wj, (int)acc[o][j]);
+                    }
+                }
+            }
+        }
+    }
+
+    /* + bias, requantise (as requant_store), one vector store per output */
+    int64_t bv[V];
+    double mv[V];
+#pragma unroll
+    for (int j = 0; j < V; j++) {
+        bv[j] = a.o.bias ? (int64_t)__ldg(a.o.bias + c0 + j) : 0;
+        mv[j] = (double)__ldg(a.o.mult + c0 + j);
+    }
+    unsigned char *y = static_cast<unsigned char *>(a.y);
+    const int yo = ((nb * a.oh + oy) * a.ow + ox0) * a.c + c0; /* (nb, oy, ox0, c0) */
+#pragma unroll
+    for (int o = 0; o < OXB; o++) {
+        if (ox0 + o >= a.ow) { /* the partial last block of a row */
+            break;
+        }
+        qdw_vec<NW> out;
+#pragma unroll
+        for (int w = 0; w < NW; w++) {
+            out.u[w] = 0;
+        }
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            const uint32_t byte = (uint32_t)requant(a.o, bv[j] + (int64_t)acc[o][j], mv[j]) & 0xffu;
+            out.u[j >> 2] |= byte << (8 * (j & 3));
+        }
+        qdw_st<NW>(y + yo + o * a.c, out);
     }
 }
 
@@ -465,6 +701,124 @@ bool aligned(const void *p, uintptr_t n)
     return ((uintptr_t)p % n) == 0;
 }
 
+/* ---- the depthwise fast path: conditions and launch ---- */
+
+/* Output columns a thread: 4 for 3x3 stride 1 with int32 sums (6 input columns a row for 4
+ * outputs); 2 otherwise (5x5: 25 weights a channel in registers; stride 2: less reuse; int64
+ * sums: twice the registers). */
+template <int K, int SW, int MODE> struct qdw_tile {
+    enum { OXB = (K == 3 && SW == 1 && MODE == DW_FAST) ? 4 : 2 };
+};
+
+/* The product of `n_v` values, each at least 1, fits in int32 (so do all partial products). */
+bool qdw_prod_fits(const int64_t *v, int n_v)
+{
+    int64_t p = 1;
+    for (int i = 0; i < n_v; i++) {
+        if (v[i] < 1 || v[i] > INT32_MAX) {
+            return false;
+        }
+        p *= v[i]; /* <= INT32_MAX * INT32_MAX: no int64 overflow */
+        if (p > INT32_MAX) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The vector width in bytes of the depthwise kernel for `a`, 0 if it does not apply:
+ * depthwise (cg == mg == 1, k == c), 3x3 or 5x5, dilation 1, stride_w 1 or 2 (stride_h 1..64:
+ * only the columns are tiled), every tensor's element count and every index in int32, the
+ * tiled kernel off, and c a multiple of the vector with x, wt and y aligned to it: 8 or 4
+ * bytes for 3x3 (8: 72 weights in registers), 4 for 5x5 (100). */
+int qdw_bytes(const tq_qk_conv *a)
+{
+    const int64_t lim = (int64_t)1 << 28; /* sizes and pads, so that no coordinate overflows */
+    if (a->tiled.on || a->cg != 1 || a->mg != 1 || a->k != a->c) {
+        return 0;
+    }
+    if (a->r != a->s || (a->r != 3 && a->r != 5) || a->dil_h != 1 || a->dil_w != 1) {
+        return 0;
+    }
+    if ((a->stride_w != 1 && a->stride_w != 2) || a->stride_h < 1 || a->stride_h > 64) {
+        return 0;
+    }
+    if (a->pad_t < -lim || a->pad_t > lim || a->pad_l < -lim || a->pad_l > lim) {
+        return 0;
+    }
+    const int64_t xs[4] = {a->n, a->h, a->w, a->c};
+    const int64_t ys[4] = {a->n, a->oh, a->ow, a->c};
+    const int64_t ws[2] = {a->c, a->r * a->s};
+    if (!qdw_prod_fits(xs, 4) || !qdw_prod_fits(ys, 4) || !qdw_prod_fits(ws, 2)) {
+        return 0;
+    }
+    /* coordinates in int32: |iy| <= (oh - 1) * stride_h + |pad_t| + K,
+     * |ix| <= (ow + OXB) * 2 + |pad_l| + K */
+    if (a->h > lim || a->w > lim || a->oh > lim || a->ow > lim ||
+        (a->oh - 1) * a->stride_h > lim) {
+        return 0;
+    }
+    for (int nb = a->r == 3 ? 8 : 4; nb >= 4; nb /= 2) {
+        if (a->c % nb == 0 && aligned(a->x, (uintptr_t)nb) && aligned(a->wt, (uintptr_t)nb) &&
+            aligned(a->y, (uintptr_t)nb)) {
+            return nb;
+        }
+    }
+    return 0;
+}
+
+template <int K, int SW, int MODE>
+cudaError_t qdw_launch_t(const tq_qk_conv *a, int nb, cudaStream_t s)
+{
+    enum { OXB = qdw_tile<K, SW, MODE>::OXB, NW_MAX = K == 3 ? 2 : 1 };
+    qdw_args d;
+    d.x = a->x;
+    d.wt = a->wt;
+    d.w_zp = a->w_zp;
+    d.y = a->y;
+    d.o = a->o;
+    d.n_cv = (int)(a->c / nb);
+    d.n_oxb = (int)((a->ow + OXB - 1) / OXB);
+    /* <= n * oh * ow * c, which qdw_bytes() bounds by INT32_MAX */
+    d.n_threads = (unsigned)(a->n * a->oh * d.n_oxb * d.n_cv);
+    d.c = (int)a->c;
+    d.h = (int)a->h;
+    d.w = (int)a->w;
+    d.oh = (int)a->oh;
+    d.ow = (int)a->ow;
+    d.stride_h = (int)a->stride_h;
+    d.pad_t = (int)a->pad_t;
+    d.pad_l = (int)a->pad_l;
+    d.x_zp = a->x_zp;
+    const unsigned grid = (d.n_threads + DW_BLOCK - 1) / DW_BLOCK; /* < 2^24 blocks */
+    if (nb == 4 * NW_MAX) {
+        qconv_dw_kernel<K, SW, OXB, NW_MAX, MODE><<<grid, DW_BLOCK, 0, s>>>(d);
+    } else {
+        qconv_dw_kernel<K, SW, OXB, 1, MODE><<<grid, DW_BLOCK, 0, s>>>(d);
+    }
+    return cudaGetLastError();
+}
+
+template <int MODE> cudaError_t qdw_launch_m(const tq_qk_conv *a, int nb, cudaStream_t s)
+{
+    if (a->r == 3) {
+        return a->stride_w == 1 ? qdw_launch_t<3, 1, MODE>(a, nb, s)
+                                : qdw_launch_t<3, 2, MODE>(a, nb, s);
+    }
+    return a->stride_w == 1 ? qdw_launch_t<5, 1, MODE>(a, nb, s)
+                            : qdw_launch_t<5, 2, MODE>(a, nb, s);
+}
+
+/* Launch the depthwise kernel for `a` (nb = qdw_bytes(a) > 0) in the mode of qconv_kernel's
+ * arithmetic: a->fast (int8 x, zero points 0), else zero points with int8 or uint8 x. */
+cudaError_t qdw_launch(const tq_qk_conv *a, int nb, cudaStream_t s)
+{
+    if (a->fast) {
+        return qdw_launch_m<DW_FAST>(a, nb, s);
+    }
+    return a->x_signed ? qdw_launch_m<DW_ZP_S8>(a, nb, s) : qdw_launch_m<DW_ZP_U8>(a, nb, s);
+}
+
 } // namespace
 
 extern "C" int tq_qk_conv_direct(const tq_qk_conv *a, void *stream)
@@ -496,6 +850,10 @@ extern "C" int tq_qk_conv_direct(const tq_qk_conv *a, void *stream)
                                                                                         vec_out);
         return (int)cudaGetLastError();
     }
+    const int dw_bytes = qdw_bytes(a);
+    if (dw_bytes > 0) {
+        return (int)qdw_launch(a, dw_bytes, s);
+    }
     const unsigned block = 256;
     const unsigned grid = grid_for(total, block);
     if (!a->fast) {
@@ -508,6 +866,11 @@ extern "C" int tq_qk_conv_direct(const tq_qk_conv *a, void *stream)
         qconv_kernel<1><<<grid, block, 0, s>>>(*a, total);
     }
     return (int)cudaGetLastError();
+}
+
+extern "C" int tq_qk_conv_dw_bytes(const tq_qk_conv *a)
+{
+    return a->n * a->oh * a->ow * a->k > 0 && a->k > 0 ? qdw_bytes(a) : 0;
 }
 
 extern "C" int tq_qk_conv_tiled_setup(tq_qk_conv *a)
