@@ -85,7 +85,7 @@ tsan-test:
 # target FUZZ_SECONDS (60) on a copy of its corpus; fuzz is the long campaign (1800 s each).
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TARGETS = fuzz_onnx fuzz_onnx_run fuzz_engine fuzz_tensor_pb fuzz_npy fuzz_image fuzz_calib_cache \
-               fuzz_tf_savedmodel fuzz_tf_bundle fuzz_keras fuzz_keras_config
+               fuzz_tf_savedmodel fuzz_tf_bundle fuzz_keras fuzz_keras_config fuzz_plan_cache
 
 fuzz-build:
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTFMQ_BUILD_FUZZ=ON \

@@ -2,7 +2,8 @@
 # tests/fuzz/CMakeLists.txt (libFuzzer builds) and tests/CMakeLists.txt (fuzz_replay).
 set(TFMQ_FUZZ_DIR ${CMAKE_SOURCE_DIR}/tests/fuzz)
 set(TFMQ_FUZZ_TARGETS fuzz_onnx fuzz_onnx_run fuzz_engine fuzz_tensor_pb fuzz_npy fuzz_image
-    fuzz_calib_cache fuzz_tf_savedmodel fuzz_tf_bundle fuzz_keras fuzz_keras_config)
+    fuzz_calib_cache fuzz_tf_savedmodel fuzz_tf_bundle fuzz_keras fuzz_keras_config
+    fuzz_plan_cache)
 set(TFMQ_FUZZ_CLI ${CMAKE_SOURCE_DIR}/tools/tfmq)
 set(TFMQ_FUZZ_EXTRA_fuzz_npy ${TFMQ_FUZZ_CLI}/npy.c ${TFMQ_FUZZ_CLI}/cli_util.c)
 set(TFMQ_FUZZ_EXTRA_fuzz_image ${TFMQ_FUZZ_CLI}/image.c ${TFMQ_FUZZ_CLI}/cli_util.c)
