@@ -111,7 +111,9 @@ void tq_store_i64(tfmq_dtype dt, void *base, size_t i, int64_t v);  /* wraps lik
  * 0xE3069283. */
 uint32_t tq_crc32c(uint32_t crc, const void *data, size_t n);
 
-/* ---- logging (log.c) ---- */
+/* ---- logging and timing (log.c) ---- */
 void tq_log(tfmq_log_level level, const char *fmt, ...) TQ_PRINTF(2, 3);
+/* Seconds on the monotonic clock (profiles and the load-time debug log). */
+double tq_now_s(void);
 
 #endif

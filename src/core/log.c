@@ -1,5 +1,6 @@
 /* log.c: the library never prints; messages go to an optional user callback. */
 #include <stdio.h>
+#include <time.h>
 
 #include "core.h"
 
@@ -25,4 +26,11 @@ void tq_log(tfmq_log_level level, const char *fmt, ...)
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     tq_log_fn(tq_log_ud, level, buf);
+}
+
+double tq_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

@@ -5,7 +5,6 @@
  * (largest first, lowest non-conflicting offset) over their [producer, last consumer] lifetime. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backends/cpu/cpu.h"
 #include "runtime/exec.h"
@@ -68,13 +67,6 @@ struct tq_exec {
 void tq_exec_set_profile(tq_exec *e, double *seconds_per_node)
 {
     e->profile_s = seconds_per_node;
-}
-
-static double tq_now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 void tq_exec_set_observer(tq_exec *e, tq_exec_observer_fn fn, void *user_data)

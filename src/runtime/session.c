@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include <stdlib.h>
-#include <time.h>
 
 #include "backends/cpu/cpu.h"
 #include "runtime/compile.h"
@@ -67,23 +66,16 @@ static tfmq_status tq_parse_device(const char *dev, bool *cuda, int *cuda_dev)
                    "cuda:N)", dev);
 }
 
-static double tq_session_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
-}
-
 #ifdef TFMQ_HAVE_CUDA
 /* (Re)build the CUDA exec for the host exec's current plan. */
 static tfmq_status tq_session_cuda_plan(tfmq_session *s)
 {
     tq_cuda_exec_destroy(s->cuda);
     s->cuda = NULL;
-    const double t0 = tq_session_now_ms();
+    const double t0 = tq_now_s();
     tfmq_status st = tq_exec_plan(s->exec, s->planned, true);
     tq_log(TFMQ_LOG_DEBUG, "session: timing: host plan (shapes, folding) %.1f ms",
-           tq_session_now_ms() - t0);
+           1e3 * (tq_now_s() - t0));
     if (st == TFMQ_OK) {
         st = tq_cuda_exec_create(s->graph, s->exec, &s->cuda_opts, s->palloc, &s->cuda);
     }
@@ -186,10 +178,10 @@ tfmq_status tfmq_session_create(const tfmq_model *model, const tfmq_session_opti
     /* The fast CPU backend unless the ISA level is scalar (TFMQ_CPU_ISA=scalar): then the
      * reference kernels run the model's graph on one thread. */
     bool fast = cuda || tq_cpu_isa_level() != TQ_CPU_ISA_SCALAR;
-    const double t_compile = tq_session_now_ms();
+    const double t_compile = tq_now_s();
     TQ_TRY(st, tq_compile(model->graph, fast, &s->arena, s->palloc, &s->graph, &s->owns_graph));
     tq_log(TFMQ_LOG_DEBUG, "session: timing: graph passes %.1f ms",
-           tq_session_now_ms() - t_compile);
+           1e3 * (tq_now_s() - t_compile));
     TQ_TRY(st, tq_exec_create(s->graph, s->palloc, NULL, &s->exec));
 #ifdef TFMQ_HAVE_CUDA
     if (cuda) {

@@ -1063,7 +1063,7 @@ static void conv_record(const conv_kernel *kc, tq_plan_cache *pc, const char *ke
 /* The cached choice rebuilt: its graph, then its plan from the engine's global index and knob
  * choices (no heuristics), checked against the session's numerics (strict FP32). *cand: the
  * plan (NULL when it cannot be built or is not allowed). */
-static tfmq_status conv_cached_plan(conv_kernel *kc, const tq_cuda_prep *p, const tq_pc_choice *c,
+static tfmq_status conv_cached_plan(conv_kernel *kc, const tq_pc_choice *c,
                                     conv_path path, const tq_tensor *b, bool strict,
                                     conv_cand *cand)
 {
@@ -1089,7 +1089,6 @@ static tfmq_status conv_cached_plan(conv_kernel *kc, const tq_cuda_prep *p, cons
     /* not run here: the plan ran when it was recorded, on the GPU, compute capability and cuDNN
      * the file's header names (a run on scratch buffers cost ~10 ms a node in allocations, half
      * of a warm ResNet-50 load); a failure would surface at the session's first run */
-    (void)p;
     cand->ms = (float)c->ms;
     return repack_bias(kc, b);
 }
@@ -1119,7 +1118,7 @@ static tfmq_status conv_from_cache(conv_kernel *kc, const tq_cuda_prep *p, const
         return TFMQ_OK;
     }
     if (path >= 0 && c->engine >= 0 && (path == PATH_FUSED || has_epi)) {
-        tfmq_status st = conv_cached_plan(kc, p, c, (conv_path)path, b, strict, &cand);
+        tfmq_status st = conv_cached_plan(kc, c, (conv_path)path, b, strict, &cand);
         if (st != TFMQ_OK) {
             return st;
         }

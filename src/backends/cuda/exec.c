@@ -17,7 +17,6 @@
  *     staging) on the session's stream; with no host fallback that enqueue is captured once into
  *     a CUDA graph and replayed. */
 #include <string.h>
-#include <time.h>
 
 #include <cuda_runtime_api.h>
 
@@ -908,19 +907,12 @@ static void cx_save_plan_cache(tq_plan_cache *pc)
     }
 }
 
-static double cx_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
-}
-
 tfmq_status tq_cuda_exec_create(const tq_graph *g, tq_exec *host, const tq_cuda_exec_opts *o,
                                 const tfmq_allocator *alloc, tq_cuda_exec **exec_out)
 {
     tfmq_status st;
     double t_phase[5];
-    t_phase[0] = cx_now_ms();
+    t_phase[0] = tq_now_s();
     *exec_out = NULL;
     tq_cuda_exec *x = tq_calloc(alloc, 1, sizeof(*x));
     if (!x) {
@@ -940,7 +932,7 @@ tfmq_status tq_cuda_exec_create(const tq_graph *g, tq_exec *host, const tq_cuda_
     }
     TQ_TRY(st, tq_cuda_dev_open(o->device, &x->dev));
     x->dev_open = true;
-    t_phase[1] = cx_now_ms();
+    t_phase[1] = tq_now_s();
     if (o->plan_cache) {
         TQ_TRY(st, tq_plan_cache_open(o->plan_cache, x->dev.name, x->dev.sm,
                                       x->dev.cudnn_version));
@@ -978,7 +970,7 @@ tfmq_status tq_cuda_exec_create(const tq_graph *g, tq_exec *host, const tq_cuda_
         }
         TQ_TRY(st, cx_plan_node(x, i));
     }
-    t_phase[2] = cx_now_ms();
+    t_phase[2] = tq_now_s();
     int32_t end = (int32_t)g->n_nodes + 1;
     for (size_t i = 0; i < g->n_outputs; i++) {
         int32_t v = g->outputs[i];
@@ -992,13 +984,13 @@ tfmq_status tq_cuda_exec_create(const tq_graph *g, tq_exec *host, const tq_cuda_
     /* constants went up with cudaMemcpy on the legacy default stream, which the session's
      * non-blocking stream does not wait for: finish them before the first run */
     TQ_TRY(st, tq_cuda_check(cudaDeviceSynchronize(), "cuda: finishing the uploads"));
-    t_phase[3] = cx_now_ms();
+    t_phase[3] = tq_now_s();
     cx_save_plan_cache(o->plan_cache);
-    t_phase[4] = cx_now_ms();
+    t_phase[4] = tq_now_s();
     tq_log(TFMQ_LOG_DEBUG, "cuda: exec timing: device and handles %.1f ms, kernels prepared "
            "%.1f ms, memory and constants %.1f ms, plan cache saved %.1f ms",
-           t_phase[1] - t_phase[0], t_phase[2] - t_phase[1], t_phase[3] - t_phase[2],
-           t_phase[4] - t_phase[3]);
+           1e3 * (t_phase[1] - t_phase[0]), 1e3 * (t_phase[2] - t_phase[1]),
+           1e3 * (t_phase[3] - t_phase[2]), 1e3 * (t_phase[4] - t_phase[3]));
     *exec_out = x;
     return TFMQ_OK;
 fail:
