@@ -176,6 +176,7 @@ typedef struct op_case {
     double rtol, atol;
     bool expect_taken; /* in NCHW (roles other than PLAIN are always taken) */
     bool try_nhwc;     /* also try channels-last for a PLAIN node (prepare may take it) */
+    const char *what;  /* the kernel form the impl string must end in (NULL: any) */
     const char *label;
 } op_case;
 
@@ -378,6 +379,9 @@ static void check_case(const op_case *oc)
                          "simd:%s:", isa == TQ_CPU_ISA_SCALAR ? "c" : tq_cpu_isa_name(isa));
                 TQ_EXPECT(k->impl && strncmp(k->impl, prefix, strlen(prefix)) == 0, "%s: impl %s",
                           oc->label, k->impl ? k->impl : "(null)");
+                TQ_EXPECT(!oc->what || (k->impl && strcmp(k->impl + strlen(prefix), oc->what) == 0),
+                          "%s: impl %s, expected the form %s", oc->label,
+                          k->impl ? k->impl : "(null)", oc->what);
                 run_kernel(oc, k, &ctx, in_l, out_l, outs[0].data, where);
                 n_checked[ii]++;
                 k->destroy(k);
@@ -925,41 +929,88 @@ static void test_qdq(tq_rng *unused)
 }
 
 /* ---- tfmq.QAdd ---- */
+typedef struct qadd_params {
+    float as, bs, ys;
+    int32_t az, bz, yz;
+} qadd_params;
+
+/* QAdd of a and b (filled) with the given parameters; `what` as in op_case. */
+static void qadd_case(tq_tensor *a, tq_tensor *b, tfmq_dtype ydt, const qadd_params *p,
+                      const char *act, bool bcast, const char *what)
+{
+    tq_tensor tas = mk_f32_scalar(p->as), tbs = mk_f32_scalar(p->bs), tys = mk_f32_scalar(p->ys);
+    tq_tensor taz = mk_q8_scalar(a->dtype, p->az), tbz = mk_q8_scalar(b->dtype, p->bz);
+    tq_tensor tyz = mk_q8_scalar(ydt, p->yz);
+    tq_attr attrs[3] = {a_str("activation", act), a_f("activation_min", -0.7f),
+                        a_f("activation_max", 1.3f)};
+    char label[128];
+    snprintf(label, sizeof(label), "QAdd %s+%s->%s act '%s'%s n %zu%s%s", tfmq_dtype_name(a->dtype),
+             tfmq_dtype_name(b->dtype), tfmq_dtype_name(ydt), act, bcast ? " broadcast" : "",
+             tq_tensor_numel(a), what ? " " : "", what ? what : "");
+    op_case oc = {.op = TQ_OP_QADD,
+                  .attrs = attrs,
+                  .n_attrs = 3,
+                  .in = {a, &tas, &taz, b, &tbs, &tbz, &tys, &tyz},
+                  .n_in = 8,
+                  .const_mask = 0xF6,
+                  .cmp = CMP_EXACT,
+                  .expect_taken = !bcast,
+                  .what = what,
+                  .label = label};
+    check_case(&oc);
+    tq_tensor *ts[] = {&tas, &tbs, &tys, &taz, &tbz, &tyz};
+    for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
+        rm(ts[i]);
+    }
+}
+
 static void check_qadd(tq_rng *rng, int32_t rank, const int64_t *dims, tfmq_dtype adt,
                        tfmq_dtype bdt, tfmq_dtype ydt, const char *act, bool bcast)
 {
     tq_tensor a = mk(adt, rank, dims), b = mk(bdt, bcast ? 0 : rank, dims);
     fill_bytes(rng, &a);
     fill_bytes(rng, &b);
-    const float as = expf(tq_rng_uniform(rng, -5.0f, -2.0f));
-    const float bs = expf(tq_rng_uniform(rng, -5.0f, -2.0f));
-    const float ys = expf(tq_rng_uniform(rng, -4.5f, -2.0f));
-    tq_tensor tas = mk_f32_scalar(as), tbs = mk_f32_scalar(bs), tys = mk_f32_scalar(ys);
-    const int32_t off_a = adt == TFMQ_DTYPE_INT8 ? -128 : 0,
-                  off_b = bdt == TFMQ_DTYPE_INT8 ? -128 : 0;
-    tq_tensor taz = mk_q8_scalar(adt, (int32_t)tq_rng_below(rng, 256) + off_a);
-    tq_tensor tbz = mk_q8_scalar(bdt, (int32_t)tq_rng_below(rng, 256) + off_b);
-    tq_tensor tyz = mk_q8_scalar(ydt, (int32_t)tq_rng_below(rng, 41) - 20 +
-                                          (ydt == TFMQ_DTYPE_UINT8 ? 128 : 0));
-    tq_attr attrs[3] = {a_str("activation", act), a_f("activation_min", -0.7f),
-                        a_f("activation_max", 1.3f)};
-    char label[96];
-    snprintf(label, sizeof(label), "QAdd %s+%s->%s act '%s'%s", tfmq_dtype_name(adt),
-             tfmq_dtype_name(bdt), tfmq_dtype_name(ydt), act, bcast ? " broadcast" : "");
-    op_case oc = {.op = TQ_OP_QADD,
-                  .attrs = attrs,
-                  .n_attrs = 3,
-                  .in = {&a, &tas, &taz, &b, &tbs, &tbz, &tys, &tyz},
-                  .n_in = 8,
-                  .const_mask = 0xF6,
-                  .cmp = CMP_EXACT,
-                  .expect_taken = !bcast,
-                  .label = label};
-    check_case(&oc);
-    tq_tensor *ts[] = {&a, &b, &tas, &tbs, &tys, &taz, &tbz, &tyz};
-    for (size_t i = 0; i < sizeof(ts) / sizeof(ts[0]); i++) {
-        rm(ts[i]);
+    qadd_params p;
+    p.as = expf(tq_rng_uniform(rng, -5.0f, -2.0f));
+    p.bs = expf(tq_rng_uniform(rng, -5.0f, -2.0f));
+    p.ys = expf(tq_rng_uniform(rng, -4.5f, -2.0f));
+    p.az = (int32_t)tq_rng_below(rng, 256) + (adt == TFMQ_DTYPE_INT8 ? -128 : 0);
+    p.bz = (int32_t)tq_rng_below(rng, 256) + (bdt == TFMQ_DTYPE_INT8 ? -128 : 0);
+    p.yz = (int32_t)tq_rng_below(rng, 41) - 20 + (ydt == TFMQ_DTYPE_UINT8 ? 128 : 0);
+    qadd_case(&a, &b, ydt, &p, act, bcast, NULL);
+    rm(&a);
+    rm(&b);
+}
+
+/* The checked float form: parameters for which the plain float form misses some byte pairs
+ * (no activation, which could clamp the misses away; the impl must name the checked form), on
+ * every (a, b) pair in random order and then random pairs up to n, so that near-tie lanes land
+ * in vectors and in the tail. */
+static void check_qadd_checked(tq_rng *rng, size_t n, tfmq_dtype adt, tfmq_dtype bdt,
+                               tfmq_dtype ydt, const qadd_params *p)
+{
+    const int64_t dims[1] = {(int64_t)n};
+    tq_tensor a = mk(adt, 1, dims), b = mk(bdt, 1, dims);
+    fill_bytes(rng, &a);
+    fill_bytes(rng, &b);
+    uint8_t *pa = a.data, *pb = b.data;
+    const size_t m = n < 65536 ? n : 65536;
+    uint32_t *perm = malloc(65536 * sizeof(*perm));
+    for (uint32_t i = 0; i < 65536; i++) {
+        perm[i] = i;
     }
+    for (size_t i = 0; i < m; i++) { /* the first m of a random permutation of all pairs */
+        const size_t j = i + (size_t)tq_rng_below(rng, 65536 - i);
+        const uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+        pa[i] = (uint8_t)(perm[i] & 255u);
+        pb[i] = (uint8_t)(perm[i] >> 8);
+    }
+    free(perm);
+    qadd_case(&a, &b, ydt, p, "", false, "qadd_f32_checked");
+    rm(&a);
+    rm(&b);
 }
 
 static void test_qadd(tq_rng *unused)
@@ -981,6 +1032,25 @@ static void test_qadd(tq_rng *unused)
     }
     check_qadd(&rng, 1, big, TFMQ_DTYPE_UINT8, TFMQ_DTYPE_INT8, TFMQ_DTYPE_UINT8, "", false);
     check_qadd(&rng, 4, d4, TFMQ_DTYPE_UINT8, TFMQ_DTYPE_UINT8, TFMQ_DTYPE_UINT8, "", true);
+    /* for each (a, b, y) dtype combination, [ia][ib][iy], scales found to miss the float form */
+    static const qadd_params miss[2][2][2] = {
+        {{{0.0551736951f, 0.0318872817f, 0.0890571252f, 3, -100, 0},
+          {0.0690656155f, 0.0160048753f, 0.0253267344f, -80, 123, 109}},
+         {{0.0173697397f, 0.0247736629f, 0.0197913535f, -30, 136, -13},
+          {0.045956336f, 0.0194899943f, 0.0620170049f, -86, 112, 144}}},
+        {{{0.112746604f, 0.0741946697f, 0.0850383267f, 152, 40, 20},
+          {0.0389088094f, 0.0140271327f, 0.0162603483f, 187, -96, 140}},
+         {{0.0166605636f, 0.0483813807f, 0.083972849f, 33, 13, -17},
+          {0.0201279372f, 0.0314361304f, 0.120100573f, 234, 162, 137}}}};
+    static const size_t ns[2] = {65536 + 9, 65536 + 7}; /* tails for 8 and 16 lanes */
+    for (int ia = 0; ia < 2; ia++) {
+        for (int ib = 0; ib < 2; ib++) {
+            for (int iy = 0; iy < 2; iy++) {
+                check_qadd_checked(&rng, ns[(ia + ib + iy) & 1], q8[ia], q8[ib], q8[iy],
+                                   &miss[ia][ib][iy]);
+            }
+        }
+    }
 }
 
 /* ---- empty tensors: nothing to write, nothing read ---- */

@@ -68,6 +68,13 @@ typedef struct tq_cpu_simd_qadd {
      * + y_zp, clamped, on the stored bytes a and b. Twice the lanes and no division. */
     bool use_f;
     float ka, kb, c0;
+    float vlo, vhi, fyz; /* lo - y_zp, hi - y_zp and y_zp (the kernels clamp before rounding) */
+    /* else, when the float form misses only near ties, the checked float form (use_fh): a vector
+     * with a lane where |v - round(v)| >= fh_tie (v the float form before rounding, clamped to
+     * [lo - y_zp, hi - y_zp]) is redone by the double path below; the margin is derived and the
+     * result checked exhaustively in simd.c */
+    bool use_fh;
+    float fh_tie;
     /* else the same form in double (8 lanes, still no division) when it is exact likewise */
     bool use_dm;
     double dka, dkb, dc0;

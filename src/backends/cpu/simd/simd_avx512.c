@@ -103,6 +103,16 @@ static inline vf vf_round(vf v)
     return _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
+static inline vf vf_abs(vf v)
+{
+    return _mm512_abs_ps(v);
+}
+
+static inline bool vf_any_ge(vf a, vf b)
+{
+    return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ) != 0;
+}
+
 static inline vf vf_pow2i(vf k)
 {
     __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(k), _mm512_set1_epi32(127));

@@ -14,6 +14,7 @@
  *     the same for vd;
  *   vf_sel_lt(a, b, t, f) = a < b ? t : f; vf_sel_nan(x, t, f) = isnan(x) ? t : f;
  *   vf_round: round half to even; vf_pow2i(k) = 2^k for integral k in [-126, 127];
+ *   vf_abs(v) = |v|; vf_any_ge(a, b): whether a >= b in some lane;
  *   vd_lo(v), vd_hi(v): the low and high halves of a vf as doubles, vf_from_vd(lo, hi) back;
  *   vd_lo_i, vd_hi_i, vi_from_vd: the same between int32 and double (integral values).
  * Intrinsics are never contracted (the file is built with -ffp-contract=off); fused multiply-adds
@@ -296,16 +297,53 @@ static inline vi v_qadd1(const tq_cpu_simd_qadd *q, const uint8_t *a, const uint
     return vi_from_vd(v_qadd_d(q, vd_lo_i(av), vd_lo_i(bv)), v_qadd_d(q, vd_hi_i(av), vd_hi_i(bv)));
 }
 
+/* The float form before rounding, fma(ka, a, fma(kb, b, c0)) on the stored bytes, clamped to
+ * [lo - y_zp, hi - y_zp]: the bounds are integers, so clamping before rounding gives the same
+ * result as after, and lanes clamped are whole numbers, never near ties (v_qadd1_fh). */
+static inline vf v_qadd_fv(const tq_cpu_simd_qadd *q, const uint8_t *a, const uint8_t *b, size_t m)
+{
+    const vf av = vf_from_vi(vi_load_b(a, q->a_s8, m));
+    const vf bv = vf_from_vi(vi_load_b(b, q->b_s8, m));
+    const vf v = vf_fmadd(vf_set1(q->ka), av, vf_fmadd(vf_set1(q->kb), bv, vf_set1(q->c0)));
+    return vf_min(vf_set1(q->vhi), vf_max(vf_set1(q->vlo), v));
+}
+
+/* The float form's result from its rounded value r. */
+static inline vi v_qadd_fy(const tq_cpu_simd_qadd *q, vf r)
+{
+    return vi_from_vf(vf_add(r, vf_set1(q->fyz)));
+}
+
 /* The float form (q->use_f: equal to the definition on every byte pair, simd.c). */
 static inline vi v_qadd1_f(const tq_cpu_simd_qadd *q, const uint8_t *a, const uint8_t *b,
                            size_t m)
 {
-    const vf av = vf_from_vi(vi_load_b(a, q->a_s8, m));
-    const vf bv = vf_from_vi(vi_load_b(b, q->b_s8, m));
-    vf v = vf_fmadd(vf_set1(q->ka), av, vf_fmadd(vf_set1(q->kb), bv, vf_set1(q->c0)));
-    v = vf_add(vf_round(v), vf_set1((float)q->y_zp));
-    return vi_from_vf(vf_min(vf_set1((float)q->hi), vf_max(vf_set1((float)q->lo), v)));
+    return v_qadd_fy(q, vf_round(v_qadd_fv(q, a, b, m)));
 }
+
+/* The checked float form (q->use_fh): a vector with a lane near a rounding tie, where the float
+ * form may round otherwise than the definition (simd.c, simd_qadd_tie), is redone in double.
+ * Lanes past m hold zero bytes: at worst a needless redo. */
+static inline vi v_qadd1_fh(const tq_cpu_simd_qadd *q, const uint8_t *a, const uint8_t *b, size_t m)
+{
+    const vf v = v_qadd_fv(q, a, b, m);
+    const vf r = vf_round(v);
+    if (vf_any_ge(vf_abs(vf_sub(v, r)), vf_set1(q->fh_tie))) {
+        return v_qadd1(q, a, b, m);
+    }
+    return v_qadd_fy(q, r);
+}
+
+/* QAdd rows with ONE, one of the v_qadd1 forms above. */
+#define TQ_V_QADD_ROWS(ONE)                                                                        \
+    do {                                                                                           \
+        for (; i + TQ_VL <= n; i += TQ_VL) {                                                       \
+            vi_store_b(yb + i, ONE(q, ab + i, bb + i, TQ_VL), TQ_VL);                              \
+        }                                                                                          \
+        if (i < n) {                                                                               \
+            vi_store_b(yb + i, ONE(q, ab + i, bb + i, n - i), n - i);                              \
+        }                                                                                          \
+    } while (0)
 
 static void v_qadd(const tq_cpu_simd_qadd *q, const void *a, const void *b, void *y, size_t n)
 {
@@ -313,21 +351,14 @@ static void v_qadd(const tq_cpu_simd_qadd *q, const void *a, const void *b, void
     uint8_t *yb = y;
     size_t i = 0;
     if (q->use_f) {
-        for (; i + TQ_VL <= n; i += TQ_VL) {
-            vi_store_b(yb + i, v_qadd1_f(q, ab + i, bb + i, TQ_VL), TQ_VL);
-        }
-        if (i < n) {
-            vi_store_b(yb + i, v_qadd1_f(q, ab + i, bb + i, n - i), n - i);
-        }
-        return;
-    }
-    for (; i + TQ_VL <= n; i += TQ_VL) {
-        vi_store_b(yb + i, v_qadd1(q, ab + i, bb + i, TQ_VL), TQ_VL);
-    }
-    if (i < n) {
-        vi_store_b(yb + i, v_qadd1(q, ab + i, bb + i, n - i), n - i);
+        TQ_V_QADD_ROWS(v_qadd1_f);
+    } else if (q->use_fh) {
+        TQ_V_QADD_ROWS(v_qadd1_fh);
+    } else {
+        TQ_V_QADD_ROWS(v_qadd1);
     }
 }
+#undef TQ_V_QADD_ROWS
 
 /* ---- pooling over channels-last windows ---- */
 static void v_max_f32(const tq_cpu_simd_win *w, const float *x, float *y)
