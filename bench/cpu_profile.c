@@ -5,9 +5,9 @@
  * The model (ONNX, SavedModel, Keras or an engine; fp16/bf16 quantized in memory) is compiled as
  * a session would compile it, planned for the batch, run twice to warm up and then --runs times
  * (default 10) on random inputs with the exec's per-node profile on (tq_exec_set_profile).
- * Prints the total, the 25 slowest nodes with their kernel (oneDNN implementation, SIMD kernel
- * or "ref" for the reference kernel) and the memory layouts of their first input and output,
- * and the time per op type. INT8 needs calibration: quantize
+ * Prints the total, the 25 slowest nodes (TFMQ_PROFILE_TOP=N: the N slowest) with their kernel
+ * (oneDNN implementation, SIMD kernel or "ref" for the reference kernel) and the memory layouts
+ * of their first input and output, and the time per op type. INT8 needs calibration: quantize
  * to an engine with `tfmq quantize` first and profile the engine. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,7 +153,9 @@ int main(int argc, char **argv)
            run_m->precision ? run_m->precision : prec,
            (long long)batch, threads ? threads : tq_cpu_default_threads(), 1e3 * wall,
            1e3 * total);
-    for (size_t k = 0; k < g->n_nodes && k < 25 && sec[order[k]] > 0.0; k++) {
+    const char *top_env = getenv("TFMQ_PROFILE_TOP");
+    const size_t top = top_env && atoi(top_env) > 0 ? (size_t)atoi(top_env) : 25;
+    for (size_t k = 0; k < g->n_nodes && k < top && sec[order[k]] > 0.0; k++) {
         size_t i = order[k];
         char lbl[64];
         const char *impl = tq_exec_node_impl(e, i);
