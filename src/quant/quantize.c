@@ -383,6 +383,16 @@ void tq_quant_plan_free(tq_quant_plan *p)
 
 /* ---- INT8: insert Q/DQ ---- */
 
+/* How many of the graph's outputs are v (tq_value_n_uses counts each as a use). */
+static int32_t tq_q_output_slots(const tq_graph *g, int32_t v)
+{
+    int32_t n = 0;
+    for (size_t i = 0; i < g->n_outputs; i++) {
+        n += g->outputs[i] == v;
+    }
+    return n;
+}
+
 static void tq_q_act_params(const tq_quant_plan *plan, size_t t, bool asym, float *scale,
                             int32_t *zp)
 {
@@ -570,12 +580,21 @@ tfmq_status tq_quant_apply_int8(tq_graph *g, tq_quant_plan *plan, bool asym)
         }
         TQ_TRY(st, tq_q_weights(g, l->node, l->weight_axis, xs, bcorr));
     }
-    /* then activations */
+    /* then activations. A graph output nothing else reads (the logits of a classifier) stays
+     * float: a Q/DQ pair there would be read by no one (the output keeps the float value), and
+     * lowering would turn it into a second, integer copy of the layer; the layer's fidelity is
+     * then measured on the output itself. */
     for (size_t t = 0; t < plan->n_tensors; t++) {
         float s;
         int32_t zp, vq;
+        const int32_t v = plan->tensors[t];
         tq_q_act_params(plan, t, asym, &s, &zp);
-        TQ_TRY(st, tq_q_insert_qdq(g, plan->tensors[t], s, zp, asym, &vq));
+        if (tq_value_is_graph_output(g, v) &&
+            tq_value_n_uses(g, v) == tq_q_output_slots(g, v)) {
+            vq = v;
+        } else {
+            TQ_TRY(st, tq_q_insert_qdq(g, v, s, zp, asym, &vq));
+        }
         for (size_t li = 0; li < plan->n_layers; li++) {
             if (plan->layers[li].post == plan->tensors[t] && !plan->layers[li].excluded) {
                 plan->layers[li].q_value = vq;

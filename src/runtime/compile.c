@@ -36,6 +36,12 @@ tfmq_status tq_compile(const tq_graph *src, bool fuse, tq_arena *arena,
         return st;
     }
     st = qdq ? tq_pass_lower_qdq(g, NULL) : tq_pass_run(g, "strip_half,default");
+    if (st == TFMQ_OK && qdq) {
+        /* what nothing reads: e.g. the Q/DQ pair tfmq_quantize leaves on a graph output (the
+         * output itself stays float), which lowering turned into a second, integer Gemm */
+        bool changed = false;
+        st = tq_pass_dce(g, &changed);
+    }
     if (st != TFMQ_OK) {
         tq_graph_destroy(g);
         return st;

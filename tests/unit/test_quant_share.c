@@ -3,7 +3,7 @@
  * Add(C, P) -> S. P holds only values of R (and zeros), so it must be quantized with R's scale:
  * a range of its own would round R's int8 values a second time (resnet20's shortcut Pads cost
  * 0.9 dB output SQNR that way). A Pad with a non-zero constant adds a value R's grid may not
- * hold and keeps its own range. */
+ * hold and keeps its own range. The graph output S stays float (no Q/DQ pair nobody reads). */
 #include <math.h>
 #include <string.h>
 
@@ -118,6 +118,16 @@ static void run_case(float pad_value, bool expect_shared)
     TQ_EXPECT(fabsf(sr - 0.02f) < 1e-6f, "R scale %g", (double)sr);
     TQ_EXPECT(fabsf(sp - (expect_shared ? 0.02f : 0.01f)) < 1e-6f, "pad value %g: P scale %g",
               (double)pad_value, (double)sp);
+    /* the graph output S, read by nothing else, stays float (a Q/DQ pair there would have no
+     * reader); the Add's inputs are quantized, and its layer is measured on S itself */
+    TQ_EXPECT(isnan(q_scale_of(g, s)), "the graph output S has a QuantizeLinear (scale %g)",
+              (double)q_scale_of(g, s));
+    TQ_CHECK(!isnan(q_scale_of(g, c)));
+    for (size_t li = 0; li < plan.n_layers; li++) {
+        if (plan.layers[li].post == s) {
+            TQ_EXPECT_EQ_I64(plan.layers[li].q_value, s);
+        }
+    }
 done:
     tq_quant_plan_free(&plan);
     tq_graph_destroy(g);
