@@ -240,6 +240,12 @@ static const mode g_modes[] = {
     {TQ_CUDA_BF16, TQ_CUDA_MATH_FP32, "bf16", 1e-2},
 };
 
+/* Plan sharing (plan_cache.h): run_gpu lends g_share to prepare; with g_keep set it keeps the
+ * kernel (in g_kept) instead of destroying it, as an exec keeps the owner of a shared plan. */
+static tq_pc_share *g_share;
+static bool g_keep;
+static tq_cuda_kernel *g_kept;
+
 typedef struct gpu_result {
     bool taken;
     char impl[128];
@@ -285,7 +291,8 @@ static tfmq_status run_gpu(tcase *tc, const tq_tensor *yshape, const mode *m, bo
     out_l[0] = conv && yshape->rank == 4 ? TQ_LAYOUT_NHWC : TQ_LAYOUT_NCHW;
     tc_ctx(tc, &node, &ctx, pin, &pout);
     tq_cuda_prep prep = {.ctx = &ctx, .in_layout = in_l, .out_layout = out_l,
-                         .store = m->store, .math = m->math, .dev = &g_dev, .alloc = &g_alloc};
+                         .store = m->store, .math = m->math, .dev = &g_dev, .alloc = &g_alloc,
+                         .share = g_share};
     long long live0 = atomic_load(&g_counter.n_live);
     st = conv ? tq_cuda_prepare_conv(&prep, &k) : tq_cuda_prepare_gemm(&prep, &k);
     if (st != TFMQ_OK || !k) {
@@ -349,7 +356,9 @@ static tfmq_status run_gpu(tcase *tc, const tq_tensor *yshape, const mode *m, bo
         memcpy(y_out, tmp, ny * sizeof(float));
     }
 done:
-    if (k) {
+    if (k && g_keep) {
+        g_kept = k;
+    } else if (k) {
         k->destroy(k);
         r->live_after_destroy = atomic_load(&g_counter.n_live) - live0;
     }
@@ -474,46 +483,47 @@ static const act_spec act_specs[] = {
 };
 #define ACT_RELU6 6 /* index of Clip 0..6 in act_specs */
 
-/* fused: tfmq.FusedConv with bias; act (index into act_specs) and residual. */
-static void conv_case(tq_rng *rng, const conv_spec *s, bool fused, bool bias, int act,
-                      bool resid)
+/* fused: tfmq.FusedConv with bias; act (index into act_specs) and residual. The case in *tc
+ * (free with tc_free) and its label; false (nothing to free) when it could not be made. */
+static bool conv_build(tq_rng *rng, const conv_spec *s, bool fused, bool bias, int act,
+                       bool resid, tcase *out, char *label, size_t label_cap)
 {
-    tcase tc;
-    tc_init(&tc, fused ? TQ_OP_FUSED_CONV : TQ_OP_CONV);
+    tcase *tc = out; /* built in place: attributes point into the struct */
+    tc_init(tc, fused ? TQ_OP_FUSED_CONV : TQ_OP_CONV);
     const int64_t xd[4] = {s->n, s->c, s->h, s->w};
     const int64_t wd[4] = {s->m, s->c / s->g, s->kh, s->kw};
     const int64_t bd[1] = {s->m};
     const float wr = 1.0f / sqrtf((float)(wd[1] * wd[2] * wd[3]));
-    tc_in(&tc, rng, 0, 4, xd, false, -1.0f, 1.0f);
-    tc_in(&tc, rng, 1, 4, wd, true, -wr, wr);
+    tc_in(tc, rng, 0, 4, xd, false, -1.0f, 1.0f);
+    tc_in(tc, rng, 1, 4, wd, true, -wr, wr);
     if (bias || resid) {
-        tc_in(&tc, rng, 2, 1, bd, true, -0.5f, 0.5f);
-        tc.present[2] = bias;
+        tc_in(tc, rng, 2, 1, bd, true, -0.5f, 0.5f);
+        tc->present[2] = bias;
         if (!bias) {
-            free(tc.in[2].data);
-            tc.in[2].data = NULL;
+            free(tc->in[2].data);
+            tc->in[2].data = NULL;
         }
     }
     const int64_t ks[2] = {s->kh, s->kw}, st[2] = {s->sh, s->sw}, dl[2] = {s->dh, s->dw};
     const int64_t pads[4] = {s->pt, s->pl, s->pb, s->pr};
-    tc_attr_ints(&tc, "kernel_shape", ks, 2);
-    tc_attr_ints(&tc, "strides", st, 2);
-    tc_attr_ints(&tc, "dilations", dl, 2);
+    tc_attr_ints(tc, "kernel_shape", ks, 2);
+    tc_attr_ints(tc, "strides", st, 2);
+    tc_attr_ints(tc, "dilations", dl, 2);
     if (s->auto_pad) {
-        tc_attr_str(&tc, "auto_pad", s->auto_pad);
+        tc_attr_str(tc, "auto_pad", s->auto_pad);
     } else {
-        tc_attr_ints(&tc, "pads", pads, 4);
+        tc_attr_ints(tc, "pads", pads, 4);
     }
-    tc_attr_int(&tc, "group", s->g);
+    tc_attr_int(tc, "group", s->g);
     const act_spec *a = &act_specs[act];
     if (fused) {
-        tc_attr_str(&tc, "activation", a->name);
+        tc_attr_str(tc, "activation", a->name);
         if (strcmp(a->name, "Clip") == 0) {
-            tc_attr_float(&tc, "activation_min", a->lo);
-            tc_attr_float(&tc, "activation_max", a->hi);
+            tc_attr_float(tc, "activation_min", a->lo);
+            tc_attr_float(tc, "activation_max", a->hi);
         }
         if (strcmp(a->name, "LeakyRelu") == 0) {
-            tc_attr_float(&tc, "activation_alpha", a->alpha);
+            tc_attr_float(tc, "activation_alpha", a->alpha);
         }
     }
     if (resid) {
@@ -523,24 +533,115 @@ static void conv_case(tq_rng *rng, const conv_spec *s, bool fused, bool bias, in
         tq_op_ctx ctx;
         memset(&y, 0, sizeof(y));
         y.rank = -1;
-        tc_ctx(&tc, &node, &ctx, tc.in, &y);
+        tc_ctx(tc, &node, &ctx, tc->in, &y);
         if (tq_infer_table[TQ_OP_CONV](&ctx) != TFMQ_OK) {
             TQ_EXPECT(false, "%s: shape inference: %s", s->name, tfmq_last_error());
-            tc_free(&tc);
-            return;
+            tc_free(tc);
+            return false;
         }
-        tc_in(&tc, rng, 3, 4, y.dims, false, -1.0f, 1.0f);
+        tc_in(tc, rng, 3, 4, y.dims, false, -1.0f, 1.0f);
     }
-    char label[128], act_label[48];
+    char act_label[48];
     if (strcmp(a->name, "Clip") == 0) {
         snprintf(act_label, sizeof(act_label), " +Clip(%g,%g)", (double)a->lo, (double)a->hi);
     } else {
         snprintf(act_label, sizeof(act_label), "%s%s", a->name[0] ? " +" : "", a->name);
     }
-    snprintf(label, sizeof(label), "%s%s%s%s", s->name, bias ? " +bias" : "",
+    snprintf(label, label_cap, "%s%s%s%s", s->name, bias ? " +bias" : "",
              resid ? " +res" : "", act_label);
-    check_case(&tc, label, true, true);
-    tc_free(&tc);
+    return true;
+}
+
+static void conv_case(tq_rng *rng, const conv_spec *s, bool fused, bool bias, int act,
+                      bool resid)
+{
+    tcase tc;
+    char label[128];
+    if (conv_build(rng, s, fused, bias, act, resid, &tc, label, sizeof(label))) {
+        check_case(&tc, label, true, true);
+        tc_free(&tc);
+    }
+}
+
+/* Two nodes of one shape and different weights, bias and residual: the second borrows the
+ * first's cuDNN plan (the exec's share table) and must still compute its own output. */
+static void test_conv_shared_plan(tq_rng *rng)
+{
+    const size_t which[2] = {0, 1}; /* a 1x1 and a 3x3 of ResNet */
+    for (size_t w = 0; w < 2; w++) {
+        for (size_t mi = 0; mi < sizeof(g_modes) / sizeof(g_modes[0]); mi++) {
+            const mode *m = &g_modes[mi];
+            tcase owner, borrower;
+            char label[128], l2[128];
+            if (!conv_build(rng, &conv_specs[which[w]], true, true, 1, true, &owner, label,
+                            sizeof(label))) {
+                continue;
+            }
+            if (!conv_build(rng, &conv_specs[which[w]], true, true, 1, true, &borrower, l2,
+                            sizeof(l2))) {
+                tc_free(&owner);
+                continue;
+            }
+            tq_pc_share share;
+            memset(&share, 0, sizeof(share));
+            share.alloc = &g_alloc;
+            tq_tensor y1, y2;
+            tfmq_status st = run_ref(&owner, &y1);
+            if (st == TFMQ_OK) {
+                st = run_ref(&borrower, &y2);
+            } else {
+                y2.data = NULL;
+            }
+            TQ_EXPECT(st == TFMQ_OK, "%s: reference: %s", label, tfmq_last_error());
+            const size_t n = st == TFMQ_OK ? tq_tensor_numel(&y2) : 0;
+            float *out = malloc((n + 1) * sizeof(float));
+            gpu_result r1, r2;
+            g_share = &share;
+            g_keep = true;
+            g_kept = NULL;
+            if (st == TFMQ_OK) {
+                st = run_gpu(&owner, &y1, m, true, out, &r1);
+            }
+            g_keep = false;
+            TQ_EXPECT(st == TFMQ_OK && r1.taken, "%s [%s] owner: %s", label, m->name,
+                      tfmq_last_error());
+            if (st == TFMQ_OK && r1.taken && strncmp(r1.impl, "cudnn:", 6) == 0) {
+                TQ_EXPECT_EQ_U64(share.n, 1);
+                for (size_t i = 0; i < n; i++) {
+                    out[i] = NAN;
+                }
+                st = run_gpu(&borrower, &y2, m, true, out, &r2);
+                TQ_EXPECT(st == TFMQ_OK && r2.taken, "%s [%s] borrower: %s", label, m->name,
+                          tfmq_last_error());
+                TQ_EXPECT_EQ_U64(share.n_reused, 1);
+                TQ_EXPECT(strcmp(r1.impl, r2.impl) == 0, "%s [%s]: borrower ran %s, owner %s",
+                          label, m->name, r2.impl, r1.impl);
+                size_t n_nan = 0;
+                const double e = rel_l2(out, y2.data, n, &n_nan);
+                printf("  %-44s %-8s %-44s shared plan, rel_l2 %.3g\n", label, m->name, r2.impl,
+                       e);
+                TQ_EXPECT(n_nan == 0 && e <= m->tol, "%s [%s] (%s, shared plan): %zu NaN, "
+                          "relative L2 error %.3g > %.g", label, m->name, r2.impl, n_nan, e,
+                          m->tol);
+                TQ_EXPECT(r2.live_after_destroy == 0, "%s [%s]: the borrower leaked %lld blocks",
+                          label, m->name, r2.live_after_destroy);
+            } else if (st == TFMQ_OK && r1.taken) {
+                printf("  %-44s %-8s %-44s (not cuDNN: nothing to share)\n", label, m->name,
+                       r1.impl);
+            }
+            g_share = NULL;
+            if (g_kept) {
+                g_kept->destroy(g_kept);
+                g_kept = NULL;
+            }
+            tq_pc_share_free(&share);
+            free(out);
+            free(y1.data);
+            free(y2.data);
+            tc_free(&owner);
+            tc_free(&borrower);
+        }
+    }
 }
 
 static void test_conv(tq_rng *rng)
@@ -923,6 +1024,7 @@ int main(int argc, char **argv)
     tq_test_begin(argc, argv);
     TQ_RUN(test_conv);
     TQ_RUN(test_conv_epilogues);
+    TQ_RUN(test_conv_shared_plan);
     TQ_RUN(test_conv_depthwise);
     TQ_RUN(test_conv_dw_vectors);
     TQ_RUN(test_gemm);

@@ -604,6 +604,53 @@ static void test_oom(tq_rng *rng)
     TQ_CHECK(n_oom > 0 && n_ok > 0);
 }
 
+/* ---- plans shared within one exec: first offer per key stays, hits counted, OOM harmless ---- */
+static void test_share(tq_rng *rng)
+{
+    (void)rng;
+    int plan_a, plan_b;
+    tq_pc_share s;
+    memset(&s, 0, sizeof(s));
+    TQ_CHECK(tq_pc_share_find(NULL, "k") == NULL);
+    tq_pc_share_add(NULL, "k", "fused", 1, 0, &plan_a); /* no table: nothing happens */
+    TQ_CHECK(tq_pc_share_find(&s, "conv:a") == NULL);
+    tq_pc_share_add(&s, "conv:a", "fused", 7, 4096, &plan_a);
+    tq_pc_share_add(&s, "conv:a", "cudnn+epilogue", 9, 0, &plan_b); /* the first one stays */
+    tq_pc_share_add(&s, "conv:b", "cudnn+epilogue", 9, 0, NULL);     /* no plan: not shared */
+    char many[32];
+    for (int i = 0; i < 100; i++) { /* past the first growth */
+        snprintf(many, sizeof(many), "qconv:%d", i);
+        tq_pc_share_add(&s, many, "cudnn:bf1:tf0:cl1", i, i, &plan_b);
+    }
+    TQ_EXPECT_EQ_U64(s.n, 101);
+    const tq_pc_shared *e = tq_pc_share_find(&s, "conv:a");
+    TQ_CHECK(e && e->plan == &plan_a && e->engine == 7 && e->ws_bytes == 4096 &&
+             strcmp(e->path, "fused") == 0);
+    e = tq_pc_share_find(&s, "qconv:99");
+    TQ_CHECK(e && e->engine == 99 && e->plan == &plan_b);
+    TQ_CHECK(tq_pc_share_find(&s, "conv:b") == NULL);
+    TQ_EXPECT_EQ_U64(s.n_reused, 2);
+    tq_pc_share_free(&s);
+    TQ_EXPECT_EQ_U64(s.n, 0);
+    tq_pc_share_free(&s); /* twice: harmless */
+
+    /* without memory the plan is simply not shared, and nothing leaks */
+    tq_test_counting_alloc count;
+    memset(&count, 0, sizeof(count));
+    const tfmq_allocator al = {&count, tq_test_counting_alloc_fn, tq_test_counting_free_fn};
+    memset(&s, 0, sizeof(s));
+    s.alloc = &al;
+    tq_alloc_test_set_fail_at(1);
+    tq_pc_share_add(&s, "conv:a", "fused", 7, 0, &plan_a);
+    tq_alloc_test_set_fail_at(0);
+    TQ_CHECK(tq_pc_share_find(&s, "conv:a") == NULL);
+    tq_pc_share_add(&s, "conv:a", "fused", 7, 0, &plan_a);
+    TQ_CHECK(tq_pc_share_find(&s, "conv:a") != NULL);
+    tq_pc_share_free(&s);
+    TQ_EXPECT(atomic_load(&count.n_live) == 0, "%lld blocks leaked",
+              (long long)atomic_load(&count.n_live));
+}
+
 int main(int argc, char **argv)
 {
     tq_test_begin(argc, argv);
@@ -615,5 +662,6 @@ int main(int argc, char **argv)
     TQ_RUN(test_file);
     TQ_RUN(test_garbage);
     TQ_RUN(test_oom);
+    TQ_RUN(test_share);
     return tq_test_end();
 }

@@ -1233,8 +1233,20 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
 
     TQ_TRY(st, pack_weights(kc, (const float *)w->data));
     /* depthwise convolutions always run our kernel: nothing to tune, nothing to cache */
-    const bool cached = p->plan_cache && g.cg > 1 && conv_key(kc, p->math, key, sizeof(key));
-    if (cached) {
+    const bool keyed = (p->plan_cache || p->share) && g.cg > 1 &&
+                       conv_key(kc, p->math, key, sizeof(key));
+    const bool cached = keyed && p->plan_cache;
+    const tq_pc_shared *sh = keyed ? tq_pc_share_find(p->share, key) : NULL;
+    if (sh) { /* an earlier node of this exec built the plan: borrow it */
+        for (int i = PATH_FUSED; i < PATH_DIRECT; i++) {
+            kc->path = strcmp(sh->path, PATH_NAMES[i]) == 0 ? (conv_path)i : kc->path;
+        }
+        kc->plan = sh->plan;
+        kc->base.workspace_bytes = (size_t)sh->ws_bytes;
+        eng = sh->engine;
+        done = true;
+    }
+    if (cached && !done) {
         TQ_TRY(st, conv_from_cache(kc, p, key, b, strict, &done, &eng));
         tq_plan_cache_count(p->plan_cache, done);
     }
@@ -1248,6 +1260,10 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
     }
     TQ_TRY(st, repack_bias(kc, b));
     conv_name(kc, eng);
+    if (keyed && !sh && kc->path != PATH_DIRECT) {
+        tq_pc_share_add(p->share, key, PATH_NAMES[kc->path], eng,
+                        (int64_t)kc->base.workspace_bytes, kc->plan);
+    }
     *k_out = &kc->base;
     return TFMQ_OK;
 fail:

@@ -102,6 +102,8 @@ typedef struct tq_cuda_prep {
     const tfmq_allocator *alloc;
     tq_plan_cache *plan_cache;/* conv and qconv: choices recorded earlier (plan_cache.h), looked
                                  up before autotuning and added to after it; NULL: none */
+    tq_pc_share *share;       /* conv and qconv: finalized plans of earlier nodes of this exec
+                                 with the same key, borrowed (plan_cache.h); NULL: none */
 } tq_cuda_prep;
 
 /* Each family sets *k_out to a new kernel, or to NULL when it does not take the node (the next

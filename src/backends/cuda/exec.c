@@ -104,6 +104,7 @@ struct tq_cuda_exec {
     void *graph_exec;     /* cudaGraphExec_t */
     bool graph_tried;
     uint64_t n_runs;
+    tq_pc_share share;    /* conv/qconv plans reused by nodes with the same key */
 };
 
 static tfmq_status cx_oom(void)
@@ -229,7 +230,8 @@ static tfmq_status cx_prepare(tq_cuda_exec *x, size_t i, bool conv_family, tq_cu
     tq_exec_prep_ctx(x->host, i, &ctx, in_t);
     tq_cuda_prep p = {.ctx = &ctx, .in_layout = cn->in_l, .out_layout = cn->out_l,
                       .store = x->o.store, .math = x->o.math, .dev = &x->dev,
-                      .alloc = x->alloc, .plan_cache = x->o.plan_cache};
+                      .alloc = x->alloc, .plan_cache = x->o.plan_cache,
+                      .share = &x->share};
     tfmq_status st = TFMQ_OK;
     *k = NULL;
     if (conv_family) {
@@ -922,6 +924,7 @@ tfmq_status tq_cuda_exec_create(const tq_graph *g, tq_exec *host, const tq_cuda_
     x->host = host;
     x->alloc = alloc;
     x->o = *o;
+    x->share.alloc = alloc;
     x->vals = tq_calloc(alloc, g->n_values ? g->n_values : 1, sizeof(cx_val));
     x->nodes = tq_calloc(alloc, g->n_nodes ? g->n_nodes : 1, sizeof(cx_node));
     x->ins = tq_calloc(alloc, g->n_inputs ? g->n_inputs : 1, sizeof(cx_io));
@@ -988,9 +991,10 @@ tfmq_status tq_cuda_exec_create(const tq_graph *g, tq_exec *host, const tq_cuda_
     cx_save_plan_cache(o->plan_cache);
     t_phase[4] = tq_now_s();
     tq_log(TFMQ_LOG_DEBUG, "cuda: exec timing: device and handles %.1f ms, kernels prepared "
-           "%.1f ms, memory and constants %.1f ms, plan cache saved %.1f ms",
-           1e3 * (t_phase[1] - t_phase[0]), 1e3 * (t_phase[2] - t_phase[1]),
-           1e3 * (t_phase[3] - t_phase[2]), 1e3 * (t_phase[4] - t_phase[3]));
+           "%.1f ms (%zu cuDNN plans built, %zu reused by nodes of the same shape), memory and "
+           "constants %.1f ms, plan cache saved %.1f ms",
+           1e3 * (t_phase[1] - t_phase[0]), 1e3 * (t_phase[2] - t_phase[1]), x->share.n,
+           x->share.n_reused, 1e3 * (t_phase[3] - t_phase[2]), 1e3 * (t_phase[4] - t_phase[3]));
     *exec_out = x;
     return TFMQ_OK;
 fail:
@@ -1046,6 +1050,7 @@ void tq_cuda_exec_destroy(tq_cuda_exec *x)
         cx_dfree(x->outs[i].d_a);
         cx_dfree(x->outs[i].d_b);
     }
+    tq_pc_share_free(&x->share); /* after the kernels: it only borrows their plans */
     cx_dfree(x->workspace);
     cx_dfree(x->kspace);
     cx_dfree(x->h_stage);

@@ -641,3 +641,54 @@ tfmq_status tq_plan_cache_save(tq_plan_cache *pc)
     pc->dirty = pc->dirty && st != TFMQ_OK;
     return st;
 }
+
+/* ---- plans shared within one exec ---- */
+
+const tq_pc_shared *tq_pc_share_find(tq_pc_share *s, const char *key)
+{
+    for (size_t i = 0; s && i < s->n; i++) {
+        if (strcmp(s->v[i].key, key) == 0) {
+            s->n_reused++;
+            return &s->v[i];
+        }
+    }
+    return NULL;
+}
+
+void tq_pc_share_add(tq_pc_share *s, const char *key, const char *path, int64_t engine,
+                     int64_t ws_bytes, void *plan)
+{
+    if (!s || !plan || strlen(key) >= TQ_PC_MAX_KEY || strlen(path) >= TQ_PC_MAX_PATH) {
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(s->v[i].key, key) == 0) {
+            return;
+        }
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 32;
+        tq_pc_shared *v = tq_realloc(s->alloc, s->v, s->cap * sizeof(*v), cap * sizeof(*v));
+        if (!v) {
+            return;
+        }
+        s->v = v;
+        s->cap = cap;
+    }
+    tq_pc_shared *e = &s->v[s->n++];
+    memset(e, 0, sizeof(*e));
+    snprintf(e->key, sizeof(e->key), "%s", key);
+    snprintf(e->path, sizeof(e->path), "%s", path);
+    e->engine = engine;
+    e->ws_bytes = ws_bytes;
+    e->plan = plan;
+}
+
+void tq_pc_share_free(tq_pc_share *s)
+{
+    if (s) {
+        tq_free(s->alloc, s->v, s->cap * sizeof(*s->v));
+        s->v = NULL;
+        s->n = s->cap = 0;
+    }
+}

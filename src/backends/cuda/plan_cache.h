@@ -102,4 +102,36 @@ tfmq_status tq_plan_cache_save(tq_plan_cache *pc);
 bool tq_plan_cache_key_ok(const char *key);
 bool tq_plan_cache_path_ok(const char *path);
 
+/* ---- plans shared within one exec ----
+ * Nodes with the same key (same shapes, types and epilogue: ResNet-50 has 53 convolutions but
+ * 24 distinct ones) can run one finalized cuDNN plan: a plan is bound to tensor descriptors and
+ * UIDs, never to addresses, which each kernel passes in its own variant pack. The first kernel
+ * that builds a plan keeps owning it; later kernels of the same exec borrow it, which is safe
+ * because an exec destroys all its kernels together and runs them on one stream. Finalizing a
+ * plan (~20 ms each even from a cached choice) is what a warm session load spends its time on.
+ * Plain data: `plan` is a cudnnBackendDescriptor_t held as a pointer. */
+typedef struct tq_pc_shared {
+    char key[TQ_PC_MAX_KEY];
+    char path[TQ_PC_MAX_PATH]; /* the family's path token for the plan */
+    int64_t engine;            /* cuDNN engine global index */
+    int64_t ws_bytes;
+    void *plan;                /* borrowed from the kernel that built it */
+} tq_pc_shared;
+
+typedef struct tq_pc_share {
+    const tfmq_allocator *alloc;
+    tq_pc_shared *v;
+    size_t n, cap;
+    size_t n_reused;           /* plans borrowed (counted by tq_pc_share_find hits) */
+} tq_pc_share;
+
+/* The plan shared under key, or NULL; a hit is counted in s->n_reused. s may be NULL. */
+const tq_pc_shared *tq_pc_share_find(tq_pc_share *s, const char *key);
+/* Offer a finalized plan for later nodes with the same key (the first offer for a key stays).
+ * Best effort: without memory the plan is simply not shared. s may be NULL. */
+void tq_pc_share_add(tq_pc_share *s, const char *key, const char *path, int64_t engine,
+                     int64_t ws_bytes, void *plan);
+/* Free the table (not the plans: their kernels own them). */
+void tq_pc_share_free(tq_pc_share *s);
+
 #endif

@@ -88,6 +88,7 @@ typedef struct qk_kernel {
     qk_variant var;
     cudnnHandle_t handle;
     cudnnBackendDescriptor_t plan;
+    int64_t eng;                 /* cuDNN engine of plan (qk_name_cudnn) */
     cudnnBackendDescriptor_t vpack;
     void *vp_ptr[6];             /* x, w, y, bias, scale, workspace as held by vpack */
     cudnnBackendDescriptor_t descs[QK_MAX_DESCS];
@@ -877,6 +878,7 @@ static tfmq_status qk_upload_cbias(qk_kernel *kq, const qk_params *q, bool bias_
 /* kq->impl of a cuDNN plan of variant v. */
 static void qk_name_cudnn(qk_kernel *kq, const qk_variant *v, int64_t eng)
 {
+    kq->eng = eng;
     snprintf(kq->impl, sizeof(kq->impl), "cudnn:qconv%s%s%s:eng%lld",
              kq->has_bias ? (v->bias_first ? "+bias*m" : "*m+bias") : "*m",
              v->clamp ? "+clamp" : "", v->t1_float ? ":f32acc" : "", (long long)eng);
@@ -1150,13 +1152,42 @@ static tfmq_status qk_from_cache(qk_kernel *kq, const qk_params *q, const tq_cud
     return TFMQ_OK;
 }
 
+/* Offer kq's cuDNN plan to later nodes with the same key (key NULL: none). The kernel is
+ * returned to the exec by its caller on every path after this (nothing can fail later), so the
+ * plan lives as long as the nodes that borrow it. */
+static void qk_share(const qk_kernel *kq, const tq_cuda_prep *p, const char *key)
+{
+    if (key && kq->kind == QK_CONV_CUDNN && kq->plan) {
+        char path[TQ_PC_MAX_PATH];
+        qk_variant_name(&kq->var, path, sizeof(path));
+        tq_pc_share_add(p->share, key, path, kq->eng, (int64_t)kq->base.workspace_bytes,
+                        kq->plan);
+    }
+}
+
 /* cuDNN or our kernel for a QConv cuDNN may take: the plan cache's choice when it holds one
  * that still builds and checks, else autotuning (qk_try_cudnn), whose choice is recorded. */
 static tfmq_status qk_choose(qk_kernel *kq, const qk_params *q, const tq_cuda_prep *p)
 {
     char key[TQ_PC_MAX_KEY];
-    const bool cached = p->plan_cache && qk_key(kq, key, sizeof(key));
+    const bool keyed = (p->plan_cache || p->share) && qk_key(kq, key, sizeof(key));
+    const bool cached = keyed && p->plan_cache;
     tfmq_status st;
+    /* an earlier node of this exec with the same key built the plan: borrow it (plan_cache.h);
+     * the scales and bias are this node's own, in its variant pack */
+    const tq_pc_shared *sh = keyed ? tq_pc_share_find(p->share, key) : NULL;
+    qk_variant var;
+    if (sh && qk_variant_parse(sh->path, &var)) {
+        if ((st = qk_upload_cbias(kq, q, var.bias_first)) != TFMQ_OK) {
+            return st;
+        }
+        kq->var = var;
+        kq->kind = QK_CONV_CUDNN;
+        kq->plan = sh->plan;
+        kq->base.workspace_bytes = (size_t)sh->ws_bytes;
+        qk_name_cudnn(kq, &var, sh->engine);
+        return TFMQ_OK;
+    }
     if (cached) {
         bool used = false;
         if ((st = qk_from_cache(kq, q, p, key, &used)) != TFMQ_OK) {
@@ -1164,6 +1195,7 @@ static tfmq_status qk_choose(qk_kernel *kq, const qk_params *q, const tq_cuda_pr
         }
         tq_plan_cache_count(p->plan_cache, used);
         if (used) {
+            qk_share(kq, p, keyed ? key : NULL);
             return TFMQ_OK;
         }
     }
@@ -1174,6 +1206,7 @@ static tfmq_status qk_choose(qk_kernel *kq, const qk_params *q, const tq_cuda_pr
     if (cached) {
         qk_record(kq, p->plan_cache, key, &chosen);
     }
+    qk_share(kq, p, keyed ? key : NULL);
     return TFMQ_OK;
 }
 
