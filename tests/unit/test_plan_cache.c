@@ -3,7 +3,9 @@
  * capability or cuDNN refused whole, malformed entry lines (garbage, truncated, huge numbers,
  * bad tokens, NULs, overlong, no final newline) skipped one by one, duplicate keys, the merge
  * of two writers of one file, write failures, random garbage and mutations (no crash, only valid
- * entries loaded), and allocation failures at every point (no leak, OUT_OF_MEMORY or OK). */
+ * entries loaded), and allocation failures at every point (no leak, OUT_OF_MEMORY or OK); the
+ * serialized plans kept beside the file (changed, cut short or foreign ones ignored) and the
+ * table of plans shared within one exec. */
 #include "backends/cuda/plan_cache.h"
 #include "harness.h"
 
@@ -604,6 +606,102 @@ static void test_oom(tq_rng *rng)
     TQ_CHECK(n_oom > 0 && n_ok > 0);
 }
 
+/* ---- serialized plans beside the file: round trip, and every damaged or foreign file ignored ---- */
+static void blob_expect(tq_plan_cache *pc, const char *key, const char *want, const char *what)
+{
+    char *d = NULL;
+    size_t n = 0;
+    TQ_EXPECT_OK(tq_plan_cache_blob_load(pc, key, NULL, &d, &n));
+    if (want) {
+        TQ_EXPECT(d && n == strlen(want) && memcmp(d, want, n) == 0 && d[n] == '\0',
+                  "%s: blob not read back", what);
+    } else {
+        TQ_EXPECT(d == NULL, "%s: a blob was accepted", what);
+    }
+    tq_free(NULL, d, d ? n + 1 : 0);
+}
+
+static void test_blob(tq_rng *rng)
+{
+    char dir[] = "/tmp/tfmq_plan_blob_XXXXXX", path[256], blob[1024], cmd[600];
+    TQ_CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/cache.txt", dir);
+    char payload[3000];
+    for (size_t i = 0; i + 1 < sizeof(payload); i++) {
+        payload[i] = (char)('A' + tq_rng_u64(rng) % 26);
+    }
+    payload[sizeof(payload) - 1] = '\0';
+    tq_plan_cache *pc = new_cache(path);
+    blob_expect(pc, KEYS[0], NULL, "none yet");
+    tq_plan_cache_blob_store(pc, KEYS[0], payload, strlen(payload));
+    tq_plan_cache_blob_store(pc, KEYS[2], "{\"x\": 1}", 8);
+    blob_expect(pc, KEYS[0], payload, "round trip");
+    blob_expect(pc, KEYS[2], "{\"x\": 1}", "second key");
+    blob_expect(pc, KEYS[1], NULL, "other key");
+    /* the file of KEYS[0], found by trying the names in the folder */
+    snprintf(cmd, sizeof(cmd), "%s.d", path);
+    DIR *dd = opendir(cmd);
+    TQ_CHECK(dd != NULL);
+    blob[0] = '\0';
+    for (struct dirent *de; dd && (de = readdir(dd));) {
+        char p2[1024];
+        snprintf(p2, sizeof(p2), "%s.d/%.255s", path, de->d_name);
+        char *t = de->d_name[0] != '.' ? read_all(p2) : NULL;
+        if (t && strstr(t, KEYS[0]) && strlen(t) > 1000) {
+            snprintf(blob, sizeof(blob), "%s", p2);
+        }
+        free(t);
+    }
+    if (dd) {
+        closedir(dd);
+    }
+    TQ_CHECK(blob[0] != '\0');
+    char *orig = blob[0] ? read_all(blob) : NULL;
+    if (orig) {
+        const size_t n = strlen(orig);
+        /* one payload byte changed: the checksum refuses it */
+        char *t = strdup(orig);
+        t[n - 7] = t[n - 7] == 'A' ? 'B' : 'A';
+        FILE *f = fopen(blob, "wb");
+        fwrite(t, 1, n, f);
+        fclose(f);
+        blob_expect(pc, KEYS[0], NULL, "payload byte changed");
+        /* cut short */
+        f = fopen(blob, "wb");
+        fwrite(orig, 1, n - 100, f);
+        fclose(f);
+        blob_expect(pc, KEYS[0], NULL, "truncated");
+        /* no header line */
+        f = fopen(blob, "wb");
+        fwrite(payload, 1, 500, f);
+        fclose(f);
+        blob_expect(pc, KEYS[0], NULL, "no header");
+        /* intact again: read */
+        f = fopen(blob, "wb");
+        fwrite(orig, 1, n, f);
+        fclose(f);
+        blob_expect(pc, KEYS[0], payload, "restored");
+        free(t);
+    }
+    free(orig);
+    /* a cache bound to another device ignores it */
+    tq_plan_cache *other = NULL;
+    TQ_EXPECT_OK(tq_plan_cache_create(NULL, path, &other));
+    if (other) {
+        TQ_EXPECT_OK(tq_plan_cache_open(other, GPU, SM + 1, CUDNN));
+        blob_expect(other, KEYS[0], NULL, "another compute capability");
+    }
+    tq_plan_cache_destroy(other);
+    /* an in-memory cache keeps none */
+    tq_plan_cache *mem = new_cache(NULL);
+    tq_plan_cache_blob_store(mem, KEYS[0], payload, 10);
+    blob_expect(mem, KEYS[0], NULL, "in memory");
+    tq_plan_cache_destroy(mem);
+    tq_plan_cache_destroy(pc);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    TQ_CHECK(system(cmd) == 0);
+}
+
 /* ---- plans shared within one exec: first offer per key stays, hits counted, OOM harmless ---- */
 static void test_share(tq_rng *rng)
 {
@@ -663,5 +761,6 @@ int main(int argc, char **argv)
     TQ_RUN(test_garbage);
     TQ_RUN(test_oom);
     TQ_RUN(test_share);
+    TQ_RUN(test_blob);
     return tq_test_end();
 }

@@ -21,6 +21,7 @@
  * until destroy) and its device weights and bias. */
 #include <float.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cuda_runtime_api.h>
@@ -75,6 +76,8 @@ typedef struct conv_kernel {
     int32_t n_descs;
     char label[80];               /* node label for run-time messages */
     char impl[96];
+    double ms_graph, ms_plan;     /* a plan-cache hit's graph and plan building (debug log) */
+    bool from_json;               /* the plan was cuDNN's serialized one (plan_cache.h) */
 } conv_kernel;
 
 /* ---- errors ---- */
@@ -1074,9 +1077,16 @@ static tfmq_status conv_cached_plan(conv_kernel *kc, const tq_pc_choice *c,
     memset(cand, 0, sizeof(*cand));
     cand->ms = -1.0f;
     cand->eng = c->engine;
-    if (build_graph(kc, path == PATH_FUSED, &graph) != CUDNN_STATUS_SUCCESS ||
-        tq_cudnn_plan_from_choice(&own, kc->handle, graph, c, CONV_MAX_WS, &cand->cfg,
-                                  &cand->plan, &cand->ws) != CUDNN_STATUS_SUCCESS) {
+    const double t0 = tq_now_s();
+    const bool graph_ok = build_graph(kc, path == PATH_FUSED, &graph) == CUDNN_STATUS_SUCCESS;
+    const double t1 = tq_now_s();
+    const bool plan_ok = graph_ok &&
+                         tq_cudnn_plan_from_choice(&own, kc->handle, graph, c, CONV_MAX_WS,
+                                                   &cand->cfg, &cand->plan,
+                                                   &cand->ws) == CUDNN_STATUS_SUCCESS;
+    kc->ms_graph = 1e3 * (t1 - t0);
+    kc->ms_plan = 1e3 * (tq_now_s() - t1);
+    if (!plan_ok) {
         cand->plan = NULL;
         return TFMQ_OK;
     }
@@ -1091,6 +1101,49 @@ static tfmq_status conv_cached_plan(conv_kernel *kc, const tq_pc_choice *c,
      * of a warm ResNet-50 load); a failure would surface at the session's first run */
     cand->ms = (float)c->ms;
     return repack_bias(kc, b);
+}
+
+/* The plan of key from cuDNN's JSON kept beside the plan cache (plan_cache.h): no graph, no
+ * engine config, no compilation. *cand: the plan, NULL when none is kept or cuDNN refuses it. */
+static tfmq_status conv_json_plan(conv_kernel *kc, const tq_cuda_prep *p, const char *key,
+                                  conv_path path, const tq_tensor *b, conv_cand *cand)
+{
+    const tq_cudnn_owner own = {kc->descs, &kc->n_descs, CONV_MAX_DESCS};
+    char *js = NULL;
+    size_t n = 0;
+    memset(cand, 0, sizeof(*cand));
+    cand->ms = -1.0f;
+    tfmq_status st = tq_plan_cache_blob_load(p->plan_cache, key, p->alloc, &js, &n);
+    if (st != TFMQ_OK || !js) {
+        return st;
+    }
+    const double t0 = tq_now_s();
+    const cudnnStatus_t s =
+        tq_cudnn_plan_from_json(&own, kc->handle, js, n, CONV_MAX_WS, &cand->plan, &cand->ws);
+    kc->ms_graph = 0.0;
+    kc->ms_plan = 1e3 * (tq_now_s() - t0);
+    tq_free(p->alloc, js, n + 1);
+    if (s != CUDNN_STATUS_SUCCESS) {
+        tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: cuDNN refused the serialized plan (%s); "
+               "rebuilding it", kc->label, cudnnGetErrorString(s));
+        cand->plan = NULL;
+        return TFMQ_OK;
+    }
+    kc->path = path;
+    kc->from_json = true;
+    cand->ms = 0.0f;
+    return repack_bias(kc, b);
+}
+
+/* Keep kc's plan as cuDNN's JSON beside the plan cache when cuDNN serializes it. */
+static void conv_store_json(const conv_kernel *kc, const tq_cuda_prep *p, const char *key)
+{
+    char *js = NULL;
+    size_t n = 0;
+    if (tq_cudnn_plan_json(kc->plan, p->alloc, &js, &n) == CUDNN_STATUS_SUCCESS && js) {
+        tq_plan_cache_blob_store(p->plan_cache, key, js, n);
+    }
+    tq_free(p->alloc, js, js ? n + 1 : 0);
 }
 
 /* Plan the node from the cache entry for key when there is one: PATH_DIRECT as recorded, or the
@@ -1118,7 +1171,12 @@ static tfmq_status conv_from_cache(conv_kernel *kc, const tq_cuda_prep *p, const
         return TFMQ_OK;
     }
     if (path >= 0 && c->engine >= 0 && (path == PATH_FUSED || has_epi)) {
-        tfmq_status st = conv_cached_plan(kc, c, (conv_path)path, b, strict, &cand);
+        /* cuDNN's serialized plan when one is kept (it was recorded under this key: the same
+         * numerics), else rebuilt from the engine and knob choices */
+        tfmq_status st = conv_json_plan(kc, p, key, (conv_path)path, b, &cand);
+        if (st == TFMQ_OK && !cand.plan) {
+            st = conv_cached_plan(kc, c, (conv_path)path, b, strict, &cand);
+        }
         if (st != TFMQ_OK) {
             return st;
         }
@@ -1135,8 +1193,9 @@ static tfmq_status conv_from_cache(conv_kernel *kc, const tq_cuda_prep *p, const
     kc->base.workspace_bytes = (size_t)cand.ws;
     *eng = c->engine;
     *used = true;
-    tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: plan cache: %s eng%lld", kc->label, c->path,
-           (long long)c->engine);
+    tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: plan cache: %s eng%lld (graph %.2f ms, plan %.2f "
+           "ms%s)", kc->label, c->path, (long long)c->engine, kc->ms_graph, kc->ms_plan,
+           kc->from_json ? " from JSON" : "");
     return TFMQ_OK;
 }
 
@@ -1260,6 +1319,9 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
     }
     TQ_TRY(st, repack_bias(kc, b));
     conv_name(kc, eng);
+    if (cached && !sh && kc->path != PATH_DIRECT && kc->plan && !kc->from_json) {
+        conv_store_json(kc, p, key);
+    }
     if (keyed && !sh && kc->path != PATH_DIRECT) {
         tq_pc_share_add(p->share, key, PATH_NAMES[kc->path], eng,
                         (int64_t)kc->base.workspace_bytes, kc->plan);

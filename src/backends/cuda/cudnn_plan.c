@@ -148,3 +148,81 @@ fail:
     }
     return s == CUDNN_STATUS_SUCCESS ? CUDNN_STATUS_INTERNAL_ERROR : s;
 }
+
+/* ---- plans as cuDNN's JSON ---- */
+
+/* Finalize a plan; *ws_out its workspace, CUDNN_STATUS_NOT_SUPPORTED when over max_ws. */
+static cudnnStatus_t plan_finalize(cudnnBackendDescriptor_t plan, int64_t max_ws,
+                                            int64_t *ws_out)
+{
+    int64_t ws = -1, cnt = 0;
+    *ws_out = -1;
+    CK(cudnnBackendFinalize(plan));
+    CK(cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1,
+                                &cnt, &ws));
+    if (ws < 0 || ws > max_ws) {
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    }
+    *ws_out = ws;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t tq_cudnn_plan_json(cudnnBackendDescriptor_t plan, const tfmq_allocator *alloc,
+                                 char **json_out, size_t *n_out)
+{
+    int64_t n = 0;
+    *json_out = NULL;
+    *n_out = 0;
+    CK(cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_JSON_REPRESENTATION,
+                                CUDNN_TYPE_CHAR, 0, &n, NULL));
+    if (n <= 0 || n > ((int64_t)1 << 30)) {
+        return CUDNN_STATUS_NOT_SUPPORTED;
+    }
+    char *buf = tq_alloc(alloc, (size_t)n + 1);
+    if (!buf) {
+        return CUDNN_STATUS_ALLOC_FAILED;
+    }
+    int64_t got = 0;
+    cudnnStatus_t s = cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_JSON_REPRESENTATION,
+                                               CUDNN_TYPE_CHAR, n, &got, buf);
+    if (s != CUDNN_STATUS_SUCCESS || got <= 0 || got > n) {
+        tq_free(alloc, buf, (size_t)n + 1);
+        return s != CUDNN_STATUS_SUCCESS ? s : CUDNN_STATUS_NOT_SUPPORTED;
+    }
+    buf[got] = '\0';
+    size_t len = strnlen(buf, (size_t)got); /* cuDNN may count the NUL */
+    if (len + 1 != (size_t)n + 1) {
+        char *t = tq_realloc(alloc, buf, (size_t)n + 1, len + 1);
+        if (t) {
+            buf = t;
+        } else {
+            len = (size_t)n; /* keep the block size as allocated */
+        }
+    }
+    *json_out = buf;
+    *n_out = len;
+    return CUDNN_STATUS_SUCCESS;
+}
+
+cudnnStatus_t tq_cudnn_plan_from_json(const tq_cudnn_owner *own, cudnnHandle_t handle,
+                                      const char *json, size_t n, int64_t max_ws,
+                                      cudnnBackendDescriptor_t *plan_out, int64_t *ws_out)
+{
+    const int32_t n0 = *own->n_descs;
+    cudnnBackendDescriptor_t plan;
+    cudnnStatus_t s;
+    *plan_out = NULL;
+    *ws_out = -1;
+    TRY(own_new(own, CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan));
+    (void)cudnnBackendSetAttribute(plan, ATTR_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
+    TRY(cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_JSON_REPRESENTATION,
+                                 CUDNN_TYPE_CHAR, (int64_t)n, json));
+    TRY(plan_finalize(plan, max_ws, ws_out));
+    *plan_out = plan;
+    return CUDNN_STATUS_SUCCESS;
+fail:
+    while (*own->n_descs > n0) {
+        cudnnBackendDestroyDescriptor(own->descs[--*own->n_descs]);
+    }
+    return s;
+}

@@ -32,4 +32,16 @@ cudnnStatus_t tq_cudnn_plan_from_choice(const tq_cudnn_owner *own, cudnnHandle_t
                                         int64_t max_ws, cudnnBackendDescriptor_t *cfg_out,
                                         cudnnBackendDescriptor_t *plan_out, int64_t *ws_out);
 
+/* The finalized plan as cuDNN's JSON (CUDNN_ATTR_EXECUTION_PLAN_JSON_REPRESENTATION; cuDNN
+ * serializes runtime-compiled engines, with their compiled code). *json_out tq_alloc'd (n_out + 1
+ * bytes, NUL-terminated), NULL when cuDNN does not serialize this plan. */
+cudnnStatus_t tq_cudnn_plan_json(cudnnBackendDescriptor_t plan, const tfmq_allocator *alloc,
+                                 char **json_out, size_t *n_out);
+
+/* A plan made from cuDNN's JSON of an earlier one (same GPU and cuDNN), finalized, on the
+ * owner's list; *ws_out its workspace (at most max_ws). On failure nothing is left behind. */
+cudnnStatus_t tq_cudnn_plan_from_json(const tq_cudnn_owner *own, cudnnHandle_t handle,
+                                      const char *json, size_t n, int64_t max_ws,
+                                      cudnnBackendDescriptor_t *plan_out, int64_t *ws_out);
+
 #endif

@@ -16,6 +16,7 @@
  *     conversions, relayouts, kernels, output relayouts and conversions, downloads into pinned
  *     staging) on the session's stream; with no host fallback that enqueue is captured once into
  *     a CUDA graph and replayed. */
+#include <stdio.h>
 #include <string.h>
 
 #include <cuda_runtime_api.h>
@@ -901,6 +902,42 @@ fail:
 
 /* Write the plan cache when planning added choices. A cache that cannot be written costs the
  * next session its autotuning, not this one its plan: a warning, not an error. */
+/* Where session creation's "kernels prepared" time goes, by op type (debug log). */
+#define CX_OP_TIMES 16
+static void cx_time_op(double *ms, int32_t *n, uint32_t *ids, int32_t *n_ids, uint32_t op,
+                       double dt_ms)
+{
+    int32_t k = 0;
+    while (k < *n_ids && ids[k] != op) {
+        k++;
+    }
+    if (k == *n_ids) {
+        if (*n_ids == CX_OP_TIMES) {
+            return; /* more op types than slots: the rest are not itemized */
+        }
+        ids[(*n_ids)++] = op;
+    }
+    ms[k] += dt_ms;
+    n[k]++;
+}
+
+static void cx_log_op_times(const double *ms, const int32_t *n, const uint32_t *ids,
+                            int32_t n_ids)
+{
+    char buf[512];
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int32_t k = 0; k < n_ids && len < sizeof(buf); k++) {
+        int w = snprintf(buf + len, sizeof(buf) - len, "%s%s %.1f ms (%d)", k ? ", " : "",
+                         tq_op_table[ids[k]].name, ms[k], (int)n[k]);
+        if (w < 0 || (size_t)w >= sizeof(buf) - len) {
+            break; /* truncated: what fits is logged */
+        }
+        len += (size_t)w;
+    }
+    tq_log(TFMQ_LOG_DEBUG, "cuda: kernels prepared, by op: %s", buf);
+}
+
 static void cx_save_plan_cache(tq_plan_cache *pc)
 {
     if (pc && tq_plan_cache_save(pc) != TFMQ_OK) {
@@ -914,6 +951,10 @@ tfmq_status tq_cuda_exec_create(const tq_graph *g, tq_exec *host, const tq_cuda_
 {
     tfmq_status st;
     double t_phase[5];
+    double op_ms[CX_OP_TIMES] = {0};
+    int32_t op_n[CX_OP_TIMES] = {0};
+    uint32_t op_ids[CX_OP_TIMES];
+    int32_t n_op_ids = 0;
     t_phase[0] = tq_now_s();
     *exec_out = NULL;
     tq_cuda_exec *x = tq_calloc(alloc, 1, sizeof(*x));
@@ -971,7 +1012,9 @@ tfmq_status tq_cuda_exec_create(const tq_graph *g, tq_exec *host, const tq_cuda_
                          tq_op_table[g->nodes[i].op].name);
             goto fail;
         }
+        const double tn = tq_now_s();
         TQ_TRY(st, cx_plan_node(x, i));
+        cx_time_op(op_ms, op_n, op_ids, &n_op_ids, g->nodes[i].op, 1e3 * (tq_now_s() - tn));
     }
     t_phase[2] = tq_now_s();
     int32_t end = (int32_t)g->n_nodes + 1;
@@ -990,6 +1033,7 @@ tfmq_status tq_cuda_exec_create(const tq_graph *g, tq_exec *host, const tq_cuda_
     t_phase[3] = tq_now_s();
     cx_save_plan_cache(o->plan_cache);
     t_phase[4] = tq_now_s();
+    cx_log_op_times(op_ms, op_n, op_ids, n_op_ids);
     tq_log(TFMQ_LOG_DEBUG, "cuda: exec timing: device and handles %.1f ms, kernels prepared "
            "%.1f ms (%zu cuDNN plans built, %zu reused by nodes of the same shape), memory and "
            "constants %.1f ms, plan cache saved %.1f ms",

@@ -642,6 +642,142 @@ tfmq_status tq_plan_cache_save(tq_plan_cache *pc)
     return st;
 }
 
+/* ---- serialized plans beside the file ---- */
+
+#define PC_BLOB_MAGIC "tfmq-plan-json 1"
+
+static uint64_t pc_hash_n(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (uint8_t)s[i]) * 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* "<file>.d" and "<file>.d/<hash>.json" for key; false when pc keeps no file or it is too long. */
+static bool pc_blob_path(const tq_plan_cache *pc, const char *key, char *dir, char *path,
+                         size_t cap)
+{
+    if (!pc || !pc->path || !pc->bound) {
+        return false;
+    }
+    const int nd = snprintf(dir, cap, "%s.d", pc->path);
+    const int np = snprintf(path, cap, "%s.d/%016llx.json", pc->path,
+                            (unsigned long long)pc_hash(key));
+    return nd > 0 && (size_t)nd < cap && np > 0 && (size_t)np < cap;
+}
+
+static int pc_blob_header(const tq_plan_cache *pc, const char *key, const char *data, size_t n,
+                          char *buf, size_t cap)
+{
+    return snprintf(buf, cap, PC_BLOB_MAGIC " sm=%d cudnn=%lld bytes=%zu fnv=%016llx key=%s\n",
+                    (int)pc->sm, (long long)pc->cudnn, n,
+                    (unsigned long long)pc_hash_n(data, n), key);
+}
+
+tfmq_status tq_plan_cache_blob_load(const tq_plan_cache *pc, const char *key,
+                                    const tfmq_allocator *alloc, char **data_out, size_t *n_out)
+{
+    char dir[1024], path[1024], want[TQ_PC_MAX_KEY + 128];
+    struct stat sb;
+    *data_out = NULL;
+    *n_out = 0;
+    if (!pc_blob_path(pc, key, dir, path, sizeof(path))) {
+        return TFMQ_OK;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        return TFMQ_OK; /* none recorded */
+    }
+    char *buf = NULL;
+    size_t size = 0, got = 0;
+    const char *why = NULL;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        why = "not a regular file";
+    } else if ((uint64_t)sb.st_size > TQ_PC_MAX_BLOB + sizeof(want)) {
+        why = "too large";
+    } else if (!(buf = tq_alloc(alloc, (size_t)sb.st_size + 1))) {
+        fclose(f);
+        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %lld bytes", (long long)sb.st_size);
+    } else {
+        size = (size_t)sb.st_size + 1;
+        got = fread(buf, 1, (size_t)sb.st_size, f);
+        buf[got] = '\0';
+    }
+    fclose(f);
+    const char *nl = buf ? memchr(buf, '\n', got) : NULL;
+    if (!why && !nl) {
+        why = "no header line";
+    }
+    if (!why) {
+        /* the header this cache would write for the payload that follows: equal, byte for byte */
+        const size_t n = got - (size_t)(nl + 1 - buf);
+        const int w = pc_blob_header(pc, key, nl + 1, n, want, sizeof(want));
+        if (w <= 0 || (size_t)w >= sizeof(want) || (size_t)w != (size_t)(nl + 1 - buf) ||
+            memcmp(want, buf, (size_t)w) != 0) {
+            why = "header, size or checksum does not match (another device, key or a damaged "
+                  "file)";
+        } else {
+            memmove(buf, nl + 1, n);
+            buf[n] = '\0';
+            *data_out = buf;
+            *n_out = n;
+            /* the block keeps its allocated size: the caller frees n_out + 1 bytes */
+            if (n + 1 != size) {
+                char *t = tq_realloc(alloc, buf, size, n + 1);
+                if (!t) {
+                    tq_free(alloc, buf, size);
+                    *data_out = NULL;
+                    *n_out = 0;
+                    return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu bytes", n + 1);
+                }
+                *data_out = t;
+            }
+            return TFMQ_OK;
+        }
+    }
+    tq_log(TFMQ_LOG_DEBUG, "cuda plan cache: %s ignored: %s", path, why);
+    if (buf) {
+        tq_free(alloc, buf, size);
+    }
+    return TFMQ_OK;
+}
+
+void tq_plan_cache_blob_store(const tq_plan_cache *pc, const char *key, const char *data,
+                              size_t n)
+{
+    char dir[1024], path[1024], head[TQ_PC_MAX_KEY + 128];
+    if (!data || n == 0 || n > TQ_PC_MAX_BLOB || !pc_blob_path(pc, key, dir, path, sizeof(path))) {
+        return;
+    }
+    const int w = pc_blob_header(pc, key, data, n, head, sizeof(head));
+    if (w <= 0 || (size_t)w >= sizeof(head)) {
+        return;
+    }
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        tq_log(TFMQ_LOG_DEBUG, "cuda plan cache: cannot make %s: %s", dir, strerror(errno));
+        return;
+    }
+    tq_atomic_file f;
+    tfmq_status st = tq_atomic_open(&f, pc->alloc, path, TFMQ_WRITE_OVERWRITE);
+    if (st == TFMQ_OK) {
+        st = tq_atomic_write(&f, head, (size_t)w);
+        if (st == TFMQ_OK) {
+            st = tq_atomic_write(&f, data, n);
+        }
+        if (st == TFMQ_OK) {
+            st = tq_atomic_commit(&f);
+        } else {
+            tq_atomic_abort(&f);
+        }
+    }
+    if (st != TFMQ_OK) {
+        tq_log(TFMQ_LOG_DEBUG, "cuda plan cache: %s not written: %s", path, tfmq_last_error());
+        tq_clear_error();
+    }
+}
+
 /* ---- plans shared within one exec ---- */
 
 const tq_pc_shared *tq_pc_share_find(tq_pc_share *s, const char *key)

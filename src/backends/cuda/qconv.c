@@ -89,6 +89,8 @@ typedef struct qk_kernel {
     cudnnHandle_t handle;
     cudnnBackendDescriptor_t plan;
     int64_t eng;                 /* cuDNN engine of plan (qk_name_cudnn) */
+    double ms_graph, ms_plan;    /* a plan-cache hit's graph and plan building (debug log) */
+    bool from_json;              /* the plan was cuDNN's serialized one (plan_cache.h) */
     cudnnBackendDescriptor_t vpack;
     void *vp_ptr[6];             /* x, w, y, bias, scale, workspace as held by vpack */
     cudnnBackendDescriptor_t descs[QK_MAX_DESCS];
@@ -1075,9 +1077,16 @@ static tfmq_status qk_cached_plan(qk_kernel *kq, const qk_params *q, const tq_cu
     memset(cand, 0, sizeof(*cand));
     cand->ms = -1.0f;
     cand->eng = c->engine;
-    if (qd_graph(kq, var, &graph) != CUDNN_STATUS_SUCCESS ||
-        tq_cudnn_plan_from_choice(&own, kq->handle, graph, c, QK_MAX_WS, &cand->cfg,
-                                  &cand->plan, &cand->ws) != CUDNN_STATUS_SUCCESS) {
+    const double t0 = tq_now_s();
+    const bool graph_ok = qd_graph(kq, var, &graph) == CUDNN_STATUS_SUCCESS;
+    const double t1 = tq_now_s();
+    const bool plan_ok = graph_ok &&
+                         tq_cudnn_plan_from_choice(&own, kq->handle, graph, c, QK_MAX_WS,
+                                                   &cand->cfg, &cand->plan,
+                                                   &cand->ws) == CUDNN_STATUS_SUCCESS;
+    kq->ms_graph = 1e3 * (t1 - t0);
+    kq->ms_plan = 1e3 * (tq_now_s() - t1);
+    if (!plan_ok) {
         cand->plan = NULL;
         return TFMQ_OK;
     }
@@ -1109,6 +1118,59 @@ static tfmq_status qk_cached_plan(qk_kernel *kq, const qk_params *q, const tq_cu
     return st;
 }
 
+/* The plan of key from cuDNN's JSON kept beside the plan cache (plan_cache.h): no graph, no
+ * engine config, no compilation (~1 ms against ~40 ms for ResNet-50's INT8 plans). *cand: the
+ * plan, NULL when none is kept or cuDNN refuses it. */
+static tfmq_status qk_json_plan(qk_kernel *kq, const qk_params *q, const tq_cuda_prep *p,
+                                const char *key, const qk_variant *var, qk_cand *cand)
+{
+    const tq_cudnn_owner own = {kq->descs, &kq->n_descs, QK_MAX_DESCS};
+    char *js = NULL;
+    size_t n = 0;
+    memset(cand, 0, sizeof(*cand));
+    cand->ms = -1.0f;
+    tfmq_status st = tq_plan_cache_blob_load(p->plan_cache, key, p->alloc, &js, &n);
+    if (st != TFMQ_OK || !js) {
+        return st;
+    }
+    const double t0 = tq_now_s();
+    const cudnnStatus_t s =
+        tq_cudnn_plan_from_json(&own, kq->handle, js, n, QK_MAX_WS, &cand->plan, &cand->ws);
+    kq->ms_graph = 0.0;
+    kq->ms_plan = 1e3 * (tq_now_s() - t0);
+    tq_free(p->alloc, js, n + 1);
+    if (s != CUDNN_STATUS_SUCCESS) {
+        tq_log(TFMQ_LOG_DEBUG, "cuda qconv %s: cuDNN refused the serialized plan (%s); "
+               "rebuilding it", kq->label, cudnnGetErrorString(s));
+        cand->plan = NULL;
+        return TFMQ_OK;
+    }
+    if ((st = qk_upload_cbias(kq, q, var->bias_first)) != TFMQ_OK) {
+        qd_drop(kq, cand->plan);
+        cand->plan = NULL;
+        return st;
+    }
+    kq->var = *var;
+    kq->kind = QK_CONV_CUDNN;
+    kq->from_json = true;
+    cand->ms = 0.0f;
+    return TFMQ_OK;
+}
+
+/* Keep kq's cuDNN plan as cuDNN's JSON beside the plan cache when cuDNN serializes it. */
+static void qk_store_json(const qk_kernel *kq, const tq_cuda_prep *p, const char *key)
+{
+    char *js = NULL;
+    size_t n = 0;
+    if (kq->kind != QK_CONV_CUDNN || !kq->plan || kq->from_json) {
+        return;
+    }
+    if (tq_cudnn_plan_json(kq->plan, p->alloc, &js, &n) == CUDNN_STATUS_SUCCESS && js) {
+        tq_plan_cache_blob_store(p->plan_cache, key, js, n);
+    }
+    tq_free(p->alloc, js, js ? n + 1 : 0);
+}
+
 /* Plan the node from the cache entry for key when there is one: the direct kernel as recorded,
  * or the recorded cuDNN plan rebuilt and checked. *used false (status OK): no entry, or its plan
  * cannot be built or disagrees here (a warning says so); the caller autotunes. */
@@ -1131,7 +1193,17 @@ static tfmq_status qk_from_cache(qk_kernel *kq, const qk_params *q, const tq_cud
     cand.plan = NULL;
     if (qk_variant_parse(c->path, &var) && c->engine >= 0 && (kq->has_bias || var.bias_first) &&
         (full || var.clamp)) {
-        tfmq_status st = qk_cached_plan(kq, q, p, c, &var, &cand);
+        /* cuDNN's serialized plan when one is kept (not with TFMQ_CUDA_PLAN_CACHE_CHECK=1,
+         * which checks a rebuilt plan), else rebuilt from the engine and knob choices */
+        const char *chk = getenv("TFMQ_CUDA_PLAN_CACHE_CHECK");
+        tfmq_status st = TFMQ_OK;
+        cand.plan = NULL;
+        if (!(chk && strcmp(chk, "1") == 0)) {
+            st = qk_json_plan(kq, q, p, key, &var, &cand);
+        }
+        if (st == TFMQ_OK && !cand.plan) {
+            st = qk_cached_plan(kq, q, p, c, &var, &cand);
+        }
         if (st != TFMQ_OK) {
             return st;
         }
@@ -1147,8 +1219,9 @@ static tfmq_status qk_from_cache(qk_kernel *kq, const qk_params *q, const tq_cud
     kq->base.workspace_bytes = (size_t)cand.ws;
     qk_name_cudnn(kq, &var, c->engine);
     *used = true;
-    tq_log(TFMQ_LOG_DEBUG, "cuda qconv %s: plan cache: %s eng%lld", kq->label, c->path,
-           (long long)c->engine);
+    tq_log(TFMQ_LOG_DEBUG, "cuda qconv %s: plan cache: %s eng%lld (graph %.2f ms, plan %.2f "
+           "ms%s)", kq->label, c->path, (long long)c->engine, kq->ms_graph, kq->ms_plan,
+           kq->from_json ? " from JSON" : "");
     return TFMQ_OK;
 }
 
@@ -1195,6 +1268,7 @@ static tfmq_status qk_choose(qk_kernel *kq, const qk_params *q, const tq_cuda_pr
         }
         tq_plan_cache_count(p->plan_cache, used);
         if (used) {
+            qk_store_json(kq, p, key);
             qk_share(kq, p, keyed ? key : NULL);
             return TFMQ_OK;
         }
@@ -1205,6 +1279,7 @@ static tfmq_status qk_choose(qk_kernel *kq, const qk_params *q, const tq_cuda_pr
     }
     if (cached) {
         qk_record(kq, p->plan_cache, key, &chosen);
+        qk_store_json(kq, p, key);
     }
     qk_share(kq, p, keyed ? key : NULL);
     return TFMQ_OK;
