@@ -2,7 +2,8 @@
  * every build) on arbitrary bytes, for a cache bound to "NVIDIA H200", sm 90, cuDNN 91900 (the
  * seeds are real files written on that GPU, so mutations reach the entry lines). Oracle: what
  * parses formats back to text that parses again into the same text (a stable round trip), and
- * every allocation through the capped allocator is freed. */
+ * every allocation through the capped allocator is freed. The same bytes also go through the
+ * check of serialized-plan files (tq_plan_cache_blob_verify). */
 #include "fuzz_common.h"
 #include "backends/cuda/plan_cache.h"
 
@@ -40,6 +41,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (text2) {
         tq_free(&fuzz_allocator, text2, n_text2 + 1);
+    }
+    /* the same bytes as a serialized-plan file (plan_cache.h): verified only when the header
+     * is exactly the one this cache writes for what follows */
+    size_t off = 0, n_js = 0;
+    const char *key = "qconv:s8:n1:c64:h56:w56:k64:r3:s3:g1:st1x1:dl1x1:pb1x1:o56x56:bias1:"
+                      "y0..127:tiled0";
+    if (pc && tq_plan_cache_blob_verify(pc, key, (const char *)data, size, &off, &n_js)) {
+        if (off + n_js != size || off == 0 || data[off - 1] != '\n' ||
+            memcmp(data, "tfmq-plan-json 1 sm=90 cudnn=91900 ", 35) != 0) {
+            fprintf(stderr, "fuzz_plan_cache: a serialized-plan file verified wrongly\n");
+            abort();
+        }
     }
     tq_plan_cache_destroy(again);
     tq_plan_cache_destroy(pc);

@@ -676,10 +676,30 @@ static int pc_blob_header(const tq_plan_cache *pc, const char *key, const char *
                     (unsigned long long)pc_hash_n(data, n), key);
 }
 
+bool tq_plan_cache_blob_verify(const tq_plan_cache *pc, const char *key, const char *buf,
+                               size_t n, size_t *payload_off, size_t *payload_n)
+{
+    char want[TQ_PC_MAX_KEY + 128];
+    const char *nl = buf ? memchr(buf, '\n', n) : NULL;
+    *payload_off = *payload_n = 0;
+    if (!pc || !key || !nl || strlen(key) >= TQ_PC_MAX_KEY) {
+        return false;
+    }
+    /* the header this cache would write for the payload that follows: equal, byte for byte */
+    const size_t off = (size_t)(nl + 1 - buf);
+    const int w = pc_blob_header(pc, key, nl + 1, n - off, want, sizeof(want));
+    if (w <= 0 || (size_t)w >= sizeof(want) || (size_t)w != off || memcmp(want, buf, off) != 0) {
+        return false;
+    }
+    *payload_off = off;
+    *payload_n = n - off;
+    return true;
+}
+
 tfmq_status tq_plan_cache_blob_load(const tq_plan_cache *pc, const char *key,
                                     const tfmq_allocator *alloc, char **data_out, size_t *n_out)
 {
-    char dir[1024], path[1024], want[TQ_PC_MAX_KEY + 128];
+    char dir[1024], path[1024];
     struct stat sb;
     *data_out = NULL;
     *n_out = 0;
@@ -695,7 +715,7 @@ tfmq_status tq_plan_cache_blob_load(const tq_plan_cache *pc, const char *key,
     const char *why = NULL;
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         why = "not a regular file";
-    } else if ((uint64_t)sb.st_size > TQ_PC_MAX_BLOB + sizeof(want)) {
+    } else if ((uint64_t)sb.st_size > TQ_PC_MAX_BLOB + TQ_PC_MAX_KEY + 128) {
         why = "too large";
     } else if (!(buf = tq_alloc(alloc, (size_t)sb.st_size + 1))) {
         fclose(f);
@@ -706,36 +726,21 @@ tfmq_status tq_plan_cache_blob_load(const tq_plan_cache *pc, const char *key,
         buf[got] = '\0';
     }
     fclose(f);
-    const char *nl = buf ? memchr(buf, '\n', got) : NULL;
-    if (!why && !nl) {
-        why = "no header line";
+    size_t off = 0, n = 0;
+    if (!why && !tq_plan_cache_blob_verify(pc, key, buf, got, &off, &n)) {
+        why = "header, size or checksum does not match (another device, key or a damaged file)";
     }
-    if (!why) {
-        /* the header this cache would write for the payload that follows: equal, byte for byte */
-        const size_t n = got - (size_t)(nl + 1 - buf);
-        const int w = pc_blob_header(pc, key, nl + 1, n, want, sizeof(want));
-        if (w <= 0 || (size_t)w >= sizeof(want) || (size_t)w != (size_t)(nl + 1 - buf) ||
-            memcmp(want, buf, (size_t)w) != 0) {
-            why = "header, size or checksum does not match (another device, key or a damaged "
-                  "file)";
-        } else {
-            memmove(buf, nl + 1, n);
-            buf[n] = '\0';
-            *data_out = buf;
-            *n_out = n;
-            /* the block keeps its allocated size: the caller frees n_out + 1 bytes */
-            if (n + 1 != size) {
-                char *t = tq_realloc(alloc, buf, size, n + 1);
-                if (!t) {
-                    tq_free(alloc, buf, size);
-                    *data_out = NULL;
-                    *n_out = 0;
-                    return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu bytes", n + 1);
-                }
-                *data_out = t;
-            }
-            return TFMQ_OK;
+    if (!why) { /* the payload moves to the front; the block shrinks to n + 1 bytes */
+        memmove(buf, buf + off, n);
+        buf[n] = '\0';
+        char *t = n + 1 == size ? buf : tq_realloc(alloc, buf, size, n + 1);
+        if (!t) {
+            tq_free(alloc, buf, size);
+            return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu bytes", n + 1);
         }
+        *data_out = t;
+        *n_out = n;
+        return TFMQ_OK;
     }
     tq_log(TFMQ_LOG_DEBUG, "cuda plan cache: %s ignored: %s", path, why);
     if (buf) {

@@ -116,6 +116,11 @@ tfmq_status tq_plan_cache_save(tq_plan_cache *pc);
 tfmq_status tq_plan_cache_blob_load(const tq_plan_cache *pc, const char *key,
                                     const tfmq_allocator *alloc, char **data_out, size_t *n_out);
 
+/* Whether the n bytes of buf are a serialized-plan file for key on pc's device (header, size
+ * and hash as above); *payload_off and *payload_n then locate cuDNN's JSON in buf. */
+bool tq_plan_cache_blob_verify(const tq_plan_cache *pc, const char *key, const char *buf,
+                               size_t n, size_t *payload_off, size_t *payload_n);
+
 /* Keep data (n bytes) as key's serialized plan. Best effort: a failure is logged
  * (TFMQ_LOG_DEBUG) and the session goes on. */
 void tq_plan_cache_blob_store(const tq_plan_cache *pc, const char *key, const char *data,
