@@ -17,7 +17,9 @@ that both tools can quantize:
     ActivationSymmetric/WeightSymmetric, MinMax/Entropy/Percentile) and runs it with ONNX Runtime;
   - prints top-1 agreement with FP32 and the output SQNR (dB) over all outputs, side by side.
 For MobileNetV2 it also checks INT8 top-1 agreement >= 0.95 and tfmq's fallback with tolerance
-"top1=1.0" (layers kept in float, from the report JSON's fallback_layers).
+"top1=1.0" (layers kept in float, from the report JSON's fallback_layers). Last, the image
+models' INT8 QDQ models of both tools are scored on 288 held-out views of the photos
+(bench/quant_views.py; "in tfmq" columns need the CLI at build/tfmq).
 
 Needs: numpy, onnx, onnxruntime (1.30), pillow (the project venv, scripts/requirements.txt), cmake,
 a C11 compiler and the libraries libtfmq.a links (read from the CMake build).
@@ -388,7 +390,21 @@ def main():
                 res["tfmq_export_ort"][m] = {"error": "%s: %s" % (type(e).__name__,
                                                                    str(e)[:200])}
 
+    # the same INT8 models on 288 held-out views of the photos (bench/quant_views.py)
+    import quant_views as QV
+    tfmq_cli = os.path.join(ROOT, "build", "tfmq")
+    views = {}
+    for name, *_ in chosen:
+        if name in QV.SIZES:
+            t0 = time.time()
+            views[name] = QV.evaluate(args.out, name, tfmq_cli)
+            log("  views %-22s %6.1f s  best %s" % (name, time.time() - t0, views[name][2]))
     text = report(results, chosen, tol_cfg, build_note, time.time() - t_start)
+    if views:
+        text += "\n" + "\n".join(QV.report_md(views)) + "\n"
+        if not os.path.exists(tfmq_cli):
+            text += "\n(`in tfmq` needs the tfmq CLI at build/tfmq: `make build`.)\n"
+
     print(text)
     if args.md:
         notes = ""
