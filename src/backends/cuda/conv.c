@@ -1109,41 +1109,20 @@ static tfmq_status conv_json_plan(conv_kernel *kc, const tq_cuda_prep *p, const 
                                   conv_path path, const tq_tensor *b, conv_cand *cand)
 {
     const tq_cudnn_owner own = {kc->descs, &kc->n_descs, CONV_MAX_DESCS};
-    char *js = NULL;
-    size_t n = 0;
     memset(cand, 0, sizeof(*cand));
     cand->ms = -1.0f;
-    tfmq_status st = tq_plan_cache_blob_load(p->plan_cache, key, p->alloc, &js, &n);
-    if (st != TFMQ_OK || !js) {
+    const double t0 = tq_now_s();
+    tfmq_status st = tq_cudnn_plan_load_kept(&own, kc->handle, p->plan_cache, key, p->alloc,
+                                             CONV_MAX_WS, kc->label, &cand->plan, &cand->ws);
+    if (st != TFMQ_OK || !cand->plan) {
         return st;
     }
-    const double t0 = tq_now_s();
-    const cudnnStatus_t s =
-        tq_cudnn_plan_from_json(&own, kc->handle, js, n, CONV_MAX_WS, &cand->plan, &cand->ws);
     kc->ms_graph = 0.0;
     kc->ms_plan = 1e3 * (tq_now_s() - t0);
-    tq_free(p->alloc, js, n + 1);
-    if (s != CUDNN_STATUS_SUCCESS) {
-        tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: cuDNN refused the serialized plan (%s); "
-               "rebuilding it", kc->label, cudnnGetErrorString(s));
-        cand->plan = NULL;
-        return TFMQ_OK;
-    }
     kc->path = path;
     kc->from_json = true;
     cand->ms = 0.0f;
     return repack_bias(kc, b);
-}
-
-/* Keep kc's plan as cuDNN's JSON beside the plan cache when cuDNN serializes it. */
-static void conv_store_json(const conv_kernel *kc, const tq_cuda_prep *p, const char *key)
-{
-    char *js = NULL;
-    size_t n = 0;
-    if (tq_cudnn_plan_json(kc->plan, p->alloc, &js, &n) == CUDNN_STATUS_SUCCESS && js) {
-        tq_plan_cache_blob_store(p->plan_cache, key, js, n);
-    }
-    tq_free(p->alloc, js, js ? n + 1 : 0);
 }
 
 /* Plan the node from the cache entry for key when there is one: PATH_DIRECT as recorded, or the
@@ -1320,7 +1299,7 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
     TQ_TRY(st, repack_bias(kc, b));
     conv_name(kc, eng);
     if (cached && !sh && kc->path != PATH_DIRECT && kc->plan && !kc->from_json) {
-        conv_store_json(kc, p, key);
+        tq_cudnn_plan_keep(p->plan_cache, key, kc->plan, p->alloc);
     }
     if (keyed && !sh && kc->path != PATH_DIRECT) {
         tq_pc_share_add(p->share, key, PATH_NAMES[kc->path], eng,

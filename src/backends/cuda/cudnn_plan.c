@@ -167,8 +167,10 @@ static cudnnStatus_t plan_finalize(cudnnBackendDescriptor_t plan, int64_t max_ws
     return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t tq_cudnn_plan_json(cudnnBackendDescriptor_t plan, const tfmq_allocator *alloc,
-                                 char **json_out, size_t *n_out)
+/* The finalized plan as cuDNN's JSON: *json_out alloc'd (n_out + 1 bytes, NUL-terminated), NULL
+ * when cuDNN does not serialize this plan. */
+static cudnnStatus_t plan_json(cudnnBackendDescriptor_t plan, const tfmq_allocator *alloc,
+                               char **json_out, size_t *n_out)
 {
     int64_t n = 0;
     *json_out = NULL;
@@ -204,9 +206,10 @@ cudnnStatus_t tq_cudnn_plan_json(cudnnBackendDescriptor_t plan, const tfmq_alloc
     return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t tq_cudnn_plan_from_json(const tq_cudnn_owner *own, cudnnHandle_t handle,
-                                      const char *json, size_t n, int64_t max_ws,
-                                      cudnnBackendDescriptor_t *plan_out, int64_t *ws_out)
+/* A plan made from cuDNN's JSON of an earlier one, finalized, on the owner's list. */
+static cudnnStatus_t plan_from_json(const tq_cudnn_owner *own, cudnnHandle_t handle,
+                                    const char *json, size_t n, int64_t max_ws,
+                                    cudnnBackendDescriptor_t *plan_out, int64_t *ws_out)
 {
     const int32_t n0 = *own->n_descs;
     cudnnBackendDescriptor_t plan;
@@ -225,4 +228,39 @@ fail:
         cudnnBackendDestroyDescriptor(own->descs[--*own->n_descs]);
     }
     return s;
+}
+
+tfmq_status tq_cudnn_plan_load_kept(const tq_cudnn_owner *own, cudnnHandle_t handle,
+                                    const tq_plan_cache *pc, const char *key,
+                                    const tfmq_allocator *alloc, int64_t max_ws,
+                                    const char *label, cudnnBackendDescriptor_t *plan_out,
+                                    int64_t *ws_out)
+{
+    char *js = NULL;
+    size_t n = 0;
+    *plan_out = NULL;
+    *ws_out = -1;
+    tfmq_status st = tq_plan_cache_blob_load(pc, key, alloc, &js, &n);
+    if (st != TFMQ_OK || !js) {
+        return st;
+    }
+    const cudnnStatus_t s = plan_from_json(own, handle, js, n, max_ws, plan_out, ws_out);
+    tq_free(alloc, js, n + 1);
+    if (s != CUDNN_STATUS_SUCCESS) {
+        tq_log(TFMQ_LOG_DEBUG, "cuda %s: cuDNN refused the serialized plan (%s); rebuilding it",
+               label, cudnnGetErrorString(s));
+        *plan_out = NULL;
+    }
+    return TFMQ_OK;
+}
+
+void tq_cudnn_plan_keep(const tq_plan_cache *pc, const char *key, cudnnBackendDescriptor_t plan,
+                        const tfmq_allocator *alloc)
+{
+    char *js = NULL;
+    size_t n = 0;
+    if (plan && plan_json(plan, alloc, &js, &n) == CUDNN_STATUS_SUCCESS && js) {
+        tq_plan_cache_blob_store(pc, key, js, n);
+    }
+    tq_free(alloc, js, js ? n + 1 : 0);
 }

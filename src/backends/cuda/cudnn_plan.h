@@ -32,16 +32,19 @@ cudnnStatus_t tq_cudnn_plan_from_choice(const tq_cudnn_owner *own, cudnnHandle_t
                                         int64_t max_ws, cudnnBackendDescriptor_t *cfg_out,
                                         cudnnBackendDescriptor_t *plan_out, int64_t *ws_out);
 
-/* The finalized plan as cuDNN's JSON (CUDNN_ATTR_EXECUTION_PLAN_JSON_REPRESENTATION; cuDNN
- * serializes runtime-compiled engines, with their compiled code). *json_out tq_alloc'd (n_out + 1
- * bytes, NUL-terminated), NULL when cuDNN does not serialize this plan. */
-cudnnStatus_t tq_cudnn_plan_json(cudnnBackendDescriptor_t plan, const tfmq_allocator *alloc,
-                                 char **json_out, size_t *n_out);
+/* The plan kept for key as cuDNN's JSON beside the plan cache (plan_cache.h, "serialized plans"),
+ * made and finalized on the owner's list: *plan_out, *ws_out its workspace (at most max_ws).
+ * *plan_out NULL (status OK) when none is kept or cuDNN refuses it (why: TFMQ_LOG_DEBUG, naming
+ * `label`). Returns TFMQ_OK or TFMQ_ERR_OUT_OF_MEMORY. */
+tfmq_status tq_cudnn_plan_load_kept(const tq_cudnn_owner *own, cudnnHandle_t handle,
+                                    const tq_plan_cache *pc, const char *key,
+                                    const tfmq_allocator *alloc, int64_t max_ws,
+                                    const char *label, cudnnBackendDescriptor_t *plan_out,
+                                    int64_t *ws_out);
 
-/* A plan made from cuDNN's JSON of an earlier one (same GPU and cuDNN), finalized, on the
- * owner's list; *ws_out its workspace (at most max_ws). On failure nothing is left behind. */
-cudnnStatus_t tq_cudnn_plan_from_json(const tq_cudnn_owner *own, cudnnHandle_t handle,
-                                      const char *json, size_t n, int64_t max_ws,
-                                      cudnnBackendDescriptor_t *plan_out, int64_t *ws_out);
+/* Keep a finalized plan for key beside the plan cache when cuDNN serializes it (runtime-compiled
+ * engines, with their compiled code). Best effort. */
+void tq_cudnn_plan_keep(const tq_plan_cache *pc, const char *key, cudnnBackendDescriptor_t plan,
+                        const tfmq_allocator *alloc);
 
 #endif

@@ -1125,26 +1125,16 @@ static tfmq_status qk_json_plan(qk_kernel *kq, const qk_params *q, const tq_cuda
                                 const char *key, const qk_variant *var, qk_cand *cand)
 {
     const tq_cudnn_owner own = {kq->descs, &kq->n_descs, QK_MAX_DESCS};
-    char *js = NULL;
-    size_t n = 0;
     memset(cand, 0, sizeof(*cand));
     cand->ms = -1.0f;
-    tfmq_status st = tq_plan_cache_blob_load(p->plan_cache, key, p->alloc, &js, &n);
-    if (st != TFMQ_OK || !js) {
+    const double t0 = tq_now_s();
+    tfmq_status st = tq_cudnn_plan_load_kept(&own, kq->handle, p->plan_cache, key, p->alloc,
+                                             QK_MAX_WS, kq->label, &cand->plan, &cand->ws);
+    if (st != TFMQ_OK || !cand->plan) {
         return st;
     }
-    const double t0 = tq_now_s();
-    const cudnnStatus_t s =
-        tq_cudnn_plan_from_json(&own, kq->handle, js, n, QK_MAX_WS, &cand->plan, &cand->ws);
     kq->ms_graph = 0.0;
     kq->ms_plan = 1e3 * (tq_now_s() - t0);
-    tq_free(p->alloc, js, n + 1);
-    if (s != CUDNN_STATUS_SUCCESS) {
-        tq_log(TFMQ_LOG_DEBUG, "cuda qconv %s: cuDNN refused the serialized plan (%s); "
-               "rebuilding it", kq->label, cudnnGetErrorString(s));
-        cand->plan = NULL;
-        return TFMQ_OK;
-    }
     if ((st = qk_upload_cbias(kq, q, var->bias_first)) != TFMQ_OK) {
         qd_drop(kq, cand->plan);
         cand->plan = NULL;
@@ -1157,18 +1147,12 @@ static tfmq_status qk_json_plan(qk_kernel *kq, const qk_params *q, const tq_cuda
     return TFMQ_OK;
 }
 
-/* Keep kq's cuDNN plan as cuDNN's JSON beside the plan cache when cuDNN serializes it. */
+/* Keep kq's cuDNN plan beside the plan cache (not one that came from there). */
 static void qk_store_json(const qk_kernel *kq, const tq_cuda_prep *p, const char *key)
 {
-    char *js = NULL;
-    size_t n = 0;
-    if (kq->kind != QK_CONV_CUDNN || !kq->plan || kq->from_json) {
-        return;
+    if (kq->kind == QK_CONV_CUDNN && !kq->from_json) {
+        tq_cudnn_plan_keep(p->plan_cache, key, kq->plan, p->alloc);
     }
-    if (tq_cudnn_plan_json(kq->plan, p->alloc, &js, &n) == CUDNN_STATUS_SUCCESS && js) {
-        tq_plan_cache_blob_store(p->plan_cache, key, js, n);
-    }
-    tq_free(p->alloc, js, js ? n + 1 : 0);
 }
 
 /* Plan the node from the cache entry for key when there is one: the direct kernel as recorded,
