@@ -1,6 +1,7 @@
 /* binary.c: reference kernels of the two-input elementwise ops with numpy broadcasting.
  * Paths: float32 arithmetic/comparisons in plain float loops (one loop per op and stride
- * pattern); other float dtypes and Pow/Mod in double over chunks; integers exactly in 64-bit
+ * pattern; float32 Pow too, as x * x for the exponent 2, which is pow's exact square rounded once,
+ * as (float)pow((double)x, 2.0) is); other float dtypes and Pow/Mod in double over chunks; integers exactly in 64-bit
  * (wrapping like numpy, truncating Div, Mod per the fmod attribute); BOOL logic on bytes.
  * Integer division or modulo by zero is an error naming the node, never a crash. */
 #include "backends/ref/ref.h"
@@ -52,9 +53,11 @@ static bool bin_f32(uint32_t op, tq_ref_bcast *it, const float *A, const float *
     const size_t ni = it->n_inner, sa = it->inner_stride[0], sb = it->inner_stride[1];
     tq_ref_bcast_begin(it, off);
     if (op == TQ_OP_ADD || op == TQ_OP_SUB || op == TQ_OP_MUL || op == TQ_OP_DIV ||
-        op == TQ_OP_PRELU) {
+        op == TQ_OP_PRELU || op == TQ_OP_POW) {
         float *Y = yv;
         switch (op) {
+        case TQ_OP_POW:
+            BIN_F32_LOOP(float, z == 2.0f ? x * x : (float)pow((double)x, (double)z)) break;
         case TQ_OP_ADD:
             BIN_F32_LOOP(float, x + z) break;
         case TQ_OP_SUB:
