@@ -167,7 +167,26 @@ static bool mm_plan_matmul(const tq_op_ctx *ctx, mm_plan *cp)
     }
     cp->b_slot = 1;
     cp->b_const = b->data != NULL;
-    return cp->a[nd - 1] == cp->b[nd - 2] && n_y == tq_tensor_numel(y);
+    if (cp->a[nd - 1] != cp->b[nd - 2] || n_y != tq_tensor_numel(y)) {
+        return false;
+    }
+    /* A constant B without batch dims (a linear layer, as exported: [S, B, d] x [d, n]) is one
+     * 2-D product of A's rows: oneDNN then packs B once into its blocked format, where a
+     * batched B stays plain and each batch runs apart (in_proj of a 16-token encoder: 8x
+     * faster, bench/RESULTS.md). A and Y are row-major, so their rows are contiguous. */
+    bool b_batched = false;
+    for (int i = 0; i < nd - 2; i++) {
+        b_batched |= cp->b[i] != 1;
+    }
+    if (cp->b_const && !b_batched && nd > 2) {
+        const int64_t K = cp->a[nd - 1], N = cp->b[nd - 1];
+        const int64_t rows = (int64_t)(n_y / (size_t)N);
+        cp->nd = 2;
+        cp->a[0] = rows, cp->a[1] = K;
+        cp->b[0] = K, cp->b[1] = N;
+        cp->y[0] = rows, cp->y[1] = N;
+    }
+    return true;
 }
 
 static bool mm_plan_qgemm(const tq_op_ctx *ctx, mm_plan *cp)
