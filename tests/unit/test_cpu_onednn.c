@@ -314,6 +314,9 @@ static size_t diff_q8(tfmq_dtype dt, const void *y, const void *ref, size_t n, i
 }
 
 static bool g_verbose; /* TFMQ_ONEDNN_VERBOSE_TEST=1 */
+/* When set, check_case asserts that the implementation's name contains (g_impl_has) or lacks
+ * (g_impl_lacks) this text. */
+static const char *g_impl_has, *g_impl_lacks;
 static size_t g_q_elems, g_q_diffs; /* totals over the integer cases, printed at the end */
 
 /* Run the case's reference, then the oneDNN kernel in the four layout combinations (or NCHW
@@ -363,6 +366,10 @@ static void check_case(tcase *tc, const char *label, bool expect_take)
         if (g_verbose) {
             printf("  %-48s [%d%d] %s\n", label, lx, ly, r.impl);
         }
+        TQ_EXPECT(!g_impl_has || strstr(r.impl, g_impl_has), "%s [%d%d]: %s, expected %s",
+                  label, lx, ly, r.impl, g_impl_has);
+        TQ_EXPECT(!g_impl_lacks || !strstr(r.impl, g_impl_lacks), "%s [%d%d]: %s, not %s", label,
+                  lx, ly, r.impl, g_impl_lacks);
         TQ_EXPECT(r.live_after_destroy == 0, "%s: %zu blocks leaked", label,
                   r.live_after_destroy);
         TQ_EXPECT(r.allocs_in_run == 0, "%s: a run made %zu allocations", label,
@@ -504,6 +511,38 @@ static void test_fused_conv_no_bias(tq_rng *rng)
     build_conv_f32(rng, &tc, &conv_specs[3], TQ_OP_FUSED_CONV, false, true, "Relu");
     check_case(&tc, "FusedConv depthwise +R Relu, no bias", true);
     tc_free(&tc);
+}
+
+/* Winograd (onednn_conv.c, conv_pd_wino): float 3x3 stride-1 convolutions with at least 196
+ * output pixels run oneDNN's jit_*wino* kernels on AVX-512, between nChw16c reorder stages and
+ * with the residual as a sum onto a reordered copy (in place too), within the float tolerance of
+ * the reference in every layout; smaller outputs keep the direct kernel. (A quantizing graph
+ * keeps it too: export_vs_ort runs one.) */
+static void test_conv_winograd(tq_rng *rng)
+{
+    static const conv_spec specs[] = {
+        /* n  c   h   w   m  kh kw g sh sw dh dw pt pl pb pr */
+        {1, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, "3x3 14x14 (Winograd)"},
+        {2, 32, 15, 17, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, "3x3 15x17 batch 2 (Winograd)"},
+        {1, 16, 12, 12, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, "3x3 12x12 (direct)"},
+    };
+    const char *env = getenv("TFMQ_CPU_WINOGRAD");
+    const bool wino = tq_cpu_isa_level() >= TQ_CPU_ISA_AVX512 && !(env && !strcmp(env, "0"));
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        for (int resid = 0; resid < 2; resid++) {
+            tcase tc;
+            char label[160];
+            build_conv_f32(rng, &tc, &specs[i], TQ_OP_FUSED_CONV, true, resid, "Relu");
+            snprintf(label, sizeof(label), "FusedConv %s +B%s Relu", specs[i].name,
+                     resid ? " +R" : "");
+            const bool small = i == 2;
+            g_impl_has = wino && !small ? "wino" : NULL;
+            g_impl_lacks = small || !wino ? "wino" : NULL;
+            check_case(&tc, label, true);
+            g_impl_has = g_impl_lacks = NULL;
+            tc_free(&tc);
+        }
+    }
 }
 
 /* Conv nodes the family must decline (role PLAIN, no kernel): non-constant weights, float64. */
@@ -705,6 +744,18 @@ static void test_matmul(tq_rng *rng)
     tc_free(&tc);
     build_matmul(rng, &tc, 3, a3, 2, b2c, true);
     check_case(&tc, "MatMul batched, 2-D constant B", true);
+    tc_free(&tc);
+    /* a constant B without batch dims is one 2-D product over A's rows (mm_plan_matmul) */
+    const int64_t a_seq[3] = {16, 1, 24}, b_lin[3] = {1, 24, 40}, b_lin2[2] = {24, 40};
+    build_matmul(rng, &tc, 3, a_seq, 3, b_lin, true);
+    check_case(&tc, "MatMul [16,1,24] x constant [1,24,40]", true);
+    tc_free(&tc);
+    const int64_t a_4d[4] = {2, 3, 5, 24};
+    build_matmul(rng, &tc, 4, a_4d, 2, b_lin2, true);
+    check_case(&tc, "MatMul 4-D A x constant 2-D B", true);
+    tc_free(&tc);
+    build_matmul(rng, &tc, 3, a3, 3, b3, true);
+    check_case(&tc, "MatMul batched constant B", true);
     tc_free(&tc);
     const int64_t a4[4] = {2, 1, 3, 5}, b4[4] = {1, 3, 5, 4};
     build_matmul(rng, &tc, 4, a4, 4, b4, false);
@@ -1001,6 +1052,7 @@ int main(int argc, char **argv)
     TQ_RUN(test_conv_f32);
     TQ_RUN(test_fused_conv_f32);
     TQ_RUN(test_fused_conv_no_bias);
+    TQ_RUN(test_conv_winograd);
     TQ_RUN(test_conv_declined);
     TQ_RUN(test_concurrent_runs);
     TQ_RUN(test_qconv);

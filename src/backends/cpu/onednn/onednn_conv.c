@@ -18,6 +18,7 @@
  * writes float32, or BF16 where the exec stores the value as BF16 because every reader is such a
  * convolution too (tq_cpu_prep.in_bf16/out_bf16; the residual likewise). Elsewhere it runs in
  * float32 (the weights are exactly the BF16 values). */
+#include <stdlib.h>
 #include <string.h>
 
 #include "backends/cpu/onednn/onednn_internal.h"
@@ -200,8 +201,9 @@ static tfmq_status conv_attr(const tq_cpu_prep *p, const conv_plan *cp,
 
 /* The primitive descriptor of the planned convolution computing from source layout x_tag to
  * destination layout y_tag (the residual is read in y_tag too). */
-static tfmq_status conv_pd(const tq_cpu_prep *p, const conv_plan *cp, dnnl_format_tag_t x_tag,
-                           dnnl_format_tag_t y_tag, dnnl_primitive_desc_t *pd)
+static tfmq_status conv_pd(const tq_cpu_prep *p, const conv_plan *cp, dnnl_alg_kind_t alg,
+                           dnnl_format_tag_t x_tag, dnnl_format_tag_t y_tag,
+                           dnnl_primitive_desc_t *pd)
 {
     const tq_op_ctx *ctx = p->ctx;
     const dnnl_data_type_t xdt = cp->bf16 ? dnnl_bf16 : tq_cpu_onednn_dt(ctx->in[0]->dtype);
@@ -222,7 +224,7 @@ static tfmq_status conv_pd(const tq_cpu_prep *p, const conv_plan *cp, dnnl_forma
     }
     dnnl_convolution_desc_t cd;
     dnnl_status_t s = dnnl_dilated_convolution_forward_desc_init(
-        &cd, dnnl_forward_inference, dnnl_convolution_direct, &src, &wei,
+        &cd, dnnl_forward_inference, alg, &src, &wei,
         cp->b_slot >= 0 ? &bias : NULL, &dst, stride, dil, pad_l, pad_r);
     if (s != dnnl_success) {
         return tq_cpu_onednn_fail(ctx, s, "convolution descriptor");
@@ -307,18 +309,75 @@ static int conv_impl_rank(const_dnnl_primitive_desc_t pd)
     return strstr(impl, "gemm") ? 1 : 2;
 }
 
-/* The primitive descriptor: in the tensors' own layouts when oneDNN has a direct kernel for
- * them, else computing NHWC -> NHWC (the layout of its direct kernels) between reorder stages
- * when that ranks better. *y_tag_out gets the destination layout computed in. */
-static tfmq_status conv_pd_layouts(const tq_cpu_prep *p, const conv_plan *cp,
+/* Winograd F(2x2,3x3) / F(4x4,3x3) (oneDNN's jit_*wino* kernels, AVX-512 only) for a float32
+ * 3x3 convolution of stride 1: on ResNet-50's 3x3 layers at 56x56, 28x28 and 14x14 1.5-2.5x
+ * faster than the direct kernel alone (bench/wino_probe.c) and 1.2-1.4x in the model with its
+ * reorders (tfmq_cpu_profile); at 7x7 1.2x at batch 1 but 0.88x at batch 8, hence the
+ * output-size floor. It computes in oneDNN's blocked layout nChw16c between reorder stages, the
+ * residual as a sum post-op onto a reordered copy; results differ from the direct kernel's by
+ * the transform's rounding (docs/CPU_BACKEND.md). Not in graphs that quantize
+ * (QuantizeLinear): their float convolutions feed rounding steps, where a different float
+ * rounding flips whole int8 units against the reference and other runtimes. TFMQ_CPU_WINOGRAD=0
+ * turns it off. */
+#define TQ_WINO_MIN_OUT_HW 196
+
+static bool conv_wino_wanted(const tq_cpu_prep *p, const conv_plan *cp)
+{
+    const char *env = getenv("TFMQ_CPU_WINOGRAD");
+    if ((env && strcmp(env, "0") == 0) || cp->quant || cp->bf16 || cp->wei_nd != 4 ||
+        p->isa < TQ_CPU_ISA_AVX512) {
+        return false;
+    }
+    const tq_graph *g = p->ctx->graph;
+    for (size_t i = 0; g && i < g->n_nodes; i++) {
+        if (g->nodes[i].op == TQ_OP_QUANTIZE_LINEAR) {
+            return false;
+        }
+    }
+    return cp->wei[2] == 3 && cp->wei[3] == 3 && cp->stride[0] == 1 && cp->stride[1] == 1 &&
+           cp->dil[0] == 0 && cp->dil[1] == 0 && cp->dst[2] * cp->dst[3] >= TQ_WINO_MIN_OUT_HW;
+}
+
+/* A Winograd primitive descriptor into *pd when conv_wino_wanted and oneDNN has one for the node
+ * (else *pd stays NULL and cp is unchanged). */
+static void conv_pd_wino(const tq_cpu_prep *p, conv_plan *cp, dnnl_primitive_desc_t *pd)
+{
+    *pd = NULL;
+    if (!conv_wino_wanted(p, cp)) {
+        return;
+    }
+    const bool r_sum = cp->r_sum;
+    cp->r_sum = cp->r_slot >= 0;
+    const char *impl = NULL;
+    if (conv_pd(p, cp, dnnl_convolution_winograd, dnnl_aBcd16b, dnnl_aBcd16b, pd) != TFMQ_OK ||
+        dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success ||
+        !impl || !strstr(impl, "wino")) {
+        tq_clear_error();
+        if (*pd) {
+            (void)dnnl_primitive_desc_destroy(*pd);
+        }
+        *pd = NULL;
+        cp->r_sum = r_sum;
+    }
+}
+
+/* The primitive descriptor: Winograd where conv_pd_wino gives one; else in the tensors' own
+ * layouts when oneDNN has a direct kernel for them, else computing NHWC -> NHWC (the layout of
+ * its direct kernels) between reorder stages when that ranks better. *y_tag_out gets the destination layout computed in. */
+static tfmq_status conv_pd_layouts(const tq_cpu_prep *p, conv_plan *cp,
                                    dnnl_primitive_desc_t *pd, dnnl_format_tag_t *x_tag_out,
                                    dnnl_format_tag_t *y_tag_out)
 {
+    conv_pd_wino(p, cp, pd);
+    if (*pd) {
+        *x_tag_out = *y_tag_out = dnnl_aBcd16b;
+        return TFMQ_OK;
+    }
     const dnnl_format_tag_t x_tag = tq_cpu_onednn_act_tag(p->in_layout[0]);
     const dnnl_format_tag_t y_tag = tq_cpu_onednn_act_tag(p->out_layout[0]);
     *x_tag_out = x_tag;
     *y_tag_out = y_tag;
-    tfmq_status st = conv_pd(p, cp, x_tag, y_tag, pd);
+    tfmq_status st = conv_pd(p, cp, dnnl_convolution_direct, x_tag, y_tag, pd);
     if (st != TFMQ_OK || (x_tag == dnnl_acdb && y_tag == dnnl_acdb)) {
         return st;
     }
@@ -327,7 +386,7 @@ static tfmq_status conv_pd_layouts(const tq_cpu_prep *p, const conv_plan *cp,
         return TFMQ_OK;
     }
     dnnl_primitive_desc_t nhwc = NULL;
-    st = conv_pd(p, cp, dnnl_acdb, dnnl_acdb, &nhwc);
+    st = conv_pd(p, cp, dnnl_convolution_direct, dnnl_acdb, dnnl_acdb, &nhwc);
     if (st != TFMQ_OK || conv_impl_rank(nhwc) <= rank) {
         tq_clear_error();
         if (nhwc) {
@@ -356,7 +415,7 @@ static tfmq_status conv_pd_best(const tq_cpu_prep *p, conv_plan *cp, dnnl_primit
     (void)dnnl_primitive_desc_destroy(*pd);
     *pd = NULL;
     cp->r_sum = true;
-    return conv_pd(p, cp, x_tag, y_tag, pd);
+    return conv_pd(p, cp, dnnl_convolution_direct, x_tag, y_tag, pd);
 }
 
 bool tq_cpu_dnnl_bf16_io(const tq_op_ctx *ctx, tq_cpu_isa isa)
