@@ -3,6 +3,7 @@
 
     python3 bench/gpu_bench.py --tfmq-run BUILD/tfmq_gpu_run [--out DIR] [--quick]
                                [--compile fp16,bf16] [--models LIST] [--batches LIST]
+                               [--precisions LIST]
 
 Runs where PyTorch and torchvision see a GPU (the GPU machine's own python3). For each model it
   1. builds the network with fixed seeds and random weights (torchvision ResNet-50 and
@@ -212,6 +213,8 @@ def main():
     ap.add_argument("--compile-batches", default="1,256",
                     help="batch sizes torch.compile is timed at (default 1,256)")
     ap.add_argument("--batches", default="", help="batch sizes (default: each model's PLAN)")
+    ap.add_argument("--precisions", default="",
+                    help="only these of each model's PLAN precisions (e.g. fp32)")
     args = ap.parse_args()
 
     import numpy as np
@@ -238,7 +241,8 @@ def main():
         model.cpu()
         xin = os.path.join(args.out, name + "_x.npy")
         np.save(xin, x.numpy())
-        precs = PLAN[name][0]
+        precs = [p for p in PLAN[name][0]
+                 if not args.precisions or p in args.precisions.split(",")]
         batches = ([1, 256] if args.quick else
                    [int(b) for b in args.batches.split(",")] if args.batches else PLAN[name][1])
         for prec in precs:

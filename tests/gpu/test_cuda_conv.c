@@ -393,6 +393,8 @@ static double rel_l2(const float *y, const float *ref, size_t n, size_t *n_nan)
 }
 
 static int g_n_cases;
+/* when set, check_case expects implementations named so, or not so */
+static const char *g_impl_prefix, *g_impl_not_prefix;
 
 /* Reference, then the GPU kernel in every mode; `expect_take`: the family must take it. */
 static void check_case(tcase *tc, const char *label, bool conv, bool expect_take)
@@ -433,6 +435,11 @@ static void check_case(tcase *tc, const char *label, bool conv, bool expect_take
         size_t n_nan = 0;
         double e = rel_l2(out, y.data, n, &n_nan);
         printf("  %-44s %-8s %-44s rel_l2 %.3g\n", label, m->name, r.impl, e);
+        TQ_EXPECT(!g_impl_prefix || strncmp(r.impl, g_impl_prefix, strlen(g_impl_prefix)) == 0,
+                  "%s [%s]: ran %s, expected %s...", label, m->name, r.impl, g_impl_prefix);
+        TQ_EXPECT(!g_impl_not_prefix ||
+                      strncmp(r.impl, g_impl_not_prefix, strlen(g_impl_not_prefix)) != 0,
+                  "%s [%s]: ran %s", label, m->name, r.impl);
         TQ_EXPECT(n_nan == 0, "%s -> %s [%s] (%s): %zu of %zu outputs NaN (unwritten?)", label,
                   shp, m->name, r.impl, n_nan, n);
         TQ_EXPECT(e <= m->tol, "%s -> %s [%s] (%s): relative L2 error %.3g > %.g", label, shp,
@@ -651,6 +658,48 @@ static void test_conv(tq_rng *rng)
         conv_case(rng, &conv_specs[i], false, false, 0, false); /* plain Conv, no bias */
         conv_case(rng, &conv_specs[i], true, true, 1, i % 2 == 0); /* bias + relu (+res) */
     }
+}
+
+/* 1x1 convolutions as cuBLASLt matmuls (conv.c, conv_gemm_prepare), forced to win the
+ * autotuning: every mode, with and without bias and residual, Relu (cuBLASLt's epilogue) and
+ * LeakyRelu (ours after it), strides (gathered first) included; a 1x1 with pads never takes
+ * that path. */
+static void test_conv_gemm(tq_rng *rng)
+{
+    static const conv_spec specs[] = {
+        {1, 64, 14, 14, 256, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL, "1x1 64->256 as matmul"},
+        {3, 40, 7, 9, 24, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL, "1x1 40->24 7x9 batch 3"},
+        {3, 32, 9, 8, 16, 1, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, NULL, "1x1 stride 2 9x8 as matmul"},
+        {2, 8, 7, 7, 8, 1, 1, 1, 3, 2, 1, 1, 0, 0, 0, 0, NULL, "1x1 8->8 stride 3x2"},
+    };
+    static const conv_spec padded = {1, 16, 6, 6, 16, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, NULL,
+                                     "1x1 pad 1"};
+    setenv("TFMQ_CUDA_CONV_GEMM", "force", 1);
+    for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+        for (int v = 0; v < 4; v++) {
+            tcase tc;
+            char label[128];
+            /* plain; bias + Relu + residual; bias + LeakyRelu; residual alone */
+            const bool bias = v == 1 || v == 2, resid = v == 1 || v == 3;
+            const int act = v == 1 ? 1 : (v == 2 ? 4 : 0); /* Relu, LeakyRelu */
+            if (!conv_build(rng, &specs[i], v > 0, bias, act, resid, &tc, label, sizeof(label))) {
+                continue;
+            }
+            g_impl_prefix = "cublaslt:";
+            check_case(&tc, label, true, true);
+            g_impl_prefix = NULL;
+            tc_free(&tc);
+        }
+    }
+    tcase tc;
+    char label[128];
+    if (conv_build(rng, &padded, true, true, 1, false, &tc, label, sizeof(label))) {
+        g_impl_not_prefix = "cublaslt:";
+        check_case(&tc, label, true, true);
+        g_impl_not_prefix = NULL;
+        tc_free(&tc);
+    }
+    unsetenv("TFMQ_CUDA_CONV_GEMM");
 }
 
 /* every activation, with and without residual, on a dense, a grouped and a depthwise conv */
@@ -1024,6 +1073,7 @@ int main(int argc, char **argv)
     tq_test_begin(argc, argv);
     TQ_RUN(test_conv);
     TQ_RUN(test_conv_epilogues);
+    TQ_RUN(test_conv_gemm);
     TQ_RUN(test_conv_shared_plan);
     TQ_RUN(test_conv_depthwise);
     TQ_RUN(test_conv_dw_vectors);

@@ -714,20 +714,21 @@ static void test_share(tq_rng *rng)
     TQ_CHECK(tq_pc_share_find(&s, "conv:a") == NULL);
     tq_pc_share_add(&s, "conv:a", "fused", 7, 4096, &plan_a);
     tq_pc_share_add(&s, "conv:a", "cudnn+epilogue", 9, 0, &plan_b); /* the first one stays */
-    tq_pc_share_add(&s, "conv:b", "cudnn+epilogue", 9, 0, NULL);     /* no plan: not shared */
+    tq_pc_share_add(&s, "conv:b", "gemm", -1, 512, NULL); /* a choice without a plan */
     char many[32];
     for (int i = 0; i < 100; i++) { /* past the first growth */
         snprintf(many, sizeof(many), "qconv:%d", i);
         tq_pc_share_add(&s, many, "cudnn:bf1:tf0:cl1", i, i, &plan_b);
     }
-    TQ_EXPECT_EQ_U64(s.n, 101);
+    TQ_EXPECT_EQ_U64(s.n, 102);
     const tq_pc_shared *e = tq_pc_share_find(&s, "conv:a");
     TQ_CHECK(e && e->plan == &plan_a && e->engine == 7 && e->ws_bytes == 4096 &&
              strcmp(e->path, "fused") == 0);
     e = tq_pc_share_find(&s, "qconv:99");
     TQ_CHECK(e && e->engine == 99 && e->plan == &plan_b);
-    TQ_CHECK(tq_pc_share_find(&s, "conv:b") == NULL);
-    TQ_EXPECT_EQ_U64(s.n_reused, 2);
+    e = tq_pc_share_find(&s, "conv:b");
+    TQ_CHECK(e && !e->plan && e->engine == -1 && e->ws_bytes == 512 && !strcmp(e->path, "gemm"));
+    TQ_EXPECT_EQ_U64(s.n_reused, 3);
     tq_pc_share_free(&s);
     TQ_EXPECT_EQ_U64(s.n, 0);
     tq_pc_share_free(&s); /* twice: harmless */

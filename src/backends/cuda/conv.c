@@ -10,6 +10,9 @@
  *  3. our direct convolution kernel with the epilogue fused (conv_dw.cu): always for depthwise
  *     convolutions (one input channel per group: memory-bound, and cuDNN's NHWC grouped
  *     engines are neither reliable nor fast there), and for any shape cuDNN has no plan for.
+ *  4. 1x1 convolutions without pads: a cuBLASLt matmul (gemm.c, bias, residual and Relu in its
+ *     epilogue; strided ones gather their pixels first), timed against 1 and 2
+ *     (conv_gemm_prepare): cuDNN's strict FP32 engines run those layers 3-5x slower.
  * Strict FP32 sessions (store F32, math FP32) reject engines with the TENSOR_CORE (TF32),
  * DOWN_CONVERT_INPUTS or FFT numerical notes. At most one runtime-compiled engine (behavior
  * note RUNTIME_COMPILATION) is finalized per graph, to bound prepare time. With a plan cache
@@ -31,6 +34,7 @@
 #include "backends/cuda/conv_dw.h"
 #include "backends/cuda/cuda.h"
 #include "backends/cuda/cudnn_plan.h"
+#include "backends/cuda/kernels.h"
 #include "backends/ref/ref_compute_util.h"
 #include "ir/ops/fused.h"
 
@@ -50,8 +54,10 @@ enum { UID_X = 1, UID_W = 2, UID_Y = 3, UID_B = 4, UID_R = 5, UID_VIRT = 100 };
 typedef enum conv_path {
     PATH_FUSED = 0,   /* cuDNN graph with the whole epilogue */
     PATH_CUDNN_EPI = 1,/* cuDNN convolution, then our epilogue kernel */
-    PATH_DIRECT = 2   /* our direct kernel */
+    PATH_DIRECT = 2,  /* our direct kernel */
+    PATH_GEMM = 3     /* 1x1: a cuBLASLt matmul (gemm.c) with its epilogue */
 } conv_path;
+#define CONV_N_PATHS 4
 
 typedef struct conv_geom {
     int64_t n, c, h, w, k, oh, ow, r, s, groups, cg, mg;
@@ -78,7 +84,14 @@ typedef struct conv_kernel {
     char impl[96];
     double ms_graph, ms_plan;     /* a plan-cache hit's graph and plan building (debug log) */
     bool from_json;               /* the plan was cuDNN's serialized one (plan_cache.h) */
+    tq_cuda_kernel *gemm;         /* a 1x1 convolution's matmul (conv_gemm_prepare), kept only
+                                     when PATH_GEMM is chosen */
+    size_t sub_off, sub_bytes;    /* strided 1x1: where in the workspace the matmul's input
+                                     (x at the strides' pixels, conv_gemm_prepare) goes; 0: none */
 } conv_kernel;
+
+static const char *const PATH_NAMES[CONV_N_PATHS] = {"fused", "cudnn+epilogue", "direct",
+                                                     "gemm"};
 
 /* ---- errors ---- */
 static tfmq_status cudnn_err(const char *label, const char *what, cudnnStatus_t s)
@@ -387,6 +400,8 @@ static bool cfg_allowed(cudnnBackendDescriptor_t cfg, bool strict_fp32, int64_t 
         }
     }
     if (strict_fp32) {
+        const char *fft_env = getenv("TFMQ_CUDA_FP32_FFT");
+        const bool fft_ok = fft_env && strcmp(fft_env, "1") == 0;
         cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT + 8];
         int64_t n_notes = 0;
         if (cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
@@ -400,7 +415,7 @@ static bool cfg_allowed(cudnnBackendDescriptor_t cfg, bool strict_fp32, int64_t 
             for (int64_t i = 0; i < n_notes; i++) {
                 if (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
                     notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
-                    notes[i] == CUDNN_NUMERICAL_NOTE_FFT) {
+                    (notes[i] == CUDNN_NUMERICAL_NOTE_FFT && !fft_ok)) {
                     ok = false;
                 }
             }
@@ -651,6 +666,29 @@ static tfmq_status conv_enqueue(conv_kernel *kc, const void *x, const void *res,
 {
     const conv_geom *g = &kc->g;
     tq_cuda_epi epi = epi_of(&kc->act);
+    if (kc->path == PATH_GEMM) {
+        if (kc->sub_bytes) {
+            /* the pixels the strides visit, dense: [N, OH, OW, C] in units of 8, 4 or 2 bytes */
+            const size_t row = (size_t)g->c * store_size(kc->store);
+            const int32_t es = row % 8 == 0 ? 8 : (row % 4 == 0 ? 4 : 2);
+            const int64_t cu = (int64_t)row / es;
+            const tqk_strided sv = {
+                4, es, g->n * g->oh * g->ow * cu, 0, {g->n, g->oh, g->ow, cu},
+                {g->h * g->w * cu, g->stride[0] * g->w * cu, g->stride[1] * cu, 1}};
+            void *sub = (char *)ws + kc->sub_off;
+            tfmq_status st = cuda_err(kc->label, "strided copy kernel",
+                                      tqk_strided_launch(&sv, sub, x, stream));
+            if (st != TFMQ_OK) {
+                return st;
+            }
+            x = sub;
+        }
+        /* gemm.c reads A (in 0), its packed B, and the residual as C (in 3) */
+        void *const in[4] = {(void *)(uintptr_t)x, NULL, NULL, (void *)(uintptr_t)res};
+        void *const out[1] = {y};
+        const tq_cuda_args a = {in, out, ws, stream};
+        return kc->gemm->run(kc->gemm, &a);
+    }
     if (kc->path == PATH_DIRECT) {
         tq_cuda_direct_conv d = {
             .n = g->n, .c = g->c, .h = g->h, .w = g->w, .k = g->k, .oh = g->oh, .ow = g->ow,
@@ -694,6 +732,9 @@ static void conv_destroy(tq_cuda_kernel *k)
     }
     if (kc->vpack) {
         cudnnBackendDestroyDescriptor(kc->vpack);
+    }
+    if (kc->gemm) {
+        kc->gemm->destroy(kc->gemm);
     }
     for (int32_t i = kc->n_descs - 1; i >= 0; i--) {
         cudnnBackendDestroyDescriptor(kc->descs[i]);
@@ -867,8 +908,8 @@ static tfmq_status autotune(conv_kernel *kc, conv_cand *cands, int32_t n_cands, 
             best_ms = ms / CONV_TUNE_RUNS;
         }
         tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: %s eng%lld: %.4f ms", kc->label,
-               kc->path == PATH_FUSED ? "fused" : "conv+epilogue", (long long)cands[i].eng,
-               (double)ms / CONV_TUNE_RUNS);
+               kc->path == PATH_CUDNN_EPI ? "conv+epilogue" : PATH_NAMES[kc->path],
+               (long long)cands[i].eng, (double)ms / CONV_TUNE_RUNS);
     }
     st = TFMQ_OK;
 fail:
@@ -941,17 +982,84 @@ static tfmq_status repack_bias(conv_kernel *kc, const tq_tensor *b)
     return pack_bias(kc, (const float *)b->data);
 }
 
+/* A 1x1 convolution (no pads, one group) as a cuBLASLt matmul (gemm.c, which also fuses bias,
+ * residual and Relu): NHWC data is the row-major [N*H*W, C] matrix, the output [N*OH*OW, K],
+ * the weights W^T [C, K]; with strides, a strided copy first gathers the pixels they visit into
+ * the workspace (kc->sub_off). cuDNN's strict FP32 engines run ResNet-50's 1x1 layers at
+ * 10-20 TFLOP/s on an H200, where cuBLASLt's SGEMM reaches ~50; conv_autotune times both.
+ * kc->gemm stays NULL where gemm.c declines, or with TFMQ_CUDA_CONV_GEMM=0; with
+ * TFMQ_CUDA_CONV_GEMM=force the matmul wins whenever it runs (for the tests). */
+static tfmq_status conv_gemm_prepare(conv_kernel *kc, const tq_cuda_prep *p, const tq_tensor *w,
+                                     const tq_tensor *b, const tq_tensor *r)
+{
+    const conv_geom *g = &kc->g;
+    const char *env = getenv("TFMQ_CUDA_CONV_GEMM");
+    if ((env && strcmp(env, "0") == 0) || g->r != 1 || g->s != 1 || g->groups != 1 ||
+        g->pad_b[0] || g->pad_b[1] || g->pad_e[0] || g->pad_e[1] ||
+        g->oh != (g->h - 1) / g->stride[0] + 1 || g->ow != (g->w - 1) / g->stride[1] + 1 ||
+        (g->c * (int64_t)store_size(kc->store)) % 2 != 0) {
+        return TFMQ_OK;
+    }
+    const tq_op_ctx *ctx = p->ctx;
+    const size_t nw = (size_t)(g->k * g->c);
+    float *wt = tq_alloc(p->alloc, nw * sizeof(float));
+    if (!wt) {
+        return tq_op_fail(ctx, TFMQ_ERR_OUT_OF_MEMORY, "%zu bytes", nw * sizeof(float));
+    }
+    const float *wf = (const float *)w->data;
+    for (int64_t k = 0; k < g->k; k++) {
+        for (int64_t c = 0; c < g->c; c++) {
+            wt[c * g->k + k] = wf[k * g->c + c];
+        }
+    }
+    const int64_t rows = g->n * g->oh * g->ow;
+    tq_tensor ta = {ctx->in[0]->dtype, 2, {rows, g->c}, NULL};
+    tq_tensor tb = {TFMQ_DTYPE_FLOAT32, 2, {g->c, g->k}, wt};
+    tq_tensor tr = {TFMQ_DTYPE_FLOAT32, 2, {rows, g->k}, NULL};
+    tq_tensor ty = {ctx->out[0]->dtype, 2, {rows, g->k}, NULL};
+    tq_node node = *ctx->node; /* its activation attributes are FusedGemm's too */
+    node.op = TQ_OP_FUSED_GEMM;
+    tq_op_ctx c2 = *ctx;
+    c2.node = &node;
+    c2.n_in = r ? 4 : (b ? 3 : 2);
+    c2.in[0] = &ta;
+    c2.in[1] = &tb;
+    c2.in[2] = b;
+    c2.in[3] = r ? &tr : NULL;
+    c2.n_out = 1;
+    c2.out[0] = &ty;
+    static const uint8_t plain[TQ_MAX_IO] = {0};
+    tq_cuda_prep p2 = *p;
+    p2.ctx = &c2;
+    p2.in_layout = plain;
+    p2.out_layout = plain;
+    tfmq_status st = tq_cuda_prepare_gemm(&p2, &kc->gemm);
+    tq_free(p->alloc, wt, nw * sizeof(float));
+    if (st == TFMQ_OK && kc->gemm && (g->stride[0] != 1 || g->stride[1] != 1)) {
+        kc->sub_off = (kc->gemm->workspace_bytes + 255) / 256 * 256;
+        kc->sub_bytes = (size_t)(rows * g->c) * store_size(kc->store);
+    }
+    return st;
+}
+
+/* The workspace of PATH_GEMM: the matmul's, then the strided copy's. */
+static size_t conv_gemm_ws(const conv_kernel *kc)
+{
+    return kc->sub_bytes ? kc->sub_off + kc->sub_bytes : kc->gemm->workspace_bytes;
+}
+
 /* Autotune: the candidates of both cuDNN paths (the whole node in one graph, and the
- * convolution alone followed by our epilogue kernel; none for depthwise) are timed (autotune
- * times the epilogue kernel too) and the fastest of all is kept: some fused engines are far
- * slower than a plain convolution plus one pass over the output (strict FP32 especially).
- * Sets kc->path, kc->plan and the workspace; every other plan is dropped. *best_out: the
- * winner (plan NULL and eng -1 for PATH_DIRECT, when cuDNN has no plan that runs). */
+ * convolution alone followed by our epilogue kernel; none for depthwise) and a 1x1
+ * convolution's matmul (conv_gemm_prepare) are timed (autotune times the epilogue kernel too)
+ * and the fastest of all is kept: some fused engines are far slower than a plain convolution
+ * plus one pass over the output (strict FP32 especially). Sets kc->path, kc->plan and the
+ * workspace; every other plan is dropped (and the matmul, unless chosen). *best_out: the
+ * winner (plan NULL and eng -1 for PATH_DIRECT, when nothing else runs, and PATH_GEMM). */
 static tfmq_status conv_autotune(conv_kernel *kc, const tq_cuda_prep *p, const tq_tensor *b,
                                  bool strict, conv_cand *best_out)
 {
-    conv_cand cands[2][CONV_MAX_STRICT_CANDIDATES];
-    int32_t n_cands[2] = {0, 0}, best[2] = {-1, -1};
+    conv_cand cands[CONV_N_PATHS][CONV_MAX_STRICT_CANDIDATES];
+    int32_t n_cands[CONV_N_PATHS] = {0}, best[CONV_N_PATHS] = {-1, -1, -1, -1};
     tfmq_status st;
     const bool has_epi = kc->has_bias || kc->has_res || kc->act.kind != TQ_FUSED_ACT_NONE;
     memset(best_out, 0, sizeof(*best_out));
@@ -967,12 +1075,20 @@ static tfmq_status conv_autotune(conv_kernel *kc, const tq_cuda_prep *p, const t
         find_plans(kc, graph, strict, cands[path], &n_cands[path]);
     }
     tq_clear_error(); /* cuDNN refusals above are not errors of this node */
-    for (int path = PATH_FUSED; path <= PATH_CUDNN_EPI; path++) {
+    if (kc->gemm) {
+        conv_cand *c = &cands[PATH_GEMM][0];
+        memset(c, 0, sizeof(*c));
+        c->ws = (int64_t)conv_gemm_ws(kc);
+        c->eng = -1;
+        c->ms = -1.0f;
+        n_cands[PATH_GEMM] = 1;
+    }
+    for (int path = PATH_FUSED; path < CONV_N_PATHS; path++) {
         if (!n_cands[path]) {
             continue;
         }
         kc->path = path;
-        if ((st = repack_bias(kc, b)) != TFMQ_OK) {
+        if (path != PATH_GEMM && (st = repack_bias(kc, b)) != TFMQ_OK) {
             return st;
         }
         /* also for a single candidate: a plan that finalizes may still fail to run */
@@ -986,13 +1102,17 @@ static tfmq_status conv_autotune(conv_kernel *kc, const tq_cuda_prep *p, const t
             }
         }
     }
+    /* the fastest path; ties go to the earlier (the fused graph) */
     int chosen = PATH_DIRECT;
-    if (best[PATH_FUSED] >= 0 &&
-        (best[PATH_CUDNN_EPI] < 0 ||
-         cands[PATH_FUSED][best[PATH_FUSED]].ms <= cands[PATH_CUDNN_EPI][best[PATH_CUDNN_EPI]].ms)) {
-        chosen = PATH_FUSED;
-    } else if (best[PATH_CUDNN_EPI] >= 0) {
-        chosen = PATH_CUDNN_EPI;
+    for (int path = PATH_FUSED; path < CONV_N_PATHS; path++) {
+        if (best[path] >= 0 && (chosen == PATH_DIRECT ||
+                                cands[path][best[path]].ms < cands[chosen][best[chosen]].ms)) {
+            chosen = path;
+        }
+    }
+    const char *force = getenv("TFMQ_CUDA_CONV_GEMM");
+    if (best[PATH_GEMM] >= 0 && force && strcmp(force, "force") == 0) {
+        chosen = PATH_GEMM;
     }
     for (int path = PATH_FUSED; path <= PATH_CUDNN_EPI; path++) {
         for (int32_t i = 0; i < n_cands[path]; i++) {
@@ -1000,6 +1120,10 @@ static tfmq_status conv_autotune(conv_kernel *kc, const tq_cuda_prep *p, const t
                 desc_drop(kc, cands[path][i].plan);
             }
         }
+    }
+    if (chosen != PATH_GEMM && kc->gemm) {
+        kc->gemm->destroy(kc->gemm);
+        kc->gemm = NULL;
     }
     kc->path = chosen;
     kc->base.workspace_bytes = 0;
@@ -1012,7 +1136,6 @@ static tfmq_status conv_autotune(conv_kernel *kc, const tq_cuda_prep *p, const t
 }
 
 /* ---- plan cache (plan_cache.h) ---- */
-static const char *const PATH_NAMES[3] = {"fused", "cudnn+epilogue", "direct"};
 
 static const char *store_name(tq_cuda_store st)
 {
@@ -1049,10 +1172,11 @@ static void conv_record(const conv_kernel *kc, tq_plan_cache *pc, const char *ke
     tq_pc_choice c;
     memset(&c, 0, sizeof(c));
     snprintf(c.path, sizeof(c.path), "%s", PATH_NAMES[kc->path]);
-    c.engine = kc->path == PATH_DIRECT ? -1 : best->eng;
+    const bool cudnn = kc->path == PATH_FUSED || kc->path == PATH_CUDNN_EPI;
+    c.engine = cudnn ? best->eng : -1;
     c.ws_bytes = kc->path == PATH_DIRECT ? 0 : best->ws;
     c.ms = best->ms >= 0.0f ? (double)best->ms / CONV_TUNE_RUNS : 0.0;
-    if (kc->path != PATH_DIRECT && (c.engine < 0 || !tq_cudnn_cfg_knobs(best->cfg, &c))) {
+    if (cudnn && (c.engine < 0 || !tq_cudnn_cfg_knobs(best->cfg, &c))) {
         tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: plan cache: engine or knobs unknown, not cached",
                kc->label);
         return;
@@ -1140,16 +1264,17 @@ static tfmq_status conv_from_cache(conv_kernel *kc, const tq_cuda_prep *p, const
     if (!c) {
         return TFMQ_OK;
     }
-    for (int i = PATH_FUSED; i <= PATH_DIRECT; i++) {
+    for (int i = PATH_FUSED; i < CONV_N_PATHS; i++) {
         path = strcmp(c->path, PATH_NAMES[i]) == 0 ? i : path;
     }
-    if (path == PATH_DIRECT) {
-        kc->path = PATH_DIRECT;
-        kc->base.workspace_bytes = 0;
+    if (path == PATH_DIRECT || (path == PATH_GEMM && kc->gemm)) {
+        kc->path = (conv_path)path;
+        kc->base.workspace_bytes = path == PATH_GEMM ? conv_gemm_ws(kc) : 0;
         *used = true;
         return TFMQ_OK;
     }
-    if (path >= 0 && c->engine >= 0 && (path == PATH_FUSED || has_epi)) {
+    if ((path == PATH_FUSED || path == PATH_CUDNN_EPI) && c->engine >= 0 &&
+        (path == PATH_FUSED || has_epi)) {
         /* cuDNN's serialized plan when one is kept (it was recorded under this key: the same
          * numerics), else rebuilt from the engine and knob choices */
         tfmq_status st = conv_json_plan(kc, p, key, (conv_path)path, b, &cand);
@@ -1184,6 +1309,10 @@ static void conv_name(conv_kernel *kc, int64_t eng)
     const conv_geom *g = &kc->g;
     const bool act = kc->act.kind != TQ_FUSED_ACT_NONE;
     const char *act_name = act ? tq_fused_act_name(kc->act.kind) : "";
+    if (kc->path == PATH_GEMM) {
+        snprintf(kc->impl, sizeof(kc->impl), "%s:conv1x1", kc->gemm->impl);
+        return;
+    }
     if (kc->path == PATH_DIRECT) {
         snprintf(kc->impl, sizeof(kc->impl), "cuda:conv_%s%s%s%s%s",
                  g->cg == 1 ? "depthwise" : "direct", kc->has_bias ? "+bias" : "",
@@ -1270,19 +1399,21 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
     int64_t eng = -1;
 
     TQ_TRY(st, pack_weights(kc, (const float *)w->data));
+    TQ_TRY(st, conv_gemm_prepare(kc, p, w, b, r));
     /* depthwise convolutions always run our kernel: nothing to tune, nothing to cache */
     const bool keyed = (p->plan_cache || p->share) && g.cg > 1 &&
                        conv_key(kc, p->math, key, sizeof(key));
     const bool cached = keyed && p->plan_cache;
     const tq_pc_shared *sh = keyed ? tq_pc_share_find(p->share, key) : NULL;
     if (sh) { /* an earlier node of this exec built the plan: borrow it */
-        for (int i = PATH_FUSED; i < PATH_DIRECT; i++) {
+        for (int i = PATH_FUSED; i < CONV_N_PATHS; i++) {
             kc->path = strcmp(sh->path, PATH_NAMES[i]) == 0 ? (conv_path)i : kc->path;
         }
         kc->plan = sh->plan;
         kc->base.workspace_bytes = (size_t)sh->ws_bytes;
         eng = sh->engine;
-        done = true;
+        /* a matmul is per node (its own weights); the same key gives the same choice */
+        done = kc->path != PATH_GEMM || kc->gemm;
     }
     if (cached && !done) {
         TQ_TRY(st, conv_from_cache(kc, p, key, b, strict, &done, &eng));
@@ -1296,12 +1427,18 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
             conv_record(kc, p->plan_cache, key, &best);
         }
     }
-    TQ_TRY(st, repack_bias(kc, b));
+    if (kc->path != PATH_GEMM && kc->gemm) {
+        kc->gemm->destroy(kc->gemm);
+        kc->gemm = NULL;
+    }
+    if (kc->path != PATH_GEMM) {
+        TQ_TRY(st, repack_bias(kc, b));
+    }
     conv_name(kc, eng);
-    if (cached && !sh && kc->path != PATH_DIRECT && kc->plan && !kc->from_json) {
+    if (cached && !sh && kc->plan && !kc->from_json) {
         tq_cudnn_plan_keep(p->plan_cache, key, kc->plan, p->alloc);
     }
-    if (keyed && !sh && kc->path != PATH_DIRECT) {
+    if (keyed && !sh && kc->path != PATH_DIRECT && (kc->plan || kc->path == PATH_GEMM)) {
         tq_pc_share_add(p->share, key, PATH_NAMES[kc->path], eng,
                         (int64_t)kc->base.workspace_bytes, kc->plan);
     }

@@ -799,7 +799,7 @@ const tq_pc_shared *tq_pc_share_find(tq_pc_share *s, const char *key)
 void tq_pc_share_add(tq_pc_share *s, const char *key, const char *path, int64_t engine,
                      int64_t ws_bytes, void *plan)
 {
-    if (!s || !plan || strlen(key) >= TQ_PC_MAX_KEY || strlen(path) >= TQ_PC_MAX_PATH) {
+    if (!s || strlen(key) >= TQ_PC_MAX_KEY || strlen(path) >= TQ_PC_MAX_PATH) {
         return;
     }
     for (size_t i = 0; i < s->n; i++) {

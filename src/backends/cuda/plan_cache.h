@@ -155,8 +155,10 @@ typedef struct tq_pc_share {
 
 /* The plan shared under key, or NULL; a hit is counted in s->n_reused. s may be NULL. */
 const tq_pc_shared *tq_pc_share_find(tq_pc_share *s, const char *key);
-/* Offer a finalized plan for later nodes with the same key (the first offer for a key stays).
- * Best effort: without memory the plan is simply not shared. s may be NULL. */
+/* Offer a finalized plan for later nodes with the same key (the first offer for a key stays);
+ * plan NULL offers the choice alone (a path without a cuDNN plan: conv.c's matmul, which each
+ * node builds for its own weights). Best effort: without memory the plan is simply not shared.
+ * s may be NULL. */
 void tq_pc_share_add(tq_pc_share *s, const char *key, const char *path, int64_t engine,
                      int64_t ws_bytes, void *plan);
 /* Free the table (not the plans: their kernels own them). */
