@@ -400,8 +400,6 @@ static bool cfg_allowed(cudnnBackendDescriptor_t cfg, bool strict_fp32, int64_t 
         }
     }
     if (strict_fp32) {
-        const char *fft_env = getenv("TFMQ_CUDA_FP32_FFT");
-        const bool fft_ok = fft_env && strcmp(fft_env, "1") == 0;
         cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT + 8];
         int64_t n_notes = 0;
         if (cudnnBackendGetAttribute(e, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
@@ -415,7 +413,7 @@ static bool cfg_allowed(cudnnBackendDescriptor_t cfg, bool strict_fp32, int64_t 
             for (int64_t i = 0; i < n_notes; i++) {
                 if (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE ||
                     notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
-                    (notes[i] == CUDNN_NUMERICAL_NOTE_FFT && !fft_ok)) {
+                    notes[i] == CUDNN_NUMERICAL_NOTE_FFT) {
                     ok = false;
                 }
             }
@@ -1253,7 +1251,8 @@ static tfmq_status conv_json_plan(conv_kernel *kc, const tq_cuda_prep *p, const 
  * recorded cuDNN plan rebuilt and run once. *used false (status OK): no entry, or its plan
  * cannot be built or run here (a warning says so); the caller autotunes. *eng: the engine. */
 static tfmq_status conv_from_cache(conv_kernel *kc, const tq_cuda_prep *p, const char *key,
-                                   const tq_tensor *b, bool strict, bool *used, int64_t *eng)
+                                   const tq_tensor *w, const tq_tensor *b, const tq_tensor *r,
+                                   bool strict, bool *used, int64_t *eng)
 {
     const tq_pc_choice *c = tq_plan_cache_find(p->plan_cache, key);
     const bool has_epi = kc->has_bias || kc->has_res || kc->act.kind != TQ_FUSED_ACT_NONE;
@@ -1266,6 +1265,12 @@ static tfmq_status conv_from_cache(conv_kernel *kc, const tq_cuda_prep *p, const
     }
     for (int i = PATH_FUSED; i < CONV_N_PATHS; i++) {
         path = strcmp(c->path, PATH_NAMES[i]) == 0 ? i : path;
+    }
+    if (path == PATH_GEMM) {
+        tfmq_status st = conv_gemm_prepare(kc, p, w, b, r);
+        if (st != TFMQ_OK) {
+            return st;
+        }
     }
     if (path == PATH_DIRECT || (path == PATH_GEMM && kc->gemm)) {
         kc->path = (conv_path)path;
@@ -1398,9 +1403,10 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
     bool done = false;
     int64_t eng = -1;
 
-    TQ_TRY(st, pack_weights(kc, (const float *)w->data));
-    TQ_TRY(st, conv_gemm_prepare(kc, p, w, b, r));
-    /* depthwise convolutions always run our kernel: nothing to tune, nothing to cache */
+    /* depthwise convolutions always run our kernel: nothing to tune, nothing to cache. The
+     * matmul of a 1x1 (conv_gemm_prepare) is built only where it may run: when autotuning, or
+     * when the plan cache or an earlier node of the same key chose it (a warm load builds no
+     * matmul it then drops); the KRSC weights likewise only for the other paths */
     const bool keyed = (p->plan_cache || p->share) && g.cg > 1 &&
                        conv_key(kc, p->math, key, sizeof(key));
     const bool cached = keyed && p->plan_cache;
@@ -1413,14 +1419,21 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
         kc->base.workspace_bytes = (size_t)sh->ws_bytes;
         eng = sh->engine;
         /* a matmul is per node (its own weights); the same key gives the same choice */
+        if (kc->path == PATH_GEMM) {
+            TQ_TRY(st, conv_gemm_prepare(kc, p, w, b, r));
+        }
         done = kc->path != PATH_GEMM || kc->gemm;
     }
     if (cached && !done) {
-        TQ_TRY(st, conv_from_cache(kc, p, key, b, strict, &done, &eng));
+        TQ_TRY(st, conv_from_cache(kc, p, key, w, b, r, strict, &done, &eng));
         tq_plan_cache_count(p->plan_cache, done);
     }
     if (!done) {
         conv_cand best;
+        if (!kc->gemm) {
+            TQ_TRY(st, conv_gemm_prepare(kc, p, w, b, r));
+        }
+        TQ_TRY(st, pack_weights(kc, (const float *)w->data));
         TQ_TRY(st, conv_autotune(kc, p, b, strict, &best));
         eng = best.eng;
         if (cached) {
@@ -1431,7 +1444,14 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
         kc->gemm->destroy(kc->gemm);
         kc->gemm = NULL;
     }
+    if (kc->path == PATH_GEMM && kc->d_w) {
+        cudaFree(kc->d_w);
+        kc->d_w = NULL;
+    }
     if (kc->path != PATH_GEMM) {
+        if (!kc->d_w) {
+            TQ_TRY(st, pack_weights(kc, (const float *)w->data));
+        }
         TQ_TRY(st, repack_bias(kc, b));
     }
     conv_name(kc, eng);
