@@ -514,17 +514,18 @@ static void test_fused_conv_no_bias(tq_rng *rng)
 }
 
 /* Winograd (onednn_conv.c, conv_pd_wino): float 3x3 stride-1 convolutions with at least 196
- * output pixels run oneDNN's jit_*wino* kernels on AVX-512, between nChw16c reorder stages and
- * with the residual as a sum onto a reordered copy (in place too), within the float tolerance of
- * the reference in every layout; smaller outputs keep the direct kernel. (A quantizing graph
- * keeps it too: export_vs_ort runs one.) */
+ * output pixels and 64 channels in and out run oneDNN's jit_*wino* kernels on AVX-512, between
+ * nChw16c reorder stages and with the residual as a sum onto a reordered copy (in place too),
+ * within the float tolerance of the reference in every layout; smaller outputs and fewer
+ * channels keep the direct kernel. (A quantizing graph keeps it too: export_vs_ort runs one.) */
 static void test_conv_winograd(tq_rng *rng)
 {
     static const conv_spec specs[] = {
         /* n  c   h   w   m  kh kw g sh sw dh dw pt pl pb pr */
-        {1, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, "3x3 14x14 (Winograd)"},
-        {2, 32, 15, 17, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, "3x3 15x17 batch 2 (Winograd)"},
-        {1, 16, 12, 12, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, "3x3 12x12 (direct)"},
+        {1, 64, 14, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, "3x3 64 14x14 (Winograd)"},
+        {2, 64, 15, 17, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, "3x3 64->80 15x17 b2 (Winograd)"},
+        {1, 64, 12, 12, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, "3x3 64 12x12 (direct)"},
+        {1, 32, 16, 16, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, "3x3 32->64 16x16 (direct)"},
     };
     const char *env = getenv("TFMQ_CPU_WINOGRAD");
     const bool wino = tq_cpu_isa_level() >= TQ_CPU_ISA_AVX512 && !(env && !strcmp(env, "0"));
@@ -535,7 +536,7 @@ static void test_conv_winograd(tq_rng *rng)
             build_conv_f32(rng, &tc, &specs[i], TQ_OP_FUSED_CONV, true, resid, "Relu");
             snprintf(label, sizeof(label), "FusedConv %s +B%s Relu", specs[i].name,
                      resid ? " +R" : "");
-            const bool small = i == 2;
+            const bool small = i >= 2;
             g_impl_has = wino && !small ? "wino" : NULL;
             g_impl_lacks = small || !wino ? "wino" : NULL;
             check_case(&tc, label, true);

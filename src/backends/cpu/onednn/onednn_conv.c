@@ -313,13 +313,15 @@ static int conv_impl_rank(const_dnnl_primitive_desc_t pd)
  * 3x3 convolution of stride 1: on ResNet-50's 3x3 layers at 56x56, 28x28 and 14x14 1.5-2.5x
  * faster than the direct kernel alone (bench/wino_probe.c) and 1.2-1.4x in the model with its
  * reorders (tfmq_cpu_profile); at 7x7 1.2x at batch 1 but 0.88x at batch 8, hence the
- * output-size floor. It computes in oneDNN's blocked layout nChw16c between reorder stages, the
+ * output-size floor; with 16 channels (ResNet-20's 32x32 layers) 0.7x, hence the channel floor
+ * (64, the fewest ResNet-50's 3x3 layers have). It computes in oneDNN's blocked layout nChw16c between reorder stages, the
  * residual as a sum post-op onto a reordered copy; results differ from the direct kernel's by
  * the transform's rounding (docs/CPU_BACKEND.md). Not in graphs that quantize
  * (QuantizeLinear): their float convolutions feed rounding steps, where a different float
  * rounding flips whole int8 units against the reference and other runtimes. TFMQ_CPU_WINOGRAD=0
  * turns it off. */
 #define TQ_WINO_MIN_OUT_HW 196
+#define TQ_WINO_MIN_CHANNELS 64
 
 static bool conv_wino_wanted(const tq_cpu_prep *p, const conv_plan *cp)
 {
@@ -335,7 +337,8 @@ static bool conv_wino_wanted(const tq_cpu_prep *p, const conv_plan *cp)
         }
     }
     return cp->wei[2] == 3 && cp->wei[3] == 3 && cp->stride[0] == 1 && cp->stride[1] == 1 &&
-           cp->dil[0] == 0 && cp->dil[1] == 0 && cp->dst[2] * cp->dst[3] >= TQ_WINO_MIN_OUT_HW;
+           cp->dil[0] == 0 && cp->dil[1] == 0 && cp->dst[2] * cp->dst[3] >= TQ_WINO_MIN_OUT_HW &&
+           cp->src[1] >= TQ_WINO_MIN_CHANNELS && cp->dst[1] >= TQ_WINO_MIN_CHANNELS;
 }
 
 /* A Winograd primitive descriptor into *pd when conv_wino_wanted and oneDNN has one for the node
