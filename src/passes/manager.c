@@ -269,13 +269,14 @@ static const struct {
     {"fold_batchnorm", tq_pass_fold_batchnorm},
     {"fuse_conv_bias_act", tq_pass_fuse_conv_bias_act},
     {"fuse_residual", tq_pass_fuse_residual},
+    {"fuse_layernorm", tq_pass_fuse_layernorm},
     {"dce", tq_pass_dce},
     {"strip_half", tq_pass_strip_half},
 };
 #define N_PASSES (sizeof(pass_table) / sizeof(pass_table[0]))
 
 static const char *const default_list =
-    "fold_constants,fold_bias,fold_batchnorm,fuse_conv_bias_act,fuse_residual,dce";
+    "fold_constants,fold_bias,fold_batchnorm,fuse_conv_bias_act,fuse_residual,fuse_layernorm,dce";
 
 /* Resolve the list into pass indices (checks every name before anything runs). */
 static tfmq_status parse_list(const char *list, int32_t *ids, size_t cap, size_t *n_out)
@@ -315,7 +316,7 @@ static tfmq_status parse_list(const char *list, int32_t *ids, size_t cap, size_t
                 return tq_fail(TFMQ_ERR_INVALID_ARG,
                                "passes: unknown pass '%.*s' (known: default, fold_constants, "
                                "fold_bias, fold_batchnorm, fuse_conv_bias_act, fuse_residual, "
-                               "dce, strip_half)",
+                               "fuse_layernorm, dce, strip_half)",
                                (int)(len > 64 ? 64 : len), p);
             }
         }

@@ -26,6 +26,9 @@ tfmq_status tq_pass_fuse_conv_bias_act(tq_graph *g, bool *changed);
 /* Add(Conv or FusedConv without activation, R of exactly the same shape) [+ activation] ->
  * tfmq.FusedConv with residual R. */
 tfmq_status tq_pass_fuse_residual(tq_graph *g, bool *changed);
+/* ReduceMean / Sub / Pow 2 / ReduceMean / Add eps / Sqrt / Div / Mul gamma [/ Add beta] over
+ * the last axis (layer normalization as elementary ops) -> LayerNormalization. */
+tfmq_status tq_pass_fuse_layernorm(tq_graph *g, bool *changed);
 /* FP16/BF16 models on the fast CPU backend (strip_half.c): drop the activations' rounding Cast
  * pairs and mark Conv/Gemm with BF16 weights compute="bf16". Not in "default". */
 tfmq_status tq_pass_strip_half(tq_graph *g, bool *changed);
@@ -33,7 +36,8 @@ tfmq_status tq_pass_strip_half(tq_graph *g, bool *changed);
 tfmq_status tq_pass_dce(tq_graph *g, bool *changed);
 
 /* Run the comma-separated passes in `list` in order ("default" stands for
- * "fold_constants,fold_bias,fold_batchnorm,fuse_conv_bias_act,fuse_residual,dce"), each repeated until it
+ * "fold_constants,fold_bias,fold_batchnorm,fuse_conv_bias_act,fuse_residual,fuse_layernorm,dce"),
+ * each repeated until it
  * changes nothing (at most 16 times), then compact. Unknown names: TFMQ_ERR_INVALID_ARG. */
 tfmq_status tq_pass_run(tq_graph *g, const char *list);
 

@@ -385,6 +385,73 @@ static void test_fuse_residual(tq_rng *rng)
     fx_done(&f);
 }
 
+/* The elementary-op layer normalization (ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div,
+ * Mul gamma, Add beta over the last axis, as PyTorch exports nn.LayerNorm before opset 17)
+ * becomes one LayerNormalization; `variant` breaks one condition and the graph must stay:
+ * 1 exponent 4, 2 the mean over axis 1, 3 the centered value also a graph output, 4 gamma of
+ * the wrong length. */
+static void build_layernorm(tq_rng *rng, tq_graph *g, int variant, int64_t c_dim)
+{
+    int64_t xd[3] = {-1, 5, c_dim}, one = 1, cd = variant == 4 ? c_dim - 1 : c_dim;
+    int32_t x = input(g, "X", 3, xd);
+    int32_t ex = cnst(g, rng, "two", 0, &one, 0, 0), eps = cnst(g, rng, "eps", 0, &one, 0, 0);
+    ((float *)g->values[ex].t.data)[0] = variant == 1 ? 4.0f : 2.0f;
+    ((float *)g->values[eps].t.data)[0] = 1e-5f;
+    int32_t gam = cnst(g, rng, "gamma", 1, &cd, 0.5f, 1.5f);
+    int32_t bet = cnst(g, rng, "beta", 1, &c_dim, -1, 1);
+    int32_t m = val(g, "m"), d = val(g, "d"), p = val(g, "p"), v = val(g, "v"), e = val(g, "e");
+    int32_t sq = val(g, "s"), n = val(g, "n"), y = val(g, "y"), z = val(g, "z");
+    int32_t ni = node(g, TQ_OP_REDUCE_MEAN, 1, (int32_t[]){x}, m, 1);
+    attr_ints(g, ni, 0, "axes", (int64_t[]){variant == 2 ? 1 : -1}, 1);
+    node(g, TQ_OP_SUB, 2, (int32_t[]){x, m}, d, 0);
+    node(g, TQ_OP_POW, 2, (int32_t[]){d, ex}, p, 0);
+    ni = node(g, TQ_OP_REDUCE_MEAN, 1, (int32_t[]){p}, v, 1);
+    attr_ints(g, ni, 0, "axes", (int64_t[]){2}, 1); /* the last axis by number */
+    node(g, TQ_OP_ADD, 2, (int32_t[]){eps, v}, e, 0);  /* operands in either order */
+    node(g, TQ_OP_SQRT, 1, (int32_t[]){e}, sq, 0);
+    node(g, TQ_OP_DIV, 2, (int32_t[]){d, sq}, n, 0);
+    node(g, TQ_OP_MUL, 2, (int32_t[]){n, gam}, y, 0);
+    node(g, TQ_OP_ADD, 2, (int32_t[]){bet, y}, z, 0);
+    int32_t outs[2] = {z, d};
+    TQ_EXPECT_OK(tq_graph_set_io(g, &x, 1, outs, variant == 3 ? 2 : 1));
+    TQ_EXPECT_OK(tq_graph_finalize(g));
+}
+
+static void test_fuse_layernorm(tq_rng *rng)
+{
+    for (int variant = 0; variant <= 4; variant++) {
+        fixture f;
+        fx_init(&f);
+        f.g->opset = 13;
+        const int64_t c_dim = 24;
+        build_layernorm(rng, f.g, variant, c_dim);
+        tq_tensor s;
+        shape_of(&s, 3, (int64_t[]){2, 5, c_dim});
+        /* variant 4's gamma does not broadcast: nothing to run, structure only */
+        tq_graph *c = NULL;
+        if (variant == 4) {
+            TQ_EXPECT_OK(tq_graph_clone(f.g, &f.arena, f.g->alloc, &c));
+            TQ_EXPECT_OK(tq_pass_run(c, "fuse_layernorm"));
+        } else {
+            c = check_pass(f.g, &f.arena, "fuse_layernorm", &s, 1e-6);
+        }
+        if (c) {
+            printf("  variant %d: %zu nodes, %zu LayerNormalization\n", variant, c->n_nodes,
+                   count_op(c, TQ_OP_LAYER_NORM));
+            TQ_EXPECT_EQ_I64(count_op(c, TQ_OP_LAYER_NORM), variant == 0 ? 1 : 0);
+            TQ_EXPECT_EQ_I64(c->n_nodes, variant == 0 ? 1 : 9);
+            for (size_t i = 0; i < c->n_nodes && variant == 0; i++) {
+                TQ_CHECK(c->nodes[i].n_in == 3 &&
+                         c->nodes[i].in[1] == tq_graph_find_value(c, "gamma") &&
+                         c->nodes[i].in[2] == tq_graph_find_value(c, "beta"));
+            }
+            tq_graph_destroy(c);
+        }
+        tq_test_free_all();
+        fx_done(&f);
+    }
+}
+
 /* Unused chains go; graph outputs stay; unknown pass names are refused. */
 static void test_dce_and_run(tq_rng *rng)
 {
@@ -469,6 +536,7 @@ int main(int argc, char **argv)
     TQ_RUN(test_fold_batchnorm);
     TQ_RUN(test_fuse_conv_bias_act);
     TQ_RUN(test_fuse_residual);
+    TQ_RUN(test_fuse_layernorm);
     TQ_RUN(test_dce_and_run);
     TQ_RUN(test_real_models);
     return tq_test_end();
