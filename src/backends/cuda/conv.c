@@ -1051,7 +1051,7 @@ static size_t conv_gemm_ws(const conv_kernel *kc)
  * convolution's matmul (conv_gemm_prepare) are timed (autotune times the epilogue kernel too)
  * and the fastest of all is kept: some fused engines are far slower than a plain convolution
  * plus one pass over the output (strict FP32 especially). Sets kc->path, kc->plan and the
- * workspace; every other plan is dropped (and the matmul, unless chosen). *best_out: the
+ * workspace; every other plan is dropped (an unchosen matmul by the caller). *best_out: the
  * winner (plan NULL and eng -1 for PATH_DIRECT, when nothing else runs, and PATH_GEMM). */
 static tfmq_status conv_autotune(conv_kernel *kc, const tq_cuda_prep *p, const tq_tensor *b,
                                  bool strict, conv_cand *best_out)
@@ -1118,10 +1118,6 @@ static tfmq_status conv_autotune(conv_kernel *kc, const tq_cuda_prep *p, const t
                 desc_drop(kc, cands[path][i].plan);
             }
         }
-    }
-    if (chosen != PATH_GEMM && kc->gemm) {
-        kc->gemm->destroy(kc->gemm);
-        kc->gemm = NULL;
     }
     kc->path = chosen;
     kc->base.workspace_bytes = 0;
@@ -1440,6 +1436,7 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
             conv_record(kc, p->plan_cache, key, &best);
         }
     }
+    /* whichever way the path was chosen, keep only what it runs */
     if (kc->path != PATH_GEMM && kc->gemm) {
         kc->gemm->destroy(kc->gemm);
         kc->gemm = NULL;

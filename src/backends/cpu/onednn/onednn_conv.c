@@ -314,9 +314,9 @@ static int conv_impl_rank(const_dnnl_primitive_desc_t pd)
  * faster than the direct kernel alone (bench/wino_probe.c) and 1.2-1.4x in the model with its
  * reorders (tfmq_cpu_profile); at 7x7 1.2x at batch 1 but 0.88x at batch 8, hence the
  * output-size floor; with 16 channels (ResNet-20's 32x32 layers) 0.7x, hence the channel floor
- * (64, the fewest ResNet-50's 3x3 layers have). It computes in oneDNN's blocked layout nChw16c between reorder stages, the
- * residual as a sum post-op onto a reordered copy; results differ from the direct kernel's by
- * the transform's rounding (docs/CPU_BACKEND.md). Not in graphs that quantize
+ * (64, the fewest ResNet-50's 3x3 layers have). It computes in oneDNN's blocked layout nChw16c
+ * between reorder stages, the residual as a sum post-op onto a reordered copy; results differ
+ * from the direct kernel's by the transform's rounding (docs/CPU_BACKEND.md). Not in graphs that quantize
  * (QuantizeLinear): their float convolutions feed rounding steps, where a different float
  * rounding flips whole int8 units against the reference and other runtimes. TFMQ_CPU_WINOGRAD=0
  * turns it off. */
@@ -330,15 +330,18 @@ static bool conv_wino_wanted(const tq_cpu_prep *p, const conv_plan *cp)
         p->isa < TQ_CPU_ISA_AVX512) {
         return false;
     }
-    const tq_graph *g = p->ctx->graph;
+    if (cp->wei[2] != 3 || cp->wei[3] != 3 || cp->stride[0] != 1 || cp->stride[1] != 1 ||
+        cp->dil[0] != 0 || cp->dil[1] != 0 || cp->dst[2] * cp->dst[3] < TQ_WINO_MIN_OUT_HW ||
+        cp->src[1] < TQ_WINO_MIN_CHANNELS || cp->dst[1] < TQ_WINO_MIN_CHANNELS) {
+        return false;
+    }
+    const tq_graph *g = p->ctx->graph; /* scanned last: only for the nodes that qualify */
     for (size_t i = 0; g && i < g->n_nodes; i++) {
         if (g->nodes[i].op == TQ_OP_QUANTIZE_LINEAR) {
             return false;
         }
     }
-    return cp->wei[2] == 3 && cp->wei[3] == 3 && cp->stride[0] == 1 && cp->stride[1] == 1 &&
-           cp->dil[0] == 0 && cp->dil[1] == 0 && cp->dst[2] * cp->dst[3] >= TQ_WINO_MIN_OUT_HW &&
-           cp->src[1] >= TQ_WINO_MIN_CHANNELS && cp->dst[1] >= TQ_WINO_MIN_CHANNELS;
+    return true;
 }
 
 /* A Winograd primitive descriptor into *pd when conv_wino_wanted and oneDNN has one for the node
@@ -366,7 +369,8 @@ static void conv_pd_wino(const tq_cpu_prep *p, conv_plan *cp, dnnl_primitive_des
 
 /* The primitive descriptor: Winograd where conv_pd_wino gives one; else in the tensors' own
  * layouts when oneDNN has a direct kernel for them, else computing NHWC -> NHWC (the layout of
- * its direct kernels) between reorder stages when that ranks better. *y_tag_out gets the destination layout computed in. */
+ * its direct kernels) between reorder stages when that ranks better. *y_tag_out gets the
+ * destination layout computed in. */
 static tfmq_status conv_pd_layouts(const tq_cpu_prep *p, conv_plan *cp,
                                    dnnl_primitive_desc_t *pd, dnnl_format_tag_t *x_tag_out,
                                    dnnl_format_tag_t *y_tag_out)
