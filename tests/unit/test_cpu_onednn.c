@@ -729,43 +729,34 @@ static void build_matmul(tq_rng *rng, tcase *tc, int ra, const int64_t *ad, int 
     fill_f32(rng, tc_in(tc, 1, TFMQ_DTYPE_FLOAT32, rb, bd, b_const), nb, -1.0f, 1.0f);
 }
 
-static void test_matmul(tq_rng *rng)
+/* One MatMul case: built, checked against the reference (oneDNN must take it), freed. */
+static void matmul_case(tq_rng *rng, const char *label, int ra, const int64_t *ad, int rb,
+                        const int64_t *bd, bool b_const)
 {
     tcase tc;
+    build_matmul(rng, &tc, ra, ad, rb, bd, b_const);
+    check_case(&tc, label, true);
+    tc_free(&tc);
+}
+
+static void test_matmul(tq_rng *rng)
+{
     const int64_t a2[2] = {13, 29}, b2[2] = {29, 7};
-    build_matmul(rng, &tc, 2, a2, 2, b2, true);
-    check_case(&tc, "MatMul 2-D constant B", true);
-    tc_free(&tc);
-    build_matmul(rng, &tc, 2, a2, 2, b2, false);
-    check_case(&tc, "MatMul 2-D", true);
-    tc_free(&tc);
+    matmul_case(rng, "MatMul 2-D constant B", 2, a2, 2, b2, true);
+    matmul_case(rng, "MatMul 2-D", 2, a2, 2, b2, false);
     const int64_t a3[3] = {4, 5, 8}, b3[3] = {4, 8, 6}, b2c[2] = {8, 6};
-    build_matmul(rng, &tc, 3, a3, 3, b3, false);
-    check_case(&tc, "MatMul batched", true);
-    tc_free(&tc);
-    build_matmul(rng, &tc, 3, a3, 2, b2c, true);
-    check_case(&tc, "MatMul batched, 2-D constant B", true);
-    tc_free(&tc);
+    matmul_case(rng, "MatMul batched", 3, a3, 3, b3, false);
+    matmul_case(rng, "MatMul batched, 2-D constant B", 3, a3, 2, b2c, true);
     /* a constant B without batch dims is one 2-D product over A's rows (mm_plan_matmul) */
     const int64_t a_seq[3] = {16, 1, 24}, b_lin[3] = {1, 24, 40}, b_lin2[2] = {24, 40};
-    build_matmul(rng, &tc, 3, a_seq, 3, b_lin, true);
-    check_case(&tc, "MatMul [16,1,24] x constant [1,24,40]", true);
-    tc_free(&tc);
+    matmul_case(rng, "MatMul [16,1,24] x constant [1,24,40]", 3, a_seq, 3, b_lin, true);
     const int64_t a_4d[4] = {2, 3, 5, 24};
-    build_matmul(rng, &tc, 4, a_4d, 2, b_lin2, true);
-    check_case(&tc, "MatMul 4-D A x constant 2-D B", true);
-    tc_free(&tc);
-    build_matmul(rng, &tc, 3, a3, 3, b3, true);
-    check_case(&tc, "MatMul batched constant B", true);
-    tc_free(&tc);
+    matmul_case(rng, "MatMul 4-D A x constant 2-D B", 4, a_4d, 2, b_lin2, true);
+    matmul_case(rng, "MatMul batched constant B", 3, a3, 3, b3, true);
     const int64_t a4[4] = {2, 1, 3, 5}, b4[4] = {1, 3, 5, 4};
-    build_matmul(rng, &tc, 4, a4, 4, b4, false);
-    check_case(&tc, "MatMul 4-D broadcast", true);
-    tc_free(&tc);
+    matmul_case(rng, "MatMul 4-D broadcast", 4, a4, 4, b4, false);
     const int64_t a1[1] = {8};
-    build_matmul(rng, &tc, 1, a1, 3, b3, false);
-    check_case(&tc, "MatMul 1-D A", true);
-    tc_free(&tc);
+    matmul_case(rng, "MatMul 1-D A", 1, a1, 3, b3, false);
 }
 
 static void test_qgemm(tq_rng *rng)
