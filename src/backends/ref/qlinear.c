@@ -426,3 +426,137 @@ tfmq_status tq_ref_qadd(tq_op_ctx *ctx)
     }
     return TFMQ_OK;
 }
+
+/* ---- QAdd's division-free forms (qlinear.h, tq_ql_add_form) ---- */
+/* QAdd's definition (backends/ref/qlinear.c) for stored bytes a, b, before clamping. */
+static double ql_add_def(const tq_ql_add_form *q, int32_t a, int32_t b)
+{
+    return nearbyint((q->a_scale * (double)(a - q->a_zp) + q->b_scale * (double)(b - q->b_zp)) /
+                     q->y_scale) +
+           (double)q->y_zp;
+}
+
+static double ql_add_clamp(const tq_ql_add_form *q, double v)
+{
+    return v < (double)q->lo ? (double)q->lo : (v > (double)q->hi ? (double)q->hi : v);
+}
+
+/* The division-free double form (use_dm) when it matches the definition on every byte pair. */
+static void ql_add_try_double(tq_ql_add_form *q)
+{
+    q->dka = q->a_scale / q->y_scale;
+    q->dkb = q->b_scale / q->y_scale;
+    q->dc0 = -(q->dka * (double)q->a_zp + q->dkb * (double)q->b_zp);
+    q->use_dm = false;
+    if (!isfinite(q->dka) || !isfinite(q->dkb) || !isfinite(q->dc0)) {
+        return;
+    }
+    const int32_t a0 = q->a_s8 ? -128 : 0, b0 = q->b_s8 ? -128 : 0;
+    for (int32_t a = a0; a < a0 + 256; a++) {
+        for (int32_t b = b0; b < b0 + 256; b++) {
+            double m = nearbyint(fma(q->dka, (double)a, fma(q->dkb, (double)b, q->dc0))) +
+                       (double)q->y_zp;
+            if (ql_add_clamp(q, m) != ql_add_clamp(q, ql_add_def(q, a, b))) {
+                return;
+            }
+        }
+    }
+    q->use_dm = true;
+}
+
+/* At most half an ulp of a float of magnitude up to x: the rounding error of fmaf there. */
+static double ql_half_ulp_f(double x)
+{
+    int ex;
+    (void)frexp(x, &ex); /* x < 2^ex */
+    return fmax(ldexp(1.0, ex - 25), 0x1p-150);
+}
+
+/* The near-tie threshold of the checked float form (use_fh), from dka, dkb, dc0 and the float
+ * constants. Let x be the exact real (a_scale (a - a_zp) + b_scale (b - b_zp)) / y_scale and
+ * v = fmaf(ka, a, t), t = fmaf(kb, b, c0), for stored bytes a in [a0, a0 + 255], b likewise,
+ * |a| <= A, |b| <= B. Then |v - x| <= e_f with
+ *   e_f = |ka - dka| A + |kb - dkb| B + |c0 - dc0|   the float constants vs the doubles (exact
+ *                                                   differences);
+ *       + T 2^-50     the doubles vs the reals: a few roundings of 2^-53 on terms of total size
+ *                     T = |dka| (A + |a_zp|) + |dkb| (B + |b_zp|);
+ *       + h(X_t) + h(X_v)   the two fmaf roundings, h(X) being half an ulp at magnitude X, X_t
+ *                     and X_v bounds on |t| and |ka a + t| (affine in a and b: at the corners).
+ * The definition's double d (exact products, one rounded sum, one rounded quotient) has
+ * |d - x| <= 2^-51 |x| <= T 2^-50 = e_d. With e = e_f + e_d and a lane's v more than 4e from every
+ * half-integer, x is more than 3e from one and d more than 2e: v, x and d lie in the same open
+ * interval (k - 1/2, k + 1/2), so nearbyintf(v) = nearbyint(d) = k and, after y_zp and clamping,
+ * both forms agree. The kernels clamp v to [L, H] = [lo - y_zp, hi - y_zp] before rounding (the
+ * same result: the bounds are integers), so a clamped lane is a whole number, never flagged, and
+ * rightly so: v < L gives d < L + 2e < L + 1/2, which rounds to L or below and clamps to L as
+ * well (likewise above H). Since vc - round(vc) is exact in float for the clamped v, lanes with
+ * |vc - round(vc)| >= 1/2 - 4e cover all others; the factor 4 instead of 1 also covers the
+ * rounding of this computation. The threshold is 1/2 - 4e rounded down to float (0 when e is
+ * that large: every lane a near tie). */
+static float ql_add_tie(const tq_ql_add_form *q)
+{
+    const double A = q->a_s8 ? 128.0 : 255.0, B = q->b_s8 ? 128.0 : 255.0;
+    const double a0 = q->a_s8 ? -128.0 : 0.0, b0 = q->b_s8 ? -128.0 : 0.0;
+    const double ka = (double)q->ka, kb = (double)q->kb, c0 = (double)q->c0;
+    const double T =
+        fabs(q->dka) * (A + fabs((double)q->a_zp)) + fabs(q->dkb) * (B + fabs((double)q->b_zp));
+    const double t_lo = fmin(kb * b0, kb * (b0 + 255.0)) + c0,
+                 t_hi = fmax(kb * b0, kb * (b0 + 255.0)) + c0;
+    const double ht = ql_half_ulp_f(fmax(fabs(t_lo), fabs(t_hi)) * (1.0 + 0x1p-20));
+    const double v_lo = fmin(ka * a0, ka * (a0 + 255.0)) + t_lo - ht,
+                 v_hi = fmax(ka * a0, ka * (a0 + 255.0)) + t_hi + ht;
+    const double hv = ql_half_ulp_f(fmax(fabs(v_lo), fabs(v_hi)) * (1.0 + 0x1p-20));
+    const double e = fabs(ka - q->dka) * A + fabs(kb - q->dkb) * B + fabs(c0 - q->dc0) +
+                     ldexp(T, -49) /* both T terms */ + ht + hv;
+    const double t = 0.5 - 4.0 * e;
+    if (!(t > 0.0)) {
+        return 0.0f;
+    }
+    float tf = (float)t;
+    return (double)tf > t ? nextafterf(tf, 0.0f) : tf;
+}
+
+/* Choose the float form of q when it gives the definition's result for all 65536 byte pairs
+ * (after clamping); the division-free float32 arithmetic is the vector kernels' fast path.
+ * Else the checked float form when, with near ties taken from the definition, it gives the
+ * definition's result everywhere (by construction, ql_add_tie; checked all the same) and few
+ * pairs are near ties: a flagged vector costs a mispredicted branch and the double path, some 20
+ * float vectors' time, so the checked form (about 1.5x the float form unflagged, the double form
+ * about 4x) is kept to at most 1/256 of the pairs (some 6% of 16-lane vectors of random bytes).
+ * The double form is the fallback. */
+void tq_ql_add_form_plan(tq_ql_add_form *q)
+{
+    q->use_f = false;
+    q->use_fh = false;
+    ql_add_try_double(q);
+    q->ka = (float)q->dka;
+    q->kb = (float)q->dkb;
+    q->c0 = (float)q->dc0;
+    q->vlo = (float)(q->lo - q->y_zp);
+    q->vhi = (float)(q->hi - q->y_zp);
+    q->fyz = (float)q->y_zp;
+    if (!isfinite(q->ka) || !isfinite(q->kb) || !isfinite(q->c0)) {
+        return;
+    }
+    q->fh_tie = ql_add_tie(q);
+    bool exact = true, checked = true;
+    int32_t n_tie = 0;
+    const int32_t max_tie = 65536 / 256, a0 = q->a_s8 ? -128 : 0, b0 = q->b_s8 ? -128 : 0;
+    for (int32_t a = a0; a < a0 + 256 && (exact || (checked && n_tie <= max_tie)); a++) {
+        for (int32_t b = b0; b < b0 + 256; b++) {
+            const double d = ql_add_clamp(q, ql_add_def(q, a, b));
+            float v = fmaf(q->ka, (float)a, fmaf(q->kb, (float)b, q->c0));
+            v = v < q->vlo ? q->vlo : (v > q->vhi ? q->vhi : v); /* as the kernels */
+            const float r = nearbyintf(v);
+            const bool same = (double)(r + q->fyz) == d;
+            exact = exact && same;
+            if (fabsf(v - r) >= q->fh_tie) {
+                n_tie++; /* the double path: d (its use_dm form checked above) */
+            } else {
+                checked = checked && same;
+            }
+        }
+    }
+    q->use_f = exact;
+    q->use_fh = !exact && checked && n_tie <= max_tie;
+}

@@ -57,4 +57,31 @@ tfmq_status tq_ql_check(const tq_op_ctx *ctx, int64_t n_oc, tfmq_dtype *y_dt_out
 /* Validate the inputs of QAdd and the activation attribute; *y_dt_out gets the output dtype. */
 tfmq_status tq_ql_check_add(const tq_op_ctx *ctx, tfmq_dtype *y_dt_out);
 
+/* QAdd in forms fast kernels can use (the CPU's vector kernels, the CUDA kernel), each equal to
+ * the definition (docs/QUANTIZATION.md) on every pair of stored bytes after clamping: the caller
+ * fills the fields up to y_scale, tq_ql_add_form_plan() the rest, checking all 65536 pairs. */
+typedef struct tq_ql_add_form {
+    bool a_s8, b_s8, y_s8; /* int8 (true) or uint8 */
+    int32_t a_zp, b_zp, y_zp, lo, hi; /* lo, hi: tq_ql_bounds */
+    double a_scale, b_scale, y_scale;
+    /* the float form when it equals the definition for every (a, b) pair:
+     * y = round(fma(ka, a, fma(kb, b, c0))) + y_zp, clamped, on the stored bytes a and b.
+     * No division and float lanes. */
+    bool use_f;
+    float ka, kb, c0;
+    float vlo, vhi, fyz; /* lo - y_zp, hi - y_zp and y_zp (kernels clamp before rounding) */
+    /* else, when the float form misses only near ties, the checked float form (use_fh): a lane
+     * where |v - round(v)| >= fh_tie (v the float form before rounding, clamped to
+     * [lo - y_zp, hi - y_zp]) takes the double path below; the margin is derived and the result
+     * checked exhaustively in qlinear.c */
+    bool use_fh;
+    float fh_tie;
+    /* else (or for those lanes) the same form in double, still without a division, when it is
+     * exact likewise; else the definition itself */
+    bool use_dm;
+    double dka, dkb, dc0;
+} tq_ql_add_form;
+
+void tq_ql_add_form_plan(tq_ql_add_form *q);
+
 #endif

@@ -22,6 +22,7 @@
 #define TQ_CPU_SIMD_H
 
 #include "backends/cpu/cpu.h"
+#include "backends/ref/qlinear.h"
 
 /* ---- parameters of the row kernels ---- */
 typedef enum tq_cpu_simd_unop {
@@ -58,27 +59,9 @@ typedef struct tq_cpu_simd_dequant {
     float scale;
 } tq_cpu_simd_dequant;
 
-/* tfmq.QAdd over equal shapes (docs/QUANTIZATION.md): all in double, no contraction. */
-typedef struct tq_cpu_simd_qadd {
-    bool a_s8, b_s8, y_s8; /* int8 (true) or uint8 */
-    int32_t a_zp, b_zp, y_zp, lo, hi;
-    double a_scale, b_scale, y_scale;
-    /* float form, used by the vector tables when it equals the definition for every (a, b)
-     * pair (checked exhaustively at planning, simd.c): y = round(fma(ka, a, fma(kb, b, c0)))
-     * + y_zp, clamped, on the stored bytes a and b. Twice the lanes and no division. */
-    bool use_f;
-    float ka, kb, c0;
-    float vlo, vhi, fyz; /* lo - y_zp, hi - y_zp and y_zp (the kernels clamp before rounding) */
-    /* else, when the float form misses only near ties, the checked float form (use_fh): a vector
-     * with a lane where |v - round(v)| >= fh_tie (v the float form before rounding, clamped to
-     * [lo - y_zp, hi - y_zp]) is redone by the double path below; the margin is derived and the
-     * result checked exhaustively in simd.c */
-    bool use_fh;
-    float fh_tie;
-    /* else the same form in double (8 lanes, still no division) when it is exact likewise */
-    bool use_dm;
-    double dka, dkb, dc0;
-} tq_cpu_simd_qadd;
+/* tfmq.QAdd over equal shapes: the definition and its division-free forms, planned by
+ * tq_ql_add_form_plan (backends/ref/qlinear.h). */
+typedef tq_ql_add_form tq_cpu_simd_qadd;
 
 /* One pooling window over channels-last data: taps at x + i*h_step + j*w_step (i < nh, j < nw)
  * in this order, each tap `c` contiguous channels. */
