@@ -875,6 +875,8 @@ static void test_pool(tq_rng *unused)
     }
     static const int64_t big[4] = {2, 64, 56, 56};
     check_pool(&rng, TQ_OP_MAX_POOL, TFMQ_DTYPE_FLOAT32, big, &geos[3], 0);
+    check_pool(&rng, TQ_OP_MAX_POOL, TFMQ_DTYPE_INT8, big, &geos[3], 0);  /* 16 bytes a thread */
+    check_pool(&rng, TQ_OP_MAX_POOL, TFMQ_DTYPE_UINT8, big, &geos[6], 0); /* in NHWC */
     check_pool(&rng, TQ_OP_AVERAGE_POOL, TFMQ_DTYPE_FLOAT32, big, &geos[0], 1);
     /* MaxPool with Indices: the host's */
     static const int64_t xd[4] = {1, 3, 6, 6}, k[2] = {2, 2};
@@ -1252,6 +1254,29 @@ static void test_qdq(tq_rng *unused)
     gcase q3 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {&x, &s}, .n_in = 2, .const_mask = 2,
                 .label = "Q no zero point"};
     check_case(&q3);
+    /* per tensor with a multiple of 4 elements: the 4-per-thread float kernel (quant_vec4_k),
+     * with ties, NaN, infinities, values past 2^23 steps and just inside the range */
+    static const int64_t d8[] = {2, 4, 6, 8};
+    tq_tensor x8 = mk(TFMQ_DTYPE_FLOAT32, 4, d8);
+    fill_f32(&rng, &x8, -40.0f, 40.0f);
+    float *p8 = x8.data;
+    static const float specials[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, 2097152.25f,
+                                     -2097152.5f, 31.875f, -32.125f, 0.125f, -0.125f, 0.375f};
+    for (size_t i = 0; i < sizeof(specials) / sizeof(specials[0]); i++) {
+        p8[i * 29 % 384] = specials[i];
+    }
+    for (size_t i = 1; i < tq_tensor_numel(&x8); i += 5) {
+        p8[i] = ((float)((int)tq_rng_below(&rng, 400) - 200) + 0.5f) * 0.25f;
+    }
+    gcase q5 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {&x8, &s, &zu}, .n_in = 3, .const_mask = 6,
+                .layouts = true, .label = "Q u8 per tensor, 4 per thread"};
+    check_case(&q5);
+    gcase q6 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {&x8, &s, &zi}, .n_in = 3, .const_mask = 6,
+                .layouts = true, .label = "Q s8 per tensor, 4 per thread"};
+    check_case(&q6);
+    gcase q7 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {&x8, &s}, .n_in = 2, .const_mask = 2,
+                .label = "Q no zero point, 4 per thread"};
+    check_case(&q7);
     /* per axis (axis 1) */
     tq_tensor sa = mk(TFMQ_DTYPE_FLOAT32, 1, c3), za = mk(TFMQ_DTYPE_INT8, 1, c3);
     fill_f32(&rng, &sa, 0.1f, 0.5f);
@@ -1278,7 +1303,7 @@ static void test_qdq(tq_rng *unused)
     gcase d4c = {.op = TQ_OP_DEQUANTIZE_LINEAR, .in = {&xq, &sa, &za}, .n_in = 3,
                  .const_mask = 6, .layouts = true, .label = "DQ s8 per axis 1"};
     check_case(&d4c);
-    tq_tensor *fr[] = {&x, &s, &zu, &zi, &sa, &za, &xq, &xu, &xi, &s2};
+    tq_tensor *fr[] = {&x, &x8, &s, &zu, &zi, &sa, &za, &xq, &xu, &xi, &s2};
     for (size_t i = 0; i < sizeof(fr) / sizeof(fr[0]); i++) {
         rm(fr[i]);
     }

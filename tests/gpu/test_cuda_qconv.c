@@ -8,12 +8,13 @@
  * differ by one unit (its epilogue rounds in float) on at most 1% of the elements and never by
  * more. Cases: ResNet-50 / MobileNetV2 shapes (1x1, 3x3, stride 2, 7x7 stem with C = 3,
  * depthwise, odd channel counts, grouped, dilation), batch 1 and 3, activation none / Relu /
- * Clip, int8 and uint8 with zero points. The tiled kernel for few input channels
- * ("cuda:qconv_stem_tiled": the full ResNet-50 stem at batch 2, C = 1..4, K not a multiple of 8
- * or 16, two k tiles, 11x11 with more than 48 KB of shared memory, dilation, odd image sizes)
- * and QAdd's 16-byte path ("cuda:qadd_v16", and an odd size that must stay on "cuda:qadd")
- * must be the ones taken. Depthwise convolutions for the depthwise kernel of qconv_direct.cu
- * and its edges (3x3 / 5x5, strides 1, 2, 2x1, 1x2, odd sizes, pads 0 / 1 / asymmetric / beyond
+ * Clip, int8 and uint8 with zero points. The tiled kernel for few input channels, in its
+ * tensor-core variant where it applies ("cuda:qconv_stem_mma") and with that variant off
+ * ("cuda:qconv_stem_tiled"): the full ResNet-50 stem at batch 2, C = 1..4, K not a multiple of 8
+ * or 16, two k tiles, 11x11 with more than 48 KB of shared memory, dilation, odd image sizes
+ * and QAdd's 16-byte path in each of its arithmetics ("cuda:qadd_v16_f32", "_f32_checked" and
+ * the definition's "cuda:qadd_v16"; an odd size must stay on "cuda:qadd") must be the ones
+ * taken. Depthwise convolutions for the depthwise kernel of qconv_direct.cu and its edges (3x3 / 5x5, strides 1, 2, 2x1, 1x2, odd sizes, pads 0 / 1 / asymmetric / beyond
  * the input, C = 4 .. 144, C not a multiple of 4 and 7x7 on the generic kernel, int8 and uint8
  * with zero points, with and without bias, Relu and Clip), and tq_qk_conv_direct() itself at
  * placements of x, w and y that select each vector width or the generic kernel
@@ -517,17 +518,39 @@ static const conv_spec tiled_specs[] = {
     {"4x4 s3 C2 K32 p1 50x37", 1, 2, 50, 37, 32, 4, 4, 3, 1, 1, 1},
 };
 
+/* The kernel qconv_direct.cu takes for a stem-like case: the tensor-core variant on sm_80 and
+ * later when the k tile (K rounded up to 8, one tile up to 128) is a multiple of 32, unless
+ * TFMQ_CUDA_QCONV_STEM_MMA=0; else the dp4a one. */
+static const char *tiled_impl(const conv_spec *s, bool mma_on)
+{
+    const int64_t k8 = (s->m + 7) / 8 * 8;
+    return mma_on && g_dev.sm >= 80 && k8 <= 128 && k8 % 32 == 0 ? "cuda:qconv_stem_mma"
+                                                                  : "cuda:qconv_stem_tiled";
+}
+
 static void test_qconv_tiled(tq_rng *rng)
 {
-    static const char *tiled = "cuda:qconv_stem_tiled";
     static const int acts[] = {1, 0, 2, 1, 0, 2, 1, 0};
     const size_t n = sizeof(tiled_specs) / sizeof(tiled_specs[0]);
-    for (size_t i = 0; i < n; i++) {
-        qconv_case_impl(rng, &tiled_specs[i], acts[i], false, true, tiled);
+    for (int pass = 0; pass < 2; pass++) {
+        const bool mma_on = pass == 0;
+        if (!mma_on) {
+            setenv("TFMQ_CUDA_QCONV_STEM_MMA", "0", 1);
+        }
+        for (size_t i = 0; i < n; i++) {
+            qconv_case_impl(rng, &tiled_specs[i], acts[i], false, true,
+                            tiled_impl(&tiled_specs[i], mma_on));
+        }
+        qconv_case_impl(rng, &tiled_specs[2], 0, false, false,
+                        tiled_impl(&tiled_specs[2], mma_on)); /* no bias */
+        qconv_case_impl(rng, &tiled_specs[0], 0, false, false,
+                        tiled_impl(&tiled_specs[0], mma_on)); /* the stem without bias */
+        qconv_case_impl(rng, &conv_specs[6], 1, false, true,
+                        tiled_impl(&conv_specs[6], mma_on)); /* the 56x56 stem */
+        qconv_case_impl(rng, &conv_specs[7], 2, false, true,
+                        tiled_impl(&conv_specs[7], mma_on)); /* mbv2 stem, stride 2 */
+        unsetenv("TFMQ_CUDA_QCONV_STEM_MMA");
     }
-    qconv_case_impl(rng, &tiled_specs[2], 0, false, false, tiled); /* no bias */
-    qconv_case_impl(rng, &conv_specs[6], 1, false, true, tiled);   /* the 56x56 stem */
-    qconv_case_impl(rng, &conv_specs[7], 2, false, true, tiled);   /* mbv2 stem, stride 2 */
 }
 
 /* ---- depthwise convolutions: the depthwise kernel of qconv_direct.cu ----
@@ -908,10 +931,13 @@ static void test_qgemm(tq_rng *rng)
 }
 
 /* ---- QAdd ---- */
-static void qadd_case_impl(tq_rng *rng, int32_t ra, const int64_t *ad, int32_t rb,
-                           const int64_t *bd, bool b_const, int act, bool asym, const char *name,
-                           const char *want_impl)
+/* scales: a_scale, b_scale and y_scale, or NULL for 0.031, 0.047 and 0.061 */
+static void qadd_case_sc(tq_rng *rng, int32_t ra, const int64_t *ad, int32_t rb,
+                         const int64_t *bd, bool b_const, int act, bool asym, const char *name,
+                         const char *want_impl, const float *scales)
 {
+    static const float def_scales[3] = {0.031f, 0.047f, 0.061f};
+    const float *sc = scales ? scales : def_scales;
     tcase tc;
     tc_init(&tc, TQ_OP_QADD, 8);
     const tfmq_dtype dt = asym ? TFMQ_DTYPE_UINT8 : TFMQ_DTYPE_INT8;
@@ -923,11 +949,11 @@ static void qadd_case_impl(tq_rng *rng, int32_t ra, const int64_t *ad, int32_t r
     for (size_t i = 0; i < tq_tensor_numel(&tc.in[3]); i++) {
         b[i] = (uint8_t)tq_rng_below(rng, 256);
     }
-    *(float *)tc_in(&tc, 1, TFMQ_DTYPE_FLOAT32, 0, NULL, true) = 0.031f;
+    *(float *)tc_in(&tc, 1, TFMQ_DTYPE_FLOAT32, 0, NULL, true) = sc[0];
     *(uint8_t *)tc_in(&tc, 2, dt, 0, NULL, true) = asym ? 131 : 0;
-    *(float *)tc_in(&tc, 4, TFMQ_DTYPE_FLOAT32, 0, NULL, true) = 0.047f;
+    *(float *)tc_in(&tc, 4, TFMQ_DTYPE_FLOAT32, 0, NULL, true) = sc[1];
     *(uint8_t *)tc_in(&tc, 5, dt, 0, NULL, true) = asym ? 119 : 0;
-    *(float *)tc_in(&tc, 6, TFMQ_DTYPE_FLOAT32, 0, NULL, true) = 0.061f;
+    *(float *)tc_in(&tc, 6, TFMQ_DTYPE_FLOAT32, 0, NULL, true) = sc[2];
     *(uint8_t *)tc_in(&tc, 7, dt, 0, NULL, true) = asym ? 127 : 0;
     tc_act(&tc, act);
     char label[256];
@@ -937,6 +963,13 @@ static void qadd_case_impl(tq_rng *rng, int32_t ra, const int64_t *ad, int32_t r
         check_case(&tc, label, true, want_impl);
     }
     tc_free(&tc);
+}
+
+static void qadd_case_impl(tq_rng *rng, int32_t ra, const int64_t *ad, int32_t rb,
+                           const int64_t *bd, bool b_const, int act, bool asym, const char *name,
+                           const char *want_impl)
+{
+    qadd_case_sc(rng, ra, ad, rb, bd, b_const, act, asym, name, want_impl, NULL);
 }
 
 static void qadd_case(tq_rng *rng, int32_t ra, const int64_t *ad, int32_t rb, const int64_t *bd,
@@ -957,18 +990,44 @@ static void test_qadd(tq_rng *rng)
 }
 
 /* same shapes: 16 elements per thread where the size is a multiple of 16, else the strided
- * kernel */
+ * kernel; the default scales have an exact float form (tq_ql_add_form_plan) */
 static void test_qadd_vec(tq_rng *rng)
 {
     const int64_t big[4] = {2, 64, 56, 56}, odd[4] = {1, 3, 7, 5}, s16[4] = {1, 1, 4, 4};
     const int64_t flat[1] = {4112};
-    qadd_case_impl(rng, 4, big, 4, big, false, 0, false, "[2,64,56,56] + same", "cuda:qadd_v16");
-    qadd_case_impl(rng, 4, big, 4, big, false, 1, true, "[2,64,56,56] + same", "cuda:qadd_v16");
-    qadd_case_impl(rng, 4, big, 4, big, false, 2, false, "[2,64,56,56] + same", "cuda:qadd_v16");
-    qadd_case_impl(rng, 4, s16, 4, s16, false, 0, false, "[1,1,4,4] + same", "cuda:qadd_v16");
-    qadd_case_impl(rng, 1, flat, 1, flat, false, 0, true, "[4112] + same", "cuda:qadd_v16");
+    const char *v16 = "cuda:qadd_v16_f32";
+    qadd_case_impl(rng, 4, big, 4, big, false, 0, false, "[2,64,56,56] + same", v16);
+    qadd_case_impl(rng, 4, big, 4, big, false, 1, true, "[2,64,56,56] + same", v16);
+    qadd_case_impl(rng, 4, big, 4, big, false, 2, false, "[2,64,56,56] + same", v16);
+    qadd_case_impl(rng, 4, s16, 4, s16, false, 0, false, "[1,1,4,4] + same", v16);
+    qadd_case_impl(rng, 1, flat, 1, flat, false, 0, true, "[4112] + same", v16);
     qadd_case_impl(rng, 4, odd, 4, odd, false, 0, false, "[1,3,7,5] + same", "cuda:qadd");
     qadd_case_impl(rng, 4, odd, 4, odd, false, 1, true, "[1,3,7,5] + same", "cuda:qadd");
+}
+
+/* The 16-element path's three arithmetics, each with scales that the planner gives it (the
+ * impl name says which ran). Checked form: the float form misses some byte pairs, all near
+ * ties, and the 401,408 random pairs of [2,64,56,56] cover each of the 65536 pairs about six
+ * times over, so a lane kept in float where the definition was due would show. Definition:
+ * scales with no exact float form (an exact tie among the pairs), and TFMQ_CUDA_QADD_F64=1. */
+static void test_qadd_forms(tq_rng *rng)
+{
+    const int64_t big[4] = {2, 64, 56, 56};
+    static const float fh[3] = {0.0850187764f, 0.0404382907f, 0.0793099254f};
+    static const float fh2[3] = {0.0345222726f, 0.0778229609f, 0.0287774727f};
+    static const float def[3] = {0.001f, 0.003f, 0.07f};
+    qadd_case_sc(rng, 4, big, 4, big, false, 0, true, "[2,64,56,56] checked form",
+                 "cuda:qadd_v16_f32_checked", fh);
+    qadd_case_sc(rng, 4, big, 4, big, false, 1, true, "[2,64,56,56] checked form 2",
+                 "cuda:qadd_v16_f32_checked", fh2);
+    qadd_case_sc(rng, 4, big, 4, big, false, 0, false, "[2,64,56,56] definition (s8)",
+                 "cuda:qadd_v16", def);
+    qadd_case_sc(rng, 4, big, 4, big, false, 2, true, "[2,64,56,56] definition (u8)",
+                 "cuda:qadd_v16", def);
+    setenv("TFMQ_CUDA_QADD_F64", "1", 1);
+    qadd_case_impl(rng, 4, big, 4, big, false, 1, true, "[2,64,56,56] TFMQ_CUDA_QADD_F64=1",
+                   "cuda:qadd_v16");
+    unsetenv("TFMQ_CUDA_QADD_F64");
 }
 
 int main(int argc, char **argv)
@@ -993,6 +1052,7 @@ int main(int argc, char **argv)
     TQ_RUN(test_qgemm);
     TQ_RUN(test_qadd);
     TQ_RUN(test_qadd_vec);
+    TQ_RUN(test_qadd_forms);
     printf("%d GPU runs, %zu of %zu elements differ from the reference\n", g_n_cases, g_n_diff,
            g_n_elems);
     tq_cuda_dev_close(&g_dev);

@@ -5,6 +5,7 @@
 // in double where that is what the reference does, so F32 results match it exactly) and
 // rounded once to the storage type.
 #include <math.h>
+#include <stdlib.h>
 
 #include "backends/cuda/kernels_dev.cuh"
 
@@ -463,6 +464,30 @@ __global__ void quant_k(int yt, int64_t n, int64_t n_ch, int64_t inner, const fl
     }
 }
 
+// Per-tensor float32 -> int8 / uint8, 4 elements per thread (one 16-byte load, one 4-byte
+// store), in float only: the same bytes as quant_k, since rintf(q) + z is exact below 2^23 and
+// clamps to the same bound above (|z| <= 255), and a NaN gives 0 in both.
+__global__ void quant_vec4_k(int yt, int64_t n4, const float *__restrict__ s,
+                             const int32_t *__restrict__ z, uint32_t *__restrict__ y,
+                             const float4 *__restrict__ x)
+{
+    const float lo = yt == TQK_I8 ? -128.0f : 0.0f, hi = yt == TQK_I8 ? 127.0f : 255.0f;
+    const float scale = s[0], zp = (float)z[0];
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n4;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        const float4 v = __ldg(x + i);
+        const float in[4] = {v.x, v.y, v.z, v.w};
+        uint32_t out = 0;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            float q = __fadd_rn(rintf(__fdiv_rn(in[j], scale)), zp);
+            q = q != q ? 0.0f : fminf(fmaxf(q, lo), hi);
+            out |= ((uint32_t)__float2int_rn(q) & 0xffu) << (8 * j);
+        }
+        y[i] = out;
+    }
+}
+
 template <typename T>
 __global__ void dequant_k(int xt, int64_t n, int64_t n_ch, int64_t inner,
                           const float *__restrict__ s, const int32_t *__restrict__ z,
@@ -495,6 +520,12 @@ extern "C" int tqk_quant_launch(int32_t ytype, int32_t xtype, int64_t n, int64_t
         return 0;
     }
     cudaStream_t st = (cudaStream_t)stream;
+    if (xtype == TQK_F32 && n_ch == 1 && n % 4 == 0 && tqk_aligned16(x) &&
+        (uintptr_t)y % 4 == 0 && !getenv("TFMQ_CUDA_QUANT_SCALAR")) {
+        quant_vec4_k<<<tqk_blocks(n / 4), TQK_BLOCK, 0, st>>>(ytype, n / 4, s, z, (uint32_t *)y,
+                                                               (const float4 *)x);
+        return (int)cudaGetLastError();
+    }
     TQK_FLOAT_DISPATCH(xtype, quant_k<T><<<tqk_blocks(n), TQK_BLOCK, 0, st>>>(
                                   ytype, n, n_ch, inner, s, z, y, (const T *)x));
     return (int)cudaGetLastError();

@@ -147,12 +147,19 @@ __global__ void maxpool_nhwc_vec_k(const tqk_pool p, T *__restrict__ y, const T 
     }
 }
 
-// The same for int8 / uint8 MaxPool: 16 channels per thread, integer comparisons (exact).
+// The same for int8 / uint8 MaxPool: 16 channels per thread as four words, each the per-byte
+// maximum of its taps with __vmaxs4 / __vmaxu4 (integer maxima: exact, and equal to "first tap,
+// then only a greater value").
+template <bool SIGNED> __device__ __forceinline__ uint32_t vmax4(uint32_t a, uint32_t b)
+{
+    return SIGNED ? __vmaxs4(a, b) : __vmaxu4(a, b);
+}
+
 template <typename T>
 __global__ void maxpool_nhwc_vec8_k(const tqk_pool p, T *__restrict__ y, const T *__restrict__ x)
 {
-    typedef tqk_vec<T> V;
-    const int CV = (int)(p.C / V::N);
+    constexpr bool S = sizeof(T) == 1 && (T)-1 < (T)0;
+    const int CV = (int)(p.C / 16);
     const int n_out = (int)(p.N * p.OH * p.OW) * CV;
     for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n_out; i += gridDim.x * blockDim.x) {
         int r = i;
@@ -166,27 +173,25 @@ __global__ void maxpool_nhwc_vec8_k(const tqk_pool p, T *__restrict__ y, const T
         int64_t h0, h1, w0, w1;
         pool_taps(s1, p.kh, p.dh, p.H, &h0, &h1);
         pool_taps(s2, p.kw, p.dw, p.W, &w0, &w1);
-        V best;
+        uint4 best = make_uint4(0u, 0u, 0u, 0u);
         bool any = false;
-        const V *xv = (const V *)x + (int64_t)n * p.H * p.W * CV + cv;
+        const uint4 *xv = (const uint4 *)x + (int64_t)n * p.H * p.W * CV + cv;
         for (int kh = (int)h0; kh < (int)h1; kh++) {
             const int ih = s1 + kh * (int)p.dh;
             for (int kw = (int)w0; kw < (int)w1; kw++) {
-                const V v = xv[((int64_t)ih * p.W + s2 + kw * (int)p.dw) * CV];
-#pragma unroll
-                for (int j = 0; j < V::N; j++) {
-                    best.v[j] = (!any || v.v[j] > best.v[j]) ? v.v[j] : best.v[j];
+                const uint4 v = __ldg(xv + ((int64_t)ih * p.W + s2 + kw * (int)p.dw) * CV);
+                if (!any) {
+                    best = v;
+                    any = true;
+                } else {
+                    best.x = vmax4<S>(best.x, v.x);
+                    best.y = vmax4<S>(best.y, v.y);
+                    best.z = vmax4<S>(best.z, v.z);
+                    best.w = vmax4<S>(best.w, v.w);
                 }
-                any = true;
             }
         }
-        if (!any) {
-#pragma unroll
-            for (int j = 0; j < V::N; j++) {
-                best.v[j] = 0;
-            }
-        }
-        ((V *)y)[i] = best;
+        ((uint4 *)y)[i] = best; // no tap: 0, as pool_k
     }
 }
 

@@ -11,8 +11,10 @@
  *     [lo, hi] -> INT8 y. Where this pattern yields no plan, the order of the probe
  *     (/work/shared/tools/cudnn_graph_probe.cu case 2a: MUL m, then ADD bias * m) and a FLOAT
  *     conv output are tried. Only for int8 x and y with zero points 0 (our quantizer's default),
- *     groups 1, C and K multiples of 4. Up to 4 finalized plans (8 with TFMQ_CUDA_QCONV_WIDE=1)
- *     are checked and timed at prepare on random data: a plan is kept only if it matches our direct kernel (below) on every
+ *     groups 1, C and K multiples of 4. Up to 4 finalized plans, at most one runtime-compiled
+ *     (with a plan cache, or TFMQ_CUDA_QCONV_WIDE=1: 8, any runtime-compiled; qk_choose) are
+ *     checked and timed at prepare on random data, each as a replayed CUDA graph
+ *     (qk_time_runs): a plan is kept only if it matches our direct kernel (below) on every
  *     element within one unit, with at most 1% of the elements one unit apart; the fastest
  *     such plan is used. With a plan cache (plan_cache.h) the choice of an earlier session for
  *     the same problem (the direct kernel, or a variant with its engine and knob choices) is
@@ -25,13 +27,18 @@
  *     grouped convolutions, the C = 3 stem, channel counts not multiple of 4, uint8 or non-zero
  *     zero points, and any shape cuDNN has no verified plan for. Few input channels (groups 1,
  *     C <= 4, S * C <= 64, R <= 16, int8 x, zero points 0: the stem) take the tiled kernel
- *     ("cuda:qconv_stem_tiled", qconv.h's tq_qk_tiled), the rest the one-output-per-thread
+ *     ("cuda:qconv_stem_tiled", qconv.h's tq_qk_tiled; on the tensor cores where it can,
+ *     "cuda:qconv_stem_mma", TFMQ_CUDA_QCONV_STEM_MMA=0 off), the rest the one-output-per-thread
  *     kernel. TFMQ_CUDA_QCONV_UNTILED=1 turns the tiled kernel off (A/B timing).
  * QGemm: our warp-per-output kernel (the final classifier: small), bit-exact.
  * QAdd: our element-wise kernel with numpy broadcasting, bit-exact; layout-free: either layout
  * given both activations in it. Same-shape operands in the same layout with a size that is a
  * multiple of 16 take the 16-bytes-per-thread path ("cuda:qadd_v16"; the strided kernel where a
- * pointer is not 16-byte aligned); TFMQ_CUDA_QADD_SCALAR=1 turns it off. */
+ * pointer is not 16-byte aligned); TFMQ_CUDA_QADD_SCALAR=1 turns it off. That path computes in
+ * float without a division where such a form equals the definition on all 65536 byte pairs
+ * ("cuda:qadd_v16_f32", or "_f32_checked" with near ties in double; tq_ql_add_form_plan):
+ * the definition's double division made the kernel FP64-bound (~3 ms of ResNet-50's INT8 11 ms
+ * at batch 256 on an H200). TFMQ_CUDA_QADD_F64=1 keeps the definition. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +89,7 @@ typedef struct qk_kernel {
     int32_t *d_bias;             /* int32 bias, or NULL */
     float *d_mult;               /* requantisation multipliers */
     float *d_cbias;              /* cuDNN: float bias as its graph wants it, or NULL */
+    bool wide;                   /* autotuning tries 8 plans, any runtime-compiled (qk_choose) */
     int32_t n_oc;
     int32_t y_lo, y_hi;
     bool has_bias;
@@ -575,10 +583,9 @@ static void qd_find_plans(qk_kernel *kq, cudnnBackendDescriptor_t graph, qk_cand
             continue;
         }
         got = got > want ? want : got;
-        /* TFMQ_CUDA_QCONV_WIDE=1: up to 8 plans, any number of them runtime-compiled (each
-         * such plan takes 0.35 to 0.76 s to finalize: worth it only with a plan cache) */
-        const char *wide_env = getenv("TFMQ_CUDA_QCONV_WIDE");
-        const bool wide = wide_env && strcmp(wide_env, "1") == 0;
+        /* wide: up to 8 plans, any number of them runtime-compiled (each such plan takes
+         * 0.35 to 0.76 s to finalize: worth it only with a plan cache, qk_choose) */
+        const bool wide = kq->wide;
         const int32_t max_cands = wide ? QK_MAX_CANDIDATES : 4;
         int32_t n_rtc = 0;
         for (int64_t i = 0; i < got && *n_cands < max_cands; i++) {
@@ -766,6 +773,82 @@ fail:
     return st;
 }
 
+/* One run of what is timed: the cuDNN plan kq->plan, or (direct) our kernel. */
+static bool qk_enqueue_one(qk_kernel *kq, qk_tune *t, bool direct, void *stream)
+{
+    if (direct) {
+        tq_qk_conv c = kq->conv;
+        c.x = t->x;
+        c.y = t->y;
+        return tq_qk_conv_direct(&c, stream) == (int)cudaSuccess;
+    }
+    return qk_conv_enqueue(kq, t->x, t->y, t->ws, stream) == TFMQ_OK;
+}
+
+/* Events around QK_TUNE_RUNS enqueues, or around one launch of ge (a graph of them). */
+static float qk_time_events(qk_kernel *kq, qk_tune *t, bool direct, cudaGraphExec_t ge,
+                            void *stream)
+{
+    cudaStream_t cs = (cudaStream_t)stream;
+    bool ok = cudaEventRecord(t->e0, cs) == cudaSuccess;
+    if (ge) {
+        ok = ok && cudaGraphLaunch(ge, cs) == cudaSuccess;
+    }
+    for (int rep = 0; rep < QK_TUNE_RUNS && ok && !ge; rep++) {
+        ok = qk_enqueue_one(kq, t, direct, stream);
+    }
+    float ms = -1.0f;
+    ok = ok && cudaEventRecord(t->e1, cs) == cudaSuccess &&
+         cudaEventSynchronize(t->e1) == cudaSuccess &&
+         cudaEventElapsedTime(&ms, t->e0, t->e1) == cudaSuccess;
+    if (!ok) {
+        tq_clear_error();
+        (void)cudaGetLastError();
+        (void)cudaStreamSynchronize(cs);
+        return -1.0f;
+    }
+    return ms;
+}
+
+/* Device time (ms) of QK_TUNE_RUNS runs on the tuning data, replayed from a captured CUDA graph
+ * after one warm-up replay, as sessions run them: events around enqueues from the host measure
+ * the host at batch 1, where a cuDNN plan's enqueue takes longer than its kernel, and picked
+ * plans by their host cost (ResNet-50 INT8 batch 1 ran in 0.39 or 0.43 ms by the session).
+ * Where capture fails, events around the enqueues. < 0: the run failed. */
+static float qk_time_runs(qk_kernel *kq, qk_tune *t, bool direct, void *stream)
+{
+    cudaStream_t cs = (cudaStream_t)stream;
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t ge = NULL;
+    if (cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
+        bool enq = true;
+        for (int rep = 0; rep < QK_TUNE_RUNS && enq; rep++) {
+            enq = qk_enqueue_one(kq, t, direct, stream);
+        }
+        if (cudaStreamEndCapture(cs, &g) != cudaSuccess || !enq || !g ||
+            cudaGraphInstantiate(&ge, g, 0) != cudaSuccess ||
+            cudaGraphLaunch(ge, cs) != cudaSuccess || cudaStreamSynchronize(cs) != cudaSuccess) {
+            if (ge) {
+                cudaGraphExecDestroy(ge);
+                ge = NULL;
+            }
+            tq_clear_error();
+            (void)cudaGetLastError();
+            (void)cudaStreamSynchronize(cs);
+        }
+    } else {
+        (void)cudaGetLastError();
+    }
+    const float ms = qk_time_events(kq, t, direct, ge, stream);
+    if (ge) {
+        cudaGraphExecDestroy(ge);
+    }
+    if (g) {
+        cudaGraphDestroy(g);
+    }
+    return ms;
+}
+
 /* Run, check and time each candidate; ms stays < 0 for a plan that fails or disagrees.
  * check_only: a candidate that agrees gets ms 0, untimed (a plan from the plan cache). */
 static void qk_tune_cands(qk_kernel *kq, qk_tune *t, qk_cand *cands, int32_t n_cands,
@@ -810,18 +893,8 @@ static void qk_tune_cands(qk_kernel *kq, qk_tune *t, qk_cand *cands, int32_t n_c
             cands[i].n_diff1 = n1;
             continue;
         }
-        bool ok = cudaEventRecord(t->e0, cs) == cudaSuccess;
-        for (int rep = 0; rep < QK_TUNE_RUNS && ok; rep++) {
-            ok = qk_conv_enqueue(kq, t->x, t->y, t->ws, stream) == TFMQ_OK;
-        }
-        float ms = 0.0f;
-        ok = ok && cudaEventRecord(t->e1, cs) == cudaSuccess &&
-             cudaEventSynchronize(t->e1) == cudaSuccess &&
-             cudaEventElapsedTime(&ms, t->e0, t->e1) == cudaSuccess;
-        if (!ok) {
-            tq_clear_error();
-            (void)cudaGetLastError();
-            (void)cudaStreamSynchronize(cs);
+        const float ms = qk_time_runs(kq, t, false, stream);
+        if (ms < 0.0f) {
             continue;
         }
         cands[i].ms = ms;
@@ -837,23 +910,7 @@ static void qk_tune_cands(qk_kernel *kq, qk_tune *t, qk_cand *cands, int32_t n_c
 /* Time the direct kernel on the tuning data (ms of QK_TUNE_RUNS runs). */
 static float qk_time_direct(qk_kernel *kq, qk_tune *t, void *stream)
 {
-    cudaStream_t cs = (cudaStream_t)stream;
-    tq_qk_conv c = kq->conv;
-    c.x = t->x;
-    c.y = t->y;
-    float ms = -1.0f;
-    bool ok = cudaEventRecord(t->e0, cs) == cudaSuccess;
-    for (int rep = 0; rep < QK_TUNE_RUNS && ok; rep++) {
-        ok = tq_qk_conv_direct(&c, stream) == (int)cudaSuccess;
-    }
-    ok = ok && cudaEventRecord(t->e1, cs) == cudaSuccess &&
-         cudaEventSynchronize(t->e1) == cudaSuccess &&
-         cudaEventElapsedTime(&ms, t->e0, t->e1) == cudaSuccess;
-    if (!ok) {
-        (void)cudaGetLastError();
-        return -1.0f;
-    }
-    return ms;
+    return qk_time_runs(kq, t, true, stream);
 }
 
 /* The cuDNN float bias for a variant: bias_q (bias first) or bias_q * m (scale first). */
@@ -1258,6 +1315,11 @@ static tfmq_status qk_choose(qk_kernel *kq, const qk_params *q, const tq_cuda_pr
         }
     }
     qk_cand chosen;
+    /* The wide search where its cost is paid once: with a plan cache, whose file then keeps
+     * the choice (ResNet-50 INT8 batch 256 on an H200: 6.1 ms instead of 8.7, at about 90 s of
+     * autotuning instead of 19 s); TFMQ_CUDA_QCONV_WIDE=1 / =0 forces it on / off. */
+    const char *wide_env = getenv("TFMQ_CUDA_QCONV_WIDE");
+    kq->wide = wide_env && *wide_env ? strcmp(wide_env, "0") != 0 : p->plan_cache != NULL;
     if ((st = qk_try_cudnn(kq, q, p->dev->stream, &chosen)) != TFMQ_OK) {
         return st;
     }
@@ -1361,7 +1423,8 @@ static tfmq_status qk_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out
     }
     kq->conv = g;
     if (g.tiled.on) {
-        snprintf(kq->impl, sizeof(kq->impl), "cuda:qconv_stem_tiled");
+        snprintf(kq->impl, sizeof(kq->impl), "%s",
+                 g.tiled.mma ? "cuda:qconv_stem_mma" : "cuda:qconv_stem_tiled");
     } else {
         snprintf(kq->impl, sizeof(kq->impl), "cuda:qconv_%s%s",
                  g.cg == 1 ? "depthwise" : (G > 1 ? "grouped" : "direct"), g.fast ? "" : "_zp");
@@ -1520,6 +1583,37 @@ static bool qk_add_geometry(const tq_cuda_prep *p, tq_qk_add *e)
     return true;
 }
 
+/* The division-free float arithmetic for e when one equals QAdd's definition on every byte pair
+ * (tq_ql_add_form_plan, shared with the CPU's vector kernels); else e keeps the definition. */
+static void qk_add_form(tq_qk_add *e, tfmq_dtype ydt)
+{
+    tq_ql_add_form f;
+    memset(&f, 0, sizeof(f));
+    f.a_s8 = e->a_signed != 0;
+    f.b_s8 = e->b_signed != 0;
+    f.y_s8 = ydt == TFMQ_DTYPE_INT8;
+    f.a_zp = e->a_zp;
+    f.b_zp = e->b_zp;
+    f.y_zp = e->y_zp;
+    f.lo = e->lo;
+    f.hi = e->hi;
+    f.a_scale = e->as;
+    f.b_scale = e->bs;
+    f.y_scale = e->ys;
+    tq_ql_add_form_plan(&f);
+    if (!f.use_f && !f.use_fh) {
+        return;
+    }
+    e->form = f.use_f ? TQ_QK_ADD_F32 : TQ_QK_ADD_F32_CHECKED;
+    e->ka = f.ka;
+    e->kb = f.kb;
+    e->c0 = f.c0;
+    e->vlo = f.vlo;
+    e->vhi = f.vhi;
+    e->fyz = f.fyz;
+    e->fh_tie = f.fh_tie;
+}
+
 static tfmq_status qk_prepare_add(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
 {
     const tq_op_ctx *ctx = p->ctx;
@@ -1571,8 +1665,16 @@ static tfmq_status qk_prepare_add(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
     }
     e.vec16 = e.rank == 1 && e.stride_a[0] == 1 && e.stride_b[0] == 1 && e.n % 16 == 0 &&
               !getenv("TFMQ_CUDA_QADD_SCALAR");
+    e.form = TQ_QK_ADD_DEF;
+    if (e.vec16 && !getenv("TFMQ_CUDA_QADD_F64")) {
+        qk_add_form(&e, ydt);
+    }
     kq->add = e;
-    snprintf(kq->impl, sizeof(kq->impl), "%s", e.vec16 ? "cuda:qadd_v16" : "cuda:qadd");
+    snprintf(kq->impl, sizeof(kq->impl), "%s",
+             !e.vec16                           ? "cuda:qadd"
+             : e.form == TQ_QK_ADD_F32          ? "cuda:qadd_v16_f32"
+             : e.form == TQ_QK_ADD_F32_CHECKED ? "cuda:qadd_v16_f32_checked"
+                                                : "cuda:qadd_v16");
     *k_out = &kq->base;
     return TFMQ_OK;
 }

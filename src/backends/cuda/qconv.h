@@ -33,7 +33,8 @@ typedef struct tq_qk_out {
  * along (s, c), zero-padded: [r][j][k]) and, per tile of th x tw output pixels of one image, the
  * input windows the tile reads ([row][j][column], one word list per output column: an im2col
  * along s only) in shared memory; a thread accumulates 8 channels x 4 neighbouring pixels with
- * __dp4a. Blocks are persistent (grid-stride over the tiles, k tile outermost). */
+ * __dp4a, or (mma) a warp 32 pixels x 32 channels with mma.sync on the tensor cores. Blocks are
+ * persistent (grid-stride over the tiles, k tile outermost). */
 typedef struct tq_qk_tiled {
     int32_t on;              /* 1: tq_qk_conv_direct runs the tiled kernel */
     int32_t tw, th;          /* output tile: th rows x tw columns, th * tw = 128 */
@@ -44,6 +45,7 @@ typedef struct tq_qk_tiled {
     int32_t twp;             /* words between staged rows (>= tw, padded against bank conflicts) */
     int32_t smem_bytes;      /* dynamic shared memory per block */
     int32_t n_tiles, grid;
+    int32_t mma;             /* 1: the tensor-core variant (sm_80+, kb % 32 == 0, twp % 16 == 8) */
 } tq_qk_tiled;
 
 /* y[n][oh][ow][k] (NHWC) = requant(sum (x - x_zp) * (w[k] - w_zp[k]) + bias[k]); x NHWC int8 or
@@ -107,9 +109,17 @@ typedef struct tq_qk_add {
     int32_t a_signed, b_signed, y_signed;
     int32_t a_zp, b_zp, y_zp, lo, hi;
     double as, bs, ys;
+    /* the 16-element path's arithmetic: TQ_QK_ADD_DEF the definition above, in double with its
+     * division; TQ_QK_ADD_F32 the float form of backends/ref/qlinear.h (tq_ql_add_form, use_f):
+     * round(fma(ka, a, fma(kb, b, c0))) on the stored values, clamped to [vlo, vhi], + y_zp;
+     * TQ_QK_ADD_F32_CHECKED that form where |v - round(v)| < fh_tie, the definition elsewhere
+     * (use_fh). Each equals the definition on every byte pair (checked when planned). */
+    int32_t form;
+    float ka, kb, c0, vlo, vhi, fyz, fh_tie;
     const void *a, *b;
     void *y;
 } tq_qk_add;
+enum { TQ_QK_ADD_DEF = 0, TQ_QK_ADD_F32 = 1, TQ_QK_ADD_F32_CHECKED = 2 };
 int tq_qk_add_launch(const tq_qk_add *a, void *stream);
 
 #ifdef __cplusplus
