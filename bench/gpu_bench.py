@@ -22,7 +22,9 @@ Runs where PyTorch and torchvision see a GPU (the GPU machine's own python3). Fo
        (e.g. --compile fp16,bf16; minutes of compiling each) and batches 1 and 256
        tfmq (bench/gpu_run.c: the session's kernels replayed as one CUDA graph) at each
        precision, int8 included (its "torch" columns are torch fp16's, the nearest PyTorch
-       has).
+       has), with a plan cache file (--plan-cache, default DIR/plan_cache.txt), as a
+       deployment keeps one: the first session of a shape autotunes (INT8: the wide search,
+       docs/CUDA_BACKEND.md) and records its choices, later ones load them.
 Prints a table (img/s, ms, tfmq over the best PyTorch of the same precision) and, last, one
 summary line per model. Writes DIR/gpu_bench.json and DIR/gpu_bench.md (default
 .cache/gpu-bench/).
@@ -36,6 +38,7 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TFMQ_ENV = dict(os.environ)  # tfmq_gpu_run's environment (main sets the plan cache)
 PRECS = ("fp32", "tf32", "fp16", "bf16", "int8")
 # int8: reported, not limited (random weights, calibration on random normal batches)
 LIMITS = {"fp32": 1e-4, "tf32": 1e-2, "fp16": 1e-2, "bf16": 1e-2, "int8": None}
@@ -163,7 +166,7 @@ def run_tfmq(exe, model_path, prec, batch, inp=None, outp=None, iters=None):
            "--runs", "5", "--iters", str(iters or iters_for(batch))]
     if inp:
         cmd += ["--input", inp, "--output", outp, "--runs", "1", "--iters", "1"]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=TFMQ_ENV)
     if r.returncode != 0:
         return None, (r.stderr.strip() or r.stdout.strip())[-600:]
     return json.loads(r.stdout.strip().splitlines()[-1]), None
@@ -209,6 +212,8 @@ def main():
     ap.add_argument("--compile", default="",
                     help="precisions to time torch.compile(mode='reduce-overhead') at, for "
                          "ResNet-50 (e.g. fp16,bf16; minutes of compiling each)")
+    ap.add_argument("--plan-cache", default=None,
+                    help="tfmq's plan cache file (default DIR/plan_cache.txt; '' for none)")
     ap.add_argument("--models", default="resnet50,mobilenet_v2,transformer")
     ap.add_argument("--compile-batches", default="1,256",
                     help="batch sizes torch.compile is timed at (default 1,256)")
@@ -222,6 +227,9 @@ def main():
     assert torch.cuda.is_available(), "gpu-bench: PyTorch sees no GPU"
     card = torch.cuda.get_device_name(0)
     os.makedirs(os.path.join(args.out, "models"), exist_ok=True)
+    pc = os.path.join(args.out, "plan_cache.txt") if args.plan_cache is None else args.plan_cache
+    TFMQ_ENV["TFMQ_CUDA_PLAN_CACHE"] = pc
+    log("gpu-bench: tfmq plan cache: %s" % (pc or "none"))
     models = ["resnet50"] if args.quick else args.models.split(",")
     compile_precs = set(p for p in args.compile.split(",") if p)
     compile_batches = set(int(b) for b in args.compile_batches.split(",") if b)
@@ -275,7 +283,10 @@ def main():
             torch_by_prec = {}
             for prec in precs:
                 if prec in TORCH_OF:
-                    tr = torch_by_prec[TORCH_OF[prec]]
+                    tp = TORCH_OF[prec]
+                    if tp not in torch_by_prec:  # e.g. --precisions int8 alone
+                        torch_by_prec[tp] = torch_rows(name, model, shape, batch, tp, False)
+                    tr = torch_by_prec[tp]
                 else:
                     tr = torch_rows(name, model, shape, batch, prec,
                                     name == "resnet50" and prec in compile_precs and
