@@ -471,12 +471,14 @@ __device__ void tl_stage_weights(const tq_qk_conv &a, int k0, int kstride, uint3
 
 /* Stage the input windows of the tile at (n, oh0, ow0): entry (row, col) = the S * C bytes that
  * output column ow0 + col reads from input row ih0 + row, as SCW words at
- * xs[row * SCW * TWP + j * TWP + col]; outside the image 0 (x_zp is 0). Whole block. */
-template <int C>
+ * xs[row * SCW * TWP + j * TWP + col]; outside the image 0 (x_zp is 0). Whole block. SS: S
+ * known at compile time (the stems' 7 and 3; 0: a.s), so that a thread issues all its loads of
+ * an entry at once instead of waiting for each s in turn. */
+template <int C, int SS>
 __device__ void tl_stage_input(const tq_qk_conv &a, const tl_pos &q, uint32_t *xs)
 {
     const int TW = a.tiled.tw, SCW = a.tiled.scw, XR = a.tiled.xr, TWP = a.tiled.twp;
-    const int H = (int)a.h, W = (int)a.w, S = (int)a.s;
+    const int H = (int)a.h, W = (int)a.w, S = SS > 0 ? SS : (int)a.s;
     const int sh = (int)a.stride_h, sw = (int)a.stride_w, dw = (int)a.dil_w;
     const int8_t *xi = static_cast<const int8_t *>(a.x) + (int64_t)q.n * H * W * C;
     const int ih0 = q.oh0 * sh - (int)a.pad_t, n_e = XR * TW;
@@ -488,6 +490,7 @@ __device__ void tl_stage_input(const tq_qk_conv &a, const tl_pos &q, uint32_t *x
         uint32_t *dst = xs + row * SCW * TWP + col;
         uint32_t word = 0;
         int qq = 0, j = 0;
+#pragma unroll
         for (int s = 0; s < S; s++) {
             const int iw = iw0 + s * dw;
             const bool ok = row_ok && iw >= 0 && iw < W;
@@ -545,7 +548,7 @@ __device__ void tl_store_tile(const tq_qk_conv &a, const tl_pos &q, const unsign
 }
 
 /* C: input channels (1..4). vec_out: K % 16 == 0, one k tile and y 16-byte aligned. */
-template <int C>
+template <int C, int SS>
 __global__ void __launch_bounds__(TL_MAX_THREADS) qconv_tiled_kernel(const tq_qk_conv a,
                                                                      int vec_out)
 {
@@ -571,7 +574,7 @@ __global__ void __launch_bounds__(TL_MAX_THREADS) qconv_tiled_kernel(const tq_qk
             tl_stage_weights<C>(a, q.kt * KB, KB, ws, ms, bs);
             cur_kt = q.kt;
         }
-        tl_stage_input<C>(a, q, xs);
+        tl_stage_input<C, SS>(a, q, xs);
         __syncthreads();
         int32_t acc[TL_KT][TL_PT];
 #pragma unroll
@@ -650,7 +653,7 @@ __device__ __forceinline__ void mma_s8(int32_t *c, const uint32_t *a, uint32_t b
 #endif
 }
 
-template <int C>
+template <int C, int SS>
 __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const tq_qk_conv a,
                                                                            int vec_out)
 {
@@ -685,7 +688,7 @@ __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const
             tl_stage_weights<C>(a, q.kt * KB, KBP, ws, ms, bs);
             cur_kt = q.kt;
         }
-        tl_stage_input<C>(a, q, xs);
+        tl_stage_input<C, SS>(a, q, xs);
         __syncthreads();
         int32_t acc[2][4][4];
 #pragma unroll
@@ -744,17 +747,24 @@ __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const
 
 typedef void (*tiled_fn)(const tq_qk_conv, int);
 
-tiled_fn tiled_kernel_for(int64_t c, bool mma)
+template <int C, int SS> tiled_fn tiled_kernel_of(bool mma)
+{
+    return mma ? qconv_stem_mma_kernel<C, SS> : qconv_tiled_kernel<C, SS>;
+}
+
+/* The kernel for c input channels and s kernel columns (c 3 with s 7 or 3: s unrolled). */
+tiled_fn tiled_kernel_for(int64_t c, int64_t s, bool mma)
 {
     switch (c) {
     case 1:
-        return mma ? qconv_stem_mma_kernel<1> : qconv_tiled_kernel<1>;
+        return tiled_kernel_of<1, 0>(mma);
     case 2:
-        return mma ? qconv_stem_mma_kernel<2> : qconv_tiled_kernel<2>;
+        return tiled_kernel_of<2, 0>(mma);
     case 3:
-        return mma ? qconv_stem_mma_kernel<3> : qconv_tiled_kernel<3>;
+        return s == 7 ? tiled_kernel_of<3, 7>(mma)
+                      : (s == 3 ? tiled_kernel_of<3, 3>(mma) : tiled_kernel_of<3, 0>(mma));
     case 4:
-        return mma ? qconv_stem_mma_kernel<4> : qconv_tiled_kernel<4>;
+        return tiled_kernel_of<4, 0>(mma);
     default:
         return nullptr;
     }
@@ -1057,7 +1067,7 @@ extern "C" int tq_qk_conv_direct(const tq_qk_conv *a, void *stream)
     cudaStream_t s = static_cast<cudaStream_t>(stream);
     if (a->tiled.on) {
         const tq_qk_tiled &t = a->tiled;
-        const tiled_fn fn = tiled_kernel_for(a->c, t.mma != 0);
+        const tiled_fn fn = tiled_kernel_for(a->c, a->s, t.mma != 0);
         if (!fn || t.kb < TL_KT || t.kb > TL_MAX_KB || t.kb % TL_KT != 0 ||
             (t.mma && (t.kb % 32 != 0 || t.twp % 16 != 8)) || t.tw * t.th != TL_PIX ||
             t.grid < 1) {
@@ -1117,7 +1127,7 @@ extern "C" int tq_qk_conv_tiled_setup(tq_qk_conv *a)
         return 0;
     }
     int dev = 0, smem_max = 0, n_sm = 0, major = 0;
-    if (!tiled_kernel_for(a->c, false) || cudaGetDevice(&dev) != cudaSuccess ||
+    if (!tiled_kernel_for(a->c, a->s, false) || cudaGetDevice(&dev) != cudaSuccess ||
         cudaDeviceGetAttribute(&smem_max, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) !=
             cudaSuccess ||
         cudaDeviceGetAttribute(&n_sm, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
@@ -1186,7 +1196,7 @@ extern "C" int tq_qk_conv_tiled_setup(tq_qk_conv *a)
             smem = smem_m;
         }
     }
-    const tiled_fn fn = tiled_kernel_for(a->c, t.mma != 0);
+    const tiled_fn fn = tiled_kernel_for(a->c, a->s, t.mma != 0);
     const int threads = (int)(kb / TL_KT * 32); /* both variants: 4 * kb */
     int per_sm = 0;
     if ((smem > 48 * 1024 &&
