@@ -1229,6 +1229,26 @@ static void test_cast(tq_rng *unused)
     check_cast(&rng, TFMQ_DTYPE_INT8, TFMQ_DTYPE_BOOL, -3, 3, "Cast i8 -> bool");
 }
 
+/* QuantizeLinear per tensor of x with scale s: to uint8 with zero point zu, to int8 with zi
+ * (both layouts), and without a zero point. */
+static void check_quant_per_tensor(tq_tensor *x, tq_tensor *s, tq_tensor *zu, tq_tensor *zi,
+                                   const char *what)
+{
+    char l1[96], l2[96], l3[96];
+    snprintf(l1, sizeof(l1), "Q u8 per tensor, %s", what);
+    snprintf(l2, sizeof(l2), "Q s8 per tensor, %s", what);
+    snprintf(l3, sizeof(l3), "Q no zero point, %s", what);
+    gcase q1 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {x, s, zu}, .n_in = 3, .const_mask = 6,
+                .layouts = true, .label = l1};
+    check_case(&q1);
+    gcase q2 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {x, s, zi}, .n_in = 3, .const_mask = 6,
+                .layouts = true, .label = l2};
+    check_case(&q2);
+    gcase q3 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {x, s}, .n_in = 2, .const_mask = 2,
+                .label = l3};
+    check_case(&q3);
+}
+
 static void test_qdq(tq_rng *unused)
 {
     (void)unused;
@@ -1245,15 +1265,7 @@ static void test_qdq(tq_rng *unused)
     tq_tensor zu = mk(TFMQ_DTYPE_UINT8, 0, NULL), zi = mk(TFMQ_DTYPE_INT8, 0, NULL);
     *(uint8_t *)zu.data = 128;
     *(int8_t *)zi.data = -3;
-    gcase q1 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {&x, &s, &zu}, .n_in = 3, .const_mask = 6,
-                .layouts = true, .label = "Q u8 per tensor ties"};
-    check_case(&q1);
-    gcase q2 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {&x, &s, &zi}, .n_in = 3, .const_mask = 6,
-                .layouts = true, .label = "Q s8 per tensor"};
-    check_case(&q2);
-    gcase q3 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {&x, &s}, .n_in = 2, .const_mask = 2,
-                .label = "Q no zero point"};
-    check_case(&q3);
+    check_quant_per_tensor(&x, &s, &zu, &zi, "ties, 210 elements");
     /* per tensor with a multiple of 4 elements: the 4-per-thread float kernel (quant_vec4_k),
      * with ties, NaN, infinities, values past 2^23 steps and just inside the range */
     static const int64_t d8[] = {2, 4, 6, 8};
@@ -1268,15 +1280,7 @@ static void test_qdq(tq_rng *unused)
     for (size_t i = 1; i < tq_tensor_numel(&x8); i += 5) {
         p8[i] = ((float)((int)tq_rng_below(&rng, 400) - 200) + 0.5f) * 0.25f;
     }
-    gcase q5 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {&x8, &s, &zu}, .n_in = 3, .const_mask = 6,
-                .layouts = true, .label = "Q u8 per tensor, 4 per thread"};
-    check_case(&q5);
-    gcase q6 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {&x8, &s, &zi}, .n_in = 3, .const_mask = 6,
-                .layouts = true, .label = "Q s8 per tensor, 4 per thread"};
-    check_case(&q6);
-    gcase q7 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {&x8, &s}, .n_in = 2, .const_mask = 2,
-                .label = "Q no zero point, 4 per thread"};
-    check_case(&q7);
+    check_quant_per_tensor(&x8, &s, &zu, &zi, "4 per thread, specials");
     /* per axis (axis 1) */
     tq_tensor sa = mk(TFMQ_DTYPE_FLOAT32, 1, c3), za = mk(TFMQ_DTYPE_INT8, 1, c3);
     fill_f32(&rng, &sa, 0.1f, 0.5f);

@@ -547,20 +547,55 @@ __device__ void tl_store_tile(const tq_qk_conv &a, const tl_pos &q, const unsign
     }
 }
 
+/* The shared memory of a tiled block (tiled_smem), weight rows kstride words apart. */
+struct tl_smem {
+    uint32_t *ws, *xs;
+    unsigned char *os;
+    float *ms;
+    int32_t *bs;
+};
+
+__device__ __forceinline__ tl_smem tl_carve(const tq_qk_conv &a, unsigned char *base, int kstride)
+{
+    const int KB = a.tiled.kb, SCW = a.tiled.scw;
+    tl_smem m;
+    m.ws = reinterpret_cast<uint32_t *>(base);
+    m.xs = m.ws + (int)a.r * SCW * kstride;
+    m.os = reinterpret_cast<unsigned char *>(m.xs + a.tiled.xr * SCW * a.tiled.twp);
+    m.ms = reinterpret_cast<float *>(m.os + TL_PIX * KB);
+    m.bs = reinterpret_cast<int32_t *>(m.ms + KB);
+    return m;
+}
+
+/* Start `tile`: wait until the block is done with the previous one, stage the weights when the
+ * k tile changes (*cur_kt) and the tile's input windows, and wait for them. Whole block. */
+template <int C, int SS>
+__device__ __forceinline__ tl_pos tl_begin_tile(const tq_qk_conv &a, int tile, int kstride,
+                                                const tl_smem &m, int *cur_kt)
+{
+    const tl_pos q = tl_decode(a, tile);
+    __syncthreads();
+    if (q.kt != *cur_kt) { /* block-uniform */
+        tl_stage_weights<C>(a, q.kt * a.tiled.kb, kstride, m.ws, m.ms, m.bs);
+        *cur_kt = q.kt;
+    }
+    tl_stage_input<C, SS>(a, q, m.xs);
+    __syncthreads();
+    return q;
+}
+
 /* C: input channels (1..4). vec_out: K % 16 == 0, one k tile and y 16-byte aligned. */
 template <int C, int SS>
 __global__ void __launch_bounds__(TL_MAX_THREADS) qconv_tiled_kernel(const tq_qk_conv a,
                                                                      int vec_out)
 {
-    extern __shared__ __align__(16) unsigned char tl_smem[];
+    extern __shared__ __align__(16) unsigned char tl_shared[];
     const int KB = a.tiled.kb, TW = a.tiled.tw, SCW = a.tiled.scw;
-    const int XR = a.tiled.xr, TWP = a.tiled.twp, R = (int)a.r;
+    const int TWP = a.tiled.twp, R = (int)a.r;
     const int sh = (int)a.stride_h, dh = (int)a.dil_h;
-    uint32_t *ws = reinterpret_cast<uint32_t *>(tl_smem);
-    uint32_t *xs = ws + R * SCW * KB;
-    unsigned char *os = reinterpret_cast<unsigned char *>(xs + XR * SCW * TWP);
-    float *ms = reinterpret_cast<float *>(os + TL_PIX * KB);
-    int32_t *bs = reinterpret_cast<int32_t *>(ms + KB);
+    const tl_smem m = tl_carve(a, tl_shared, KB);
+    const uint32_t *xs = m.xs, *ws = m.ws;
+    unsigned char *os = m.os;
 
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int gpr = TW / TL_PT; /* column groups per tile row; TH * gpr == 32 */
@@ -568,14 +603,7 @@ __global__ void __launch_bounds__(TL_MAX_THREADS) qconv_tiled_kernel(const tq_qk
     const int kl = warp * TL_KT; /* this warp's channels in the k tile */
     int cur_kt = -1;
     for (int tile = blockIdx.x; tile < a.tiled.n_tiles; tile += gridDim.x) {
-        const tl_pos q = tl_decode(a, tile);
-        __syncthreads(); /* the previous tile is done with ws, xs and os */
-        if (q.kt != cur_kt) { /* block-uniform */
-            tl_stage_weights<C>(a, q.kt * KB, KB, ws, ms, bs);
-            cur_kt = q.kt;
-        }
-        tl_stage_input<C, SS>(a, q, xs);
-        __syncthreads();
+        const tl_pos q = tl_begin_tile<C, SS>(a, tile, KB, m, &cur_kt);
         int32_t acc[TL_KT][TL_PT];
 #pragma unroll
         for (int kk = 0; kk < TL_KT; kk++) {
@@ -613,7 +641,7 @@ __global__ void __launch_bounds__(TL_MAX_THREADS) qconv_tiled_kernel(const tq_qk
             uint32_t lo = 0, hi = 0;
 #pragma unroll
             for (int kk = 0; kk < TL_KT; kk++) {
-                const uint32_t byte = tl_requant(a.o, ms, bs, kl + kk, acc[kk][p]);
+                const uint32_t byte = tl_requant(a.o, m.ms, m.bs, kl + kk, acc[kk][p]);
                 if (kk < 4) {
                     lo |= byte << (8 * kk);
                 } else {
@@ -657,15 +685,13 @@ template <int C, int SS>
 __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const tq_qk_conv a,
                                                                            int vec_out)
 {
-    extern __shared__ __align__(16) unsigned char tl_smem[];
+    extern __shared__ __align__(16) unsigned char tl_shared[];
     const int KB = a.tiled.kb, KBP = KB + 8, TW = a.tiled.tw, SCW = a.tiled.scw;
-    const int XR = a.tiled.xr, TWP = a.tiled.twp, R = (int)a.r;
+    const int TWP = a.tiled.twp, R = (int)a.r;
     const int sh = (int)a.stride_h, dh = (int)a.dil_h;
-    uint32_t *ws = reinterpret_cast<uint32_t *>(tl_smem);
-    uint32_t *xs = ws + R * SCW * KBP;
-    unsigned char *os = reinterpret_cast<unsigned char *>(xs + XR * SCW * TWP);
-    float *ms = reinterpret_cast<float *>(os + TL_PIX * KB);
-    int32_t *bs = reinterpret_cast<int32_t *>(ms + KB);
+    const tl_smem m = tl_carve(a, tl_shared, KBP);
+    const uint32_t *xs = m.xs, *ws = m.ws;
+    unsigned char *os = m.os;
 
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = lane >> 2, t = lane & 3;
@@ -682,14 +708,7 @@ __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const
     }
     int cur_kt = -1;
     for (int tile = blockIdx.x; tile < a.tiled.n_tiles; tile += gridDim.x) {
-        const tl_pos q = tl_decode(a, tile);
-        __syncthreads(); /* the previous tile is done with ws, xs and os */
-        if (q.kt != cur_kt) { /* block-uniform */
-            tl_stage_weights<C>(a, q.kt * KB, KBP, ws, ms, bs);
-            cur_kt = q.kt;
-        }
-        tl_stage_input<C, SS>(a, q, xs);
-        __syncthreads();
+        const tl_pos q = tl_begin_tile<C, SS>(a, tile, KBP, m, &cur_kt);
         int32_t acc[2][4][4];
 #pragma unroll
         for (int mt = 0; mt < 2; mt++) {
@@ -736,7 +755,7 @@ __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
                     const int pix = p0 + 8 * (e >> 1), k = ch + (e & 1);
-                    os[pix * KB + k] = (unsigned char)tl_requant(a.o, ms, bs, k, acc[mt][nt][e]);
+                    os[pix * KB + k] = (unsigned char)tl_requant(a.o, m.ms, m.bs, k, acc[mt][nt][e]);
                 }
             }
         }
