@@ -64,7 +64,8 @@ typedef enum tq_layout {
 typedef enum tq_cpu_role {
     TQ_CPU_ROLE_PLAIN = 0, /* NCHW only (the backend may still take the node in NCHW) */
     TQ_CPU_ROLE_ANY = 1,   /* input 0 and output 0 each NCHW or NHWC, independently (convs,
-                              pools); a residual input (FusedConv in[3]) has output 0's layout */
+                              pools); a residual input (FusedConv in[3]) too: the kernel reads
+                              it through a reorder stage where it differs from output 0's */
     TQ_CPU_ROLE_SAME = 2   /* every rank-4 input and output 0 share one layout, either (element-
                               wise ops over equal shapes, QAdd, per-tensor Q/DQ) */
 } tq_cpu_role;
