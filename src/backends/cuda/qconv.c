@@ -793,9 +793,10 @@ static float qk_time_events(qk_kernel *kq, qk_tune *t, bool direct, cudaGraphExe
     bool ok = cudaEventRecord(t->e0, cs) == cudaSuccess;
     if (ge) {
         ok = ok && cudaGraphLaunch(ge, cs) == cudaSuccess;
-    }
-    for (int rep = 0; rep < QK_TUNE_RUNS && ok && !ge; rep++) {
-        ok = qk_enqueue_one(kq, t, direct, stream);
+    } else {
+        for (int rep = 0; rep < QK_TUNE_RUNS && ok; rep++) {
+            ok = qk_enqueue_one(kq, t, direct, stream);
+        }
     }
     float ms = -1.0f;
     ok = ok && cudaEventRecord(t->e1, cs) == cudaSuccess &&
