@@ -14,6 +14,7 @@ typedef struct tq_quant_layer {
     int32_t act_node;      /* the Relu/Clip merged into the layer, or -1 */
     bool excluded;         /* kept in float (tolerance fallback) */
     int32_t q_value;       /* in the quantized graph: the Q output (int8) or rounded output */
+    const char *q_name;    /* its name (stays valid when the graph is compacted) */
     float q_scale;
     int32_t q_zero_point;
 } tq_quant_layer;

@@ -598,6 +598,7 @@ tfmq_status tq_quant_apply_int8(tq_graph *g, tq_quant_plan *plan, bool asym)
         for (size_t li = 0; li < plan->n_layers; li++) {
             if (plan->layers[li].post == plan->tensors[t] && !plan->layers[li].excluded) {
                 plan->layers[li].q_value = vq;
+                plan->layers[li].q_name = g->values[vq].name;
                 plan->layers[li].q_scale = s;
                 plan->layers[li].q_zero_point = zp;
             }
@@ -714,6 +715,7 @@ static tfmq_status tq_quant_apply_half_typed(tq_graph *g, tfmq_dtype half, tq_qu
             l.op = tq_op_table[g->nodes[i].op].name;
             l.post = out;
             l.q_value = vf;
+            l.q_name = g->values[vf].name;
             l.act_node = -1;
             if (!l.label) {
                 return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "quantize: out of memory");
@@ -854,6 +856,9 @@ static tfmq_status tq_build_candidate(const tfmq_model *model, const tq_graph *r
     case TFMQ_PRECISION_FP32:
     case TFMQ_PRECISION_TF32: break;
     }
+    /* the float weights the quantized or half copies replaced: nothing reads them, and an
+     * engine or QDQ export would otherwise carry them (ResNet-50 INT8: 128 MB instead of 26) */
+    TQ_TRY(st, tq_graph_compact(qm->graph));
     qm->precision = tfmq_precision_name(o->precision);
     qm->meta.ir_version = model->meta.ir_version;
     qm->meta.opset = qm->graph->opset;
@@ -1015,14 +1020,14 @@ tfmq_status tfmq_quantize(const tfmq_model *model, const tfmq_quantize_options *
         }
         for (size_t li = 0; li < plan.n_layers; li++) {
             const tq_quant_layer *l = &plan.layers[li];
-            if (l->excluded || l->q_value <= 0) {
+            if (l->excluded || l->q_value <= 0 || !l->q_name) {
                 continue;
             }
             tq_layer_pair *p = &pairs[n_pairs];
             p->layer = l->label;
             p->op = l->op;
             p->ref_name = ref->values[l->post].name;
-            p->cand_name = qm->graph->values[l->q_value].name;
+            p->cand_name = l->q_name; /* by name: the candidate was compacted */
             p->scale = l->q_scale;
             p->zero_point = l->q_zero_point;
             p->precision = tfmq_precision_name(o.precision);
