@@ -3,6 +3,7 @@
  *
  *   tfmq_gpu_run MODEL.onnx [--precision fp32|tf32|fp16|bf16|int8] [--batch N] [--input X.npy]
  *                [--output Y.npy] [--runs N] [--iters N] [--nodes] [--profile]
+ *                [--save-planned E.tfmq]
  *
  * The model is quantized in memory to the precision (float precisions: no calibration; int8:
  * min-max calibration on 8 batches of 8 random normal inputs, fixed seed: fine for timing, not
@@ -13,7 +14,10 @@
  *   e2e_ms: median of --runs session runs (host input to host output, copies included);
  *   gpu_ms: median of 5 measurements of --iters replays of the kernels alone (CUDA events).
  * Prints one JSON line last. --nodes lists every node's GPU implementation first; --profile
- * the device time of each node (an event after every kernel), the 25 slowest and per op. */
+ * the device time of each node (an event after every kernel), the 25 slowest and per op.
+ * --save-planned writes the (quantized) model with the session's plans as a "cuda" engine
+ * (tfmq_model_save_planned); MODEL may itself be such an engine (run at its precision: leave
+ * --precision out), whose session then plans from it: create_ms is the warm load. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +105,7 @@ static tfmq_status calib_batch(void *ud, size_t batch_index, tfmq_tensor *inputs
 int main(int argc, char **argv)
 {
     const char *model_path = NULL, *prec = "fp32", *in_path = NULL, *out_path = NULL;
+    const char *planned_path = NULL;
     int64_t batch = 1;
     int runs = 20, iters = 20;
     bool nodes = false, profile = false;
@@ -120,6 +125,8 @@ int main(int argc, char **argv)
             runs = atoi(v), i++;
         } else if (!strcmp(a, "--iters") && v) {
             iters = atoi(v), i++;
+        } else if (!strcmp(a, "--save-planned") && v) {
+            planned_path = v, i++;
         } else if (!strcmp(a, "--nodes")) {
             nodes = true;
         } else if (!strcmp(a, "--profile")) {
@@ -236,12 +243,18 @@ int main(int argc, char **argv)
     so.struct_size = sizeof(so);
     so.symbolic_dim_default = batch;
     so.device = "cuda";
+    so.flags = planned_path ? TFMQ_SESSION_RECORD_PLANS : 0;
     tfmq_session *s = NULL;
     double t0 = cli_now_ms();
     if ((st = tfmq_session_create(run_m, &so, &s)) != TFMQ_OK) {
         return fail("session_create", st);
     }
     double create_ms = cli_now_ms() - t0;
+    if (planned_path &&
+        (st = tfmq_model_save_planned(run_m, &s, 1, planned_path, TFMQ_WRITE_OVERWRITE)) !=
+            TFMQ_OK) {
+        return fail(planned_path, st);
+    }
     tfmq_tensor in = {ii.name, TFMQ_DTYPE_FLOAT32, ii.rank, dims, xin, n * sizeof(float)};
     tfmq_tensor out;
     memset(&out, 0, sizeof(out));
@@ -344,9 +357,11 @@ int main(int argc, char **argv)
     }
     printf("{\"model\": \"%s\", \"precision\": \"%s\", \"batch\": %lld, \"device\": \"%s\", "
            "\"create_ms\": %.1f, \"first_run_ms\": %.3f, \"e2e_ms\": %.4f, \"gpu_ms\": %.4f, "
-           "\"img_per_s\": %.1f, \"host_fallback\": %zu, \"graph\": %s}\n",
+           "\"img_per_s\": %.1f, \"host_fallback\": %zu, \"graph\": %s, \"plans_cached\": %zu, "
+           "\"plans_tuned\": %zu}\n",
            model_path, prec, (long long)batch, si.device_name, create_ms, first_ms, e2e, gpu,
-           (double)batch * 1000.0 / gpu, si.n_host_fallback, si.graph_replay ? "true" : "false");
+           (double)batch * 1000.0 / gpu, si.n_host_fallback, si.graph_replay ? "true" : "false",
+           si.plan_cache_hits, si.plan_cache_misses);
     free(t);
     tfmq_session_destroy(s);
     tfmq_model_destroy(q);

@@ -202,7 +202,7 @@ typedef struct tfmq_model_info {
     uint64_t n_params;       /**< elements in all initializers (weights) */
     uint64_t n_macs;         /**< multiply-accumulates of one inference, symbolic dims as 1 */
     const char *precision;   /**< "fp32", "fp16", "bf16", "int8" (quantized models) */
-    const char *device;      /**< device class an engine was compiled for ("cpu"), or "" */
+    const char *device;      /**< device class an engine was compiled for ("cpu", "cuda"), or "" */
 } tfmq_model_info;
 
 /** Fill `info_out` (whose struct_size the caller sets) with a summary of `model`.
@@ -263,7 +263,17 @@ typedef struct tfmq_session_options {
      *  warning, not an error. NULL: the environment variable TFMQ_CUDA_PLAN_CACHE when set;
      *  "": no cache. Ignored on the CPU. Copied. */
     const char *plan_cache;
+    /** TFMQ_SESSION_* flags; 0: none. */
+    uint32_t flags;
 } tfmq_session_options;
+
+/** cuda: keep the kernel choices the session makes (in memory when no plan cache file is set),
+ *  with cuDNN's serialized plans, for tfmq_model_save_planned(). Like a plan cache, it makes
+ *  INT8 autotuning try the wider set of plans (docs/CUDA_BACKEND.md). */
+#define TFMQ_SESSION_RECORD_PLANS 1u
+/** cuda: a "cuda" engine whose plans were made on another GPU model, compute capability or
+ *  cuDNN version is autotuned here (slow, with a warning) instead of being refused. */
+#define TFMQ_SESSION_REBUILD 2u
 
 /** Create a session for `model` and plan its memory for the model's input shapes, symbolic
  *  dimensions taking opts->symbolic_dim_default.
@@ -444,6 +454,21 @@ TFMQ_API void tfmq_report_destroy(tfmq_report *report);
  *  @return TFMQ_OK, or TFMQ_ERR_INVALID_ARG / _OUT_OF_MEMORY / _IO. Thread-safety: safe. */
 TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_model_save(const tfmq_model *model, const char *path,
                                                     uint32_t flags);
+
+/** Write `model` as tfmq_model_save() does, as a "cuda" engine carrying the kernel choices its
+ *  sessions made: every session in `sessions` (n_sessions >= 1) was created from `model` on one
+ *  GPU with TFMQ_SESSION_RECORD_PLANS (or a plan cache file), e.g. one per batch size to serve.
+ *  The file records the GPU's name, compute capability and cuDNN version with the chosen cuDNN
+ *  engines, knobs and (where cuDNN serializes them) compiled plans; a cuda session made from it
+ *  on the same GPU model, compute capability and cuDNN version builds those plans without
+ *  autotuning, and on another one is refused with a message saying why (unless
+ *  TFMQ_SESSION_REBUILD). CPU sessions run such an engine as any other.
+ *  @return TFMQ_OK, or TFMQ_ERR_INVALID_ARG (a session of another model, not on cuda, not
+ *  recording, or on another GPU) / _OUT_OF_MEMORY / _IO / _UNSUPPORTED (no CUDA backend). */
+TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_model_save_planned(const tfmq_model *model,
+                                                            tfmq_session *const *sessions,
+                                                            size_t n_sessions, const char *path,
+                                                            uint32_t flags);
 
 /** Write `model` as an ONNX model (QDQ for INT8: int8 weights per output channel, zero points 0,
  *  as TensorRT's explicit quantization expects), atomically as tfmq_model_save().

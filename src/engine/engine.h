@@ -15,4 +15,10 @@ bool tq_engine_sniff_file(const char *path);
  * m->meta, m->content_hash. The caller then runs tq_model_finish. */
 tfmq_status tq_engine_load(const char *path, tfmq_model *m);
 
+/* Write model as an engine for device class `device` (NULL or "": "cpu"); "cuda" engines carry
+ * plans (plans_bytes of a PLANS section payload, backends/cuda/plan_cache.h), others none.
+ * tfmq_model_save is this with the model's own device and plans. */
+tfmq_status tq_engine_save(const tfmq_model *model, const char *path, uint32_t flags,
+                           const char *device, const uint8_t *plans, size_t plans_bytes);
+
 #endif

@@ -17,7 +17,7 @@
  *   16  u64     file_bytes: the size of the whole file (a shorter file is "truncated")
  *   24  u32     n_sections (1..TQ_ENG_MAX_SECTIONS)
  *   28  u32     reserved, 0
- *   32  u8[16]  device class, NUL-padded ASCII ("cpu")
+ *   32  u8[16]  device class, NUL-padded ASCII ("cpu", or "cuda" for an engine planned on a GPU)
  *   48  u8[16]  precision, NUL-padded ASCII ("fp32", "int8", ...)
  *
  * SECTION TABLE at offset header_bytes: n_sections entries of 24 bytes
@@ -25,8 +25,9 @@
  *    4  u32     reserved, 0
  *    8  u64     offset of the section from the file start
  *   16  u64     size of the section in bytes; [offset, offset + size) lies inside the file
- * META, GRAPH and DATA must each appear exactly once. The writer places them in that order after
- * the table; DATA starts at a multiple of 64.
+ * META, GRAPH and DATA must each appear exactly once, PLANS at most once (exactly once in a "cuda"
+ * engine). The writer places them in the order META, GRAPH, [PLANS,] DATA after the table; DATA
+ * starts at a multiple of 64.
  *
  * META section
  *   i64 ir_version   (of the source ONNX model)
@@ -59,7 +60,14 @@
  * multiple of 64, so with DATA itself 64-byte aligned every tensor is 64-byte aligned in the file
  * and in the read-only mapping the reader points constants into (no copy). data_bytes equals
  * dtype size * element count, and [data_offset, data_offset + data_bytes) lies inside DATA.
- * Gaps between tensors are zero. */
+ * Gaps between tensors are zero.
+ *
+ * PLANS section (minor version 1; "cuda" engines): the kernel choices autotuning made for this
+ * graph on one GPU, as backends/cuda/plan_cache.h describes the payload: a plan cache text whose
+ * header names the GPU, compute capability and cuDNN version, then cuDNN's serialized plans. A
+ * session on that device builds those plans instead of autotuning; on another it is refused
+ * unless asked to rebuild. The reader checks only that the section lies inside the file; the
+ * CUDA backend checks its contents when a session uses it. */
 #ifndef TQ_ENGINE_FORMAT_H
 #define TQ_ENGINE_FORMAT_H
 
@@ -68,7 +76,7 @@
 /* Version of the compiled-engine (.tfmq) file format: readers refuse files of a newer major
  * version (TFMQ_ERR_VERSION). tfmq_engine_format_version() returns the major. */
 #define TQ_ENGINE_FORMAT_VERSION 1u
-#define TQ_ENGINE_FORMAT_MINOR 0u
+#define TQ_ENGINE_FORMAT_MINOR 1u
 
 #define TQ_ENG_MAGIC "TFMQ"
 #define TQ_ENG_HEADER_BYTES 64u
@@ -93,7 +101,8 @@
 enum {
     TQ_ENG_SEC_META = 1,
     TQ_ENG_SEC_GRAPH = 2,
-    TQ_ENG_SEC_DATA = 3
+    TQ_ENG_SEC_DATA = 3,
+    TQ_ENG_SEC_PLANS = 4 /* minor 1 */
 };
 
 #endif

@@ -566,8 +566,8 @@ tfmq_status tq_engine_load(const char *path, tfmq_model *m)
         !tq_name_field_ok(h + TQ_ENG_OFF_PRECISION)) {
         return tq_fail(TFMQ_ERR_PARSE, "%s: corrupt engine: bad header", path);
     }
-    size_t sec_off[4] = {0}, sec_size[4] = {0};
-    bool seen[4] = {false};
+    size_t sec_off[5] = {0}, sec_size[5] = {0};
+    bool seen[5] = {false};
     for (uint32_t i = 0; i < n_sections; i++) {
         const uint8_t *s = h + header_bytes + (size_t)i * TQ_ENG_SECTION_ENTRY_BYTES;
         uint32_t kind = tq_le32(s);
@@ -576,7 +576,7 @@ tfmq_status tq_engine_load(const char *path, tfmq_model *m)
             return tq_fail(TFMQ_ERR_PARSE, "%s: corrupt engine: section %u lies outside the file",
                            path, i);
         }
-        if (kind < TQ_ENG_SEC_META || kind > TQ_ENG_SEC_DATA) {
+        if (kind < TQ_ENG_SEC_META || kind > TQ_ENG_SEC_PLANS) {
             continue; /* a later minor version's section */
         }
         if (seen[kind]) {
@@ -613,9 +613,17 @@ tfmq_status tq_engine_load(const char *path, tfmq_model *m)
         strncmp(device, (const char *)h + TQ_ENG_OFF_DEVICE, TQ_ENG_NAME_FIELD) != 0) {
         return tq_rd_fail(&r, "precision or device differs from the header");
     }
-    if (strcmp(device, "cpu") != 0) {
+    if (strcmp(device, "cpu") != 0 && strcmp(device, "cuda") != 0) {
         return tq_fail(TFMQ_ERR_UNSUPPORTED, "%s: engine built for device '%s'; this tfmq runs "
-                       "'cpu' engines", path, device);
+                       "'cpu' and 'cuda' engines", path, device);
+    }
+    if ((strcmp(device, "cuda") == 0) != seen[TQ_ENG_SEC_PLANS]) {
+        return tq_fail(TFMQ_ERR_PARSE, "%s: corrupt engine: a '%s' engine %s a PLANS section",
+                       path, device, seen[TQ_ENG_SEC_PLANS] ? "with" : "without");
+    }
+    if (seen[TQ_ENG_SEC_PLANS]) {
+        m->plans = e.base + sec_off[TQ_ENG_SEC_PLANS];
+        m->plans_bytes = sec_size[TQ_ENG_SEC_PLANS];
     }
     m->meta.ir_version = ir_version;
     m->meta.opset = opset;
@@ -623,6 +631,10 @@ tfmq_status tq_engine_load(const char *path, tfmq_model *m)
     m->content_hash = src_hash;
     m->precision = precision;
     m->device = device;
+    m->path = tq_arena_strdup(&m->arena, path);
+    if (!m->path) {
+        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
 
     /* GRAPH */
     tq_graph *g = NULL;

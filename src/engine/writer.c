@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/atomic_file.h"
+#include "engine/engine.h"
 #include "engine/format.h"
 #include "runtime/model.h"
 
@@ -332,6 +333,15 @@ static void tq_patch_u64(uint8_t *p, uint64_t v)
 
 tfmq_status tfmq_model_save(const tfmq_model *model, const char *path, uint32_t flags)
 {
+    if (!model) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "model_save: NULL argument");
+    }
+    return tq_engine_save(model, path, flags, model->device, model->plans, model->plans_bytes);
+}
+
+tfmq_status tq_engine_save(const tfmq_model *model, const char *path, uint32_t flags,
+                           const char *device, const uint8_t *plans, size_t plans_bytes)
+{
     static const uint8_t zeros[TQ_ENG_DATA_ALIGN];
     tfmq_status st = TFMQ_OK;
     tq_writer w;
@@ -349,7 +359,11 @@ tfmq_status tfmq_model_save(const tfmq_model *model, const char *path, uint32_t 
     if (flags & ~(uint32_t)TFMQ_WRITE_OVERWRITE) {
         return tq_fail(TFMQ_ERR_INVALID_ARG, "model_save: unknown flags 0x%x", flags);
     }
-    const char *device = model->device && model->device[0] ? model->device : "cpu";
+    device = device && device[0] ? device : "cpu";
+    if ((strcmp(device, "cuda") == 0) != (plans != NULL)) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "model_save: device '%s' %s plans", device,
+                       plans ? "with" : "without");
+    }
     const char *precision = model->precision && model->precision[0] ? model->precision : "fp32";
     if (strlen(device) >= TQ_ENG_NAME_FIELD || strlen(precision) >= TQ_ENG_NAME_FIELD) {
         return tq_fail(TFMQ_ERR_INVALID_ARG, "model_save: device '%s' or precision '%s' is longer "
@@ -370,10 +384,11 @@ tfmq_status tfmq_model_save(const tfmq_model *model, const char *path, uint32_t 
     tq_put_str(&meta, device);
 
     /* layout */
-    const uint32_t n_sections = 3;
+    const uint32_t n_sections = plans ? 4 : 3;
     uint64_t off_meta = TQ_ENG_HEADER_BYTES + (uint64_t)n_sections * TQ_ENG_SECTION_ENTRY_BYTES;
     uint64_t off_graph = off_meta + meta.n;
-    uint64_t off_data = (off_graph + w.buf.n + TQ_ENG_DATA_ALIGN - 1) &
+    uint64_t off_plans = off_graph + w.buf.n;
+    uint64_t off_data = (off_plans + (plans ? plans_bytes : 0) + TQ_ENG_DATA_ALIGN - 1) &
                         ~(uint64_t)(TQ_ENG_DATA_ALIGN - 1);
     uint64_t file_bytes = off_data + w.data_bytes;
 
@@ -387,9 +402,10 @@ tfmq_status tfmq_model_save(const tfmq_model *model, const char *path, uint32_t 
     tq_put_u32(&pre, 0);
     tq_put_name_field(&pre, device);
     tq_put_name_field(&pre, precision);
-    const uint64_t secs[3][3] = {{TQ_ENG_SEC_META, off_meta, meta.n},
+    const uint64_t secs[4][3] = {{TQ_ENG_SEC_META, off_meta, meta.n},
                                  {TQ_ENG_SEC_GRAPH, off_graph, w.buf.n},
-                                 {TQ_ENG_SEC_DATA, off_data, w.data_bytes}};
+                                 {TQ_ENG_SEC_DATA, off_data, w.data_bytes},
+                                 {TQ_ENG_SEC_PLANS, off_plans, plans_bytes}};
     for (uint32_t i = 0; i < n_sections; i++) {
         tq_put_u32(&pre, (uint32_t)secs[i][0]);
         tq_put_u32(&pre, 0);
@@ -399,6 +415,9 @@ tfmq_status tfmq_model_save(const tfmq_model *model, const char *path, uint32_t 
     tq_put(&pre, meta.p, meta.n);
     tq_wbuf_free(&meta);
     tq_put(&pre, w.buf.p, w.buf.n);
+    if (plans) {
+        tq_put(&pre, plans, plans_bytes);
+    }
     while (!pre.oom && pre.n < off_data) {
         tq_put(&pre, zeros, 1);
     }

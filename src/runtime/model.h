@@ -19,7 +19,10 @@ struct tfmq_model {
     uint64_t n_params;
     uint64_t n_macs;
     const char *precision;         /* "fp32" unless quantized (then set by quant/ or the engine) */
-    const char *device;            /* device class of an engine ("cpu"), "" for model files */
+    const char *device;            /* device class of an engine ("cpu", "cuda"), "" for model files */
+    const uint8_t *plans;          /* "cuda" engines: the PLANS section (in the mapping), else NULL */
+    size_t plans_bytes;
+    const char *path;              /* the file it was loaded from (arena), or NULL */
     uint32_t content_hash;         /* CRC-32C of the file's bytes (calibration caches check it) */
     void *mapping;                 /* engine files: the read-only mmap constants point into */
     size_t mapping_bytes;

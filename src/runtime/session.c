@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "backends/cpu/cpu.h"
+#include "engine/engine.h"
 #include "runtime/compile.h"
 #include "runtime/model.h"
 #ifdef TFMQ_HAVE_CUDA
@@ -83,18 +84,32 @@ static tfmq_status tq_session_cuda_plan(tfmq_session *s)
 }
 
 /* The session's plan cache: the option's file, else $TFMQ_CUDA_PLAN_CACHE; "" means none.
- * Nothing is read here: each CUDA exec binds it to its device, which loads the file once. */
-static tfmq_status tq_session_plan_cache(tfmq_session *s, const char *path)
+ * A "cuda" engine's plans, or TFMQ_SESSION_RECORD_PLANS, make one without a file (in memory).
+ * Nothing is read here: each CUDA exec binds it to its device, which loads the file and then
+ * the engine's plans once (refusing plans made on another device unless TFMQ_SESSION_REBUILD). */
+static tfmq_status tq_session_plan_cache(tfmq_session *s, const tfmq_session_options *o)
 {
-    if (!path) {
-        path = getenv("TFMQ_CUDA_PLAN_CACHE");
+    const char *path = o->plan_cache ? o->plan_cache : getenv("TFMQ_CUDA_PLAN_CACHE");
+    const bool record = (o->flags & TFMQ_SESSION_RECORD_PLANS) != 0;
+    if (path && !path[0]) {
+        path = NULL;
     }
-    if (!path || !path[0]) {
+    if (!path && !record && !s->model->plans) {
         return TFMQ_OK;
     }
     tfmq_status st = tq_plan_cache_create(s->palloc, path, &s->plan_cache);
+    if (st != TFMQ_OK) {
+        return st;
+    }
+    if (record) {
+        tq_plan_cache_keep_blobs(s->plan_cache);
+    }
+    if (s->model->plans) {
+        tq_plan_cache_embed(s->plan_cache, s->model->plans, s->model->plans_bytes,
+                            s->model->path, (o->flags & TFMQ_SESSION_REBUILD) != 0);
+    }
     s->cuda_opts.plan_cache = s->plan_cache;
-    return st;
+    return TFMQ_OK;
 }
 
 /* The storage and math of a model's precision on the GPU. */
@@ -142,6 +157,9 @@ tfmq_status tfmq_session_create(const tfmq_model *model, const tfmq_session_opti
         }
         memcpy(&o, opts, opts->struct_size);
     }
+    if (o.flags & ~(TFMQ_SESSION_RECORD_PLANS | TFMQ_SESSION_REBUILD)) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "session_create: unknown flags 0x%x", o.flags);
+    }
     if (o.n_threads < 0) {
         return tq_fail(TFMQ_ERR_INVALID_ARG, "session_create: n_threads %d < 0", o.n_threads);
     }
@@ -187,7 +205,7 @@ tfmq_status tfmq_session_create(const tfmq_model *model, const tfmq_session_opti
     if (cuda) {
         s->on_cuda = true;
         TQ_TRY(st, tq_session_cuda_opts(model, cuda_dev, &s->cuda_opts));
-        TQ_TRY(st, tq_session_plan_cache(s, o.plan_cache));
+        TQ_TRY(st, tq_session_plan_cache(s, &o));
         TQ_TRY(st, tq_session_cuda_plan(s));
         *sess_out = s;
         return TFMQ_OK;
@@ -437,4 +455,82 @@ tfmq_status tfmq_session_get_info(const tfmq_session *s, tfmq_session_info *info
 #endif
     memcpy(info_out, &i, info_out->struct_size);
     return TFMQ_OK;
+}
+
+/* ---- engines that carry their plans ---- */
+
+#ifdef TFMQ_HAVE_CUDA
+/* The plans of sessions[0..n) as one PLANS payload: the first session's own when alone, else
+ * merged in a cache bound to the same device (a session on another device is an error). */
+static tfmq_status tq_session_plans(const tfmq_model *model, tfmq_session *const *sessions,
+                                    size_t n, uint8_t **out, size_t *n_out,
+                                    const tfmq_allocator **alloc_out)
+{
+    const char *gpu = NULL;
+    int32_t sm = 0;
+    int64_t cudnn = 0;
+    for (size_t i = 0; i < n; i++) {
+        const tfmq_session *s = sessions[i];
+        if (!s || s->model != model || !s->on_cuda || !s->plan_cache ||
+            !tq_plan_cache_device(s->plan_cache, &gpu, &sm, &cudnn)) {
+            return tq_fail(TFMQ_ERR_INVALID_ARG, "model_save_planned: session %zu is %s", i,
+                           !s ? "NULL" : s->model != model ? "of another model"
+                           : !s->on_cuda ? "not on cuda"
+                           : "not recording plans (TFMQ_SESSION_RECORD_PLANS)");
+        }
+    }
+    tq_plan_cache_device(sessions[0]->plan_cache, &gpu, &sm, &cudnn);
+    if (n == 1) {
+        *alloc_out = sessions[0]->palloc;
+        return tq_plan_cache_export(sessions[0]->plan_cache, out, n_out);
+    }
+    *alloc_out = model->palloc;
+    tq_plan_cache *all = NULL;
+    tfmq_status st = tq_plan_cache_create(model->palloc, NULL, &all);
+    if (st == TFMQ_OK) {
+        tq_plan_cache_keep_blobs(all);
+        st = tq_plan_cache_open(all, gpu, sm, cudnn);
+    }
+    for (size_t i = 0; st == TFMQ_OK && i < n; i++) {
+        uint8_t *p = NULL;
+        size_t np = 0;
+        st = tq_plan_cache_export(sessions[i]->plan_cache, &p, &np);
+        if (st == TFMQ_OK) {
+            st = tq_plan_cache_import(all, p, np, true);
+            if (st == TFMQ_ERR_VERSION) {
+                st = tq_fail(TFMQ_ERR_INVALID_ARG, "model_save_planned: session %zu is on "
+                             "another GPU than session 0 (%s)", i, tfmq_last_error());
+            }
+        }
+        tq_free(sessions[i]->palloc, p, np);
+    }
+    if (st == TFMQ_OK) {
+        st = tq_plan_cache_export(all, out, n_out);
+    }
+    tq_plan_cache_destroy(all);
+    return st;
+}
+#endif
+
+tfmq_status tfmq_model_save_planned(const tfmq_model *model, tfmq_session *const *sessions,
+                                    size_t n_sessions, const char *path, uint32_t flags)
+{
+    if (!model || !sessions || n_sessions == 0 || !path) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "model_save_planned: NULL argument or no session");
+    }
+#ifdef TFMQ_HAVE_CUDA
+    uint8_t *plans = NULL;
+    size_t n = 0;
+    const tfmq_allocator *pa = model->palloc;
+    tfmq_status st = tq_session_plans(model, sessions, n_sessions, &plans, &n, &pa);
+    if (st == TFMQ_OK) {
+        st = tq_engine_save(model, path, flags, "cuda", plans, n);
+    }
+    tq_free(pa, plans, n);
+    return st;
+#else
+    (void)flags;
+    return tq_fail(TFMQ_ERR_UNSUPPORTED, "model_save_planned: this build has no CUDA backend "
+                   "(backends: %s)", tfmq_backends());
+#endif
 }

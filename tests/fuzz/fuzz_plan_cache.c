@@ -3,7 +3,8 @@
  * seeds are real files written on that GPU, so mutations reach the entry lines). Oracle: what
  * parses formats back to text that parses again into the same text (a stable round trip), and
  * every allocation through the capped allocator is freed. The same bytes also go through the
- * check of serialized-plan files (tq_plan_cache_blob_verify). */
+ * check of serialized-plan files (tq_plan_cache_blob_verify) and the import of an engine's PLANS
+ * section payload (tq_plan_cache_import; oracle: export, import and export again, same bytes). */
 #include "fuzz_common.h"
 #include "backends/cuda/plan_cache.h"
 
@@ -56,6 +57,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     tq_plan_cache_destroy(again);
     tq_plan_cache_destroy(pc);
+    /* the same bytes as an engine's PLANS payload: what imports exports to bytes that import
+     * again and export the same */
+    tq_plan_cache *e1 = NULL, *e2 = NULL;
+    uint8_t *x1 = NULL, *x2 = NULL;
+    size_t n1 = 0, n2 = 0;
+    pc_bind(&e1);
+    if (e1 && tq_plan_cache_import(e1, data, size, true) == TFMQ_OK &&
+        tq_plan_cache_export(e1, &x1, &n1) == TFMQ_OK) {
+        pc_bind(&e2);
+        if (e2 && tq_plan_cache_import(e2, x1, n1, true) == TFMQ_OK &&
+            tq_plan_cache_export(e2, &x2, &n2) == TFMQ_OK &&
+            (n2 != n1 || memcmp(x1, x2, n1) != 0)) {
+            fprintf(stderr, "fuzz_plan_cache: an imported PLANS payload does not round-trip\n");
+            abort();
+        }
+    }
+    if (x1) {
+        tq_free(&fuzz_allocator, x1, n1);
+    }
+    if (x2) {
+        tq_free(&fuzz_allocator, x2, n2);
+    }
+    tq_plan_cache_destroy(e2);
+    tq_plan_cache_destroy(e1);
     tq_clear_error();
     fuzz_check_balance("plan cache");
     return 0;

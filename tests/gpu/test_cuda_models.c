@@ -16,7 +16,11 @@
  * printed, with the SQNR between the two engines), no host fallback, identical replays.
  * Plan cache: a session made twice with one cache file (the CNN in strict FP32, ResNet-20 in
  * FP16 and INT8) plans every convolution from the cache the second time and gives the first
- * session's outputs bit for bit; both creation times are printed.
+ * session's outputs bit for bit; both creation times are printed. Planned engines (ResNet-20
+ * FP16 and INT8): tfmq_model_save_planned from sessions at two batch sizes, reloaded, plans
+ * every convolution from the file (no cache file) with the same outputs bit for bit; its plans
+ * marked as another GPU's are refused (message names the file and --rebuild) and rebuilt with
+ * TFMQ_SESSION_REBUILD.
  * Skipped (exit 77) with the reason when no CUDA device is usable. A missing model file fails. */
 #include <errno.h>
 #include <math.h>
@@ -28,6 +32,7 @@
 #include <sys/stat.h>
 
 #include "backends/cuda/dev.h"
+#include "engine/engine.h"
 #include "image.h"
 #include "harness.h"
 #include "tfmq.h"
@@ -702,6 +707,144 @@ static void check_plan_cache(const char *what, const tfmq_model *m, tq_rng *rng)
     rmdir(dir);
 }
 
+
+/* A session of m recording its plans (no cache file) at `batch` (*y its outputs on t). */
+static tfmq_session *make_recording_session(const tfmq_model *m, int64_t batch, uint32_t flags,
+                                            double *ms, tfmq_session_info *info)
+{
+    tfmq_session_options so;
+    memset(&so, 0, sizeof(so));
+    so.struct_size = sizeof(so);
+    so.symbolic_dim_default = batch;
+    so.device = "cuda";
+    so.plan_cache = ""; /* no file, whatever TFMQ_CUDA_PLAN_CACHE says */
+    so.flags = flags;
+    tfmq_session *s = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    tfmq_status st = tfmq_session_create(m, &so, &s);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
+    memset(info, 0, sizeof(*info));
+    info->struct_size = sizeof(*info);
+    if (st != TFMQ_OK) {
+        return NULL;
+    }
+    TQ_EXPECT_OK(tfmq_session_get_info(s, info));
+    return s;
+}
+
+/* A "cuda" engine with its plans (tfmq_model_save_planned from sessions at two batch sizes):
+ * loaded, a session at either batch plans every convolution from the engine (no miss) and
+ * gives the recording session's outputs bit for bit; the same engine with its plans marked as
+ * another GPU's is refused with a message saying why, and runs with TFMQ_SESSION_REBUILD. */
+static void check_planned_engine(const char *what, const tfmq_model *m, tq_rng *rng)
+{
+    char dir[] = "/tmp/tfmq_planned_XXXXXX", eng[256], eng2[256];
+    if (!mkdtemp(dir)) {
+        TQ_EXPECT(false, "mkdtemp: %s", strerror(errno));
+        return;
+    }
+    snprintf(eng, sizeof(eng), "%s/planned.tfmq", dir);
+    snprintf(eng2, sizeof(eng2), "%s/other_gpu.tfmq", dir);
+    io t;
+    memset(&t, 0, sizeof(t));
+    t.ii.struct_size = t.oi.struct_size = sizeof(t.ii);
+    TQ_EXPECT_OK(tfmq_model_io(m, TFMQ_IO_INPUT, 0, &t.ii));
+    TQ_EXPECT_OK(tfmq_model_io(m, TFMQ_IO_OUTPUT, 0, &t.oi));
+    const int64_t batch = t.ii.dims[0] >= 0 ? t.ii.dims[0] : 4;
+    t.n_in = 1;
+    for (int32_t d = 0; d < t.ii.rank; d++) {
+        t.dims[d] = t.ii.dims[d] >= 0 ? t.ii.dims[d] : batch;
+        t.n_in *= (size_t)t.dims[d];
+    }
+    t.x = malloc(t.n_in * sizeof(float));
+    for (size_t i = 0; t.x && i < t.n_in; i++) {
+        t.x[i] = tq_rng_uniform(rng, -1.0f, 1.0f);
+    }
+    double ms_rec = 0.0, ms_load = 0.0, ms = 0.0;
+    tfmq_session_info si_rec, si_one, si;
+    tfmq_session *rec[2] = {NULL, NULL};
+    rec[0] = make_recording_session(m, batch, TFMQ_SESSION_RECORD_PLANS, &ms_rec, &si_rec);
+    rec[1] = make_recording_session(m, 1, TFMQ_SESSION_RECORD_PLANS, &ms, &si_one);
+    TQ_EXPECT(rec[0] && rec[1], "%s: recording session: %s", what, tfmq_last_error());
+    size_t n_y = 0, n_y2 = 0;
+    float *y = rec[0] && t.x ? run_once(rec[0], &t, &n_y) : NULL, *y2 = NULL;
+    if (rec[0] && rec[1]) {
+        TQ_EXPECT_OK(tfmq_model_save_planned(m, rec, 2, eng, 0));
+    }
+    tfmq_session_destroy(rec[0]);
+    tfmq_session_destroy(rec[1]);
+    tfmq_model *e = NULL, *e2 = NULL;
+    TQ_EXPECT_OK(tfmq_model_load(eng, NULL, &e));
+    struct stat sb;
+    if (e && stat(eng, &sb) == 0) {
+        tfmq_model_info mi;
+        memset(&mi, 0, sizeof(mi));
+        mi.struct_size = sizeof(mi);
+        TQ_EXPECT_OK(tfmq_model_get_info(e, &mi));
+        TQ_EXPECT_STR_EQ(mi.device, "cuda");
+        tfmq_session *s = make_recording_session(e, batch, 0, &ms_load, &si);
+        TQ_EXPECT(s != NULL, "%s: session on the planned engine: %s", what, tfmq_last_error());
+        y2 = s && t.x ? run_once(s, &t, &n_y2) : NULL;
+        tfmq_session_destroy(s);
+        printf("  planned engine %-23s b%lld: %lld bytes (%zu bytes of plans); recording "
+               "session %8.1f ms (%zu tuned), session on the engine %8.1f ms (%zu planned from "
+               "it, %zu tuned)\n", what, (long long)batch, (long long)sb.st_size,
+               e->plans_bytes, ms_rec, si_rec.plan_cache_misses, ms_load, si.plan_cache_hits,
+               si.plan_cache_misses);
+        TQ_EXPECT(si_rec.plan_cache_misses > 0 && si.plan_cache_misses == 0 &&
+                      si.plan_cache_hits == si_rec.plan_cache_misses + si_rec.plan_cache_hits,
+                  "%s: %zu hits and %zu misses on the engine (the recording session looked up "
+                  "%zu)", what, si.plan_cache_hits, si.plan_cache_misses,
+                  si_rec.plan_cache_misses + si_rec.plan_cache_hits);
+        TQ_EXPECT(y && y2 && n_y == n_y2 && memcmp(y, y2, n_y * sizeof(float)) == 0,
+                  "%s: the session planned from the engine gives other outputs", what);
+        s = make_recording_session(e, 1, 0, &ms, &si);
+        TQ_EXPECT(s && si.plan_cache_misses == 0 && si.plan_cache_hits > 0,
+                  "%s: batch 1 on the engine: %zu hits, %zu misses (%s)", what,
+                  si.plan_cache_hits, si.plan_cache_misses, s ? "" : tfmq_last_error());
+        tfmq_session_destroy(s);
+        /* the same plans marked as another GPU's */
+        uint8_t *mod = malloc(e->plans_bytes);
+        char *gpu = NULL;
+        if (mod) {
+            memcpy(mod, e->plans, e->plans_bytes);
+            for (size_t i = 0; !gpu && i + 6 <= e->plans_bytes; i++) { /* in the text's header */
+                gpu = memcmp(mod + i, " gpu=", 5) == 0 ? (char *)mod + i : NULL;
+            }
+        }
+        TQ_CHECK(gpu != NULL);
+        if (gpu) {
+            gpu[5] = gpu[5] == 'X' ? 'Y' : 'X';
+            TQ_EXPECT_OK(tq_engine_save(e, eng2, 0, "cuda", mod, e->plans_bytes));
+            TQ_EXPECT_OK(tfmq_model_load(eng2, NULL, &e2));
+        }
+        free(mod);
+        if (e2) {
+            s = make_recording_session(e2, batch, 0, &ms, &si);
+            TQ_EXPECT(s == NULL && strstr(tfmq_last_error(), "--rebuild") &&
+                          strstr(tfmq_last_error(), eng2),
+                      "%s: plans of another GPU not refused as they should be: %s", what,
+                      s ? "(a session was made)" : tfmq_last_error());
+            printf("  refused: %s\n", s ? "(not)" : tfmq_last_error());
+            tfmq_session_destroy(s);
+            s = make_recording_session(e2, batch, TFMQ_SESSION_REBUILD, &ms, &si);
+            TQ_EXPECT(s && si.plan_cache_misses > 0, "%s: rebuild: %s", what,
+                      s ? "nothing tuned" : tfmq_last_error());
+            tfmq_session_destroy(s);
+        }
+    }
+    tfmq_model_destroy(e2);
+    tfmq_model_destroy(e);
+    free(y);
+    free(y2);
+    free(t.x);
+    unlink(eng);
+    unlink(eng2);
+    rmdir(dir);
+}
+
 static void test_plan_cache(tq_rng *rng)
 {
     char path[1024];
@@ -724,6 +867,7 @@ static void test_plan_cache(tq_rng *rng)
     qo.precision = TFMQ_PRECISION_FP16;
     if (m && tfmq_quantize(m, &qo, &q, NULL) == TFMQ_OK) {
         check_plan_cache("resnet20 fp16", q, rng);
+        check_planned_engine("resnet20 fp16", q, rng);
     } else {
         TQ_EXPECT(false, "resnet20 fp16: %s", tfmq_last_error());
     }
@@ -747,6 +891,7 @@ static void test_plan_cache(tq_rng *rng)
     qo.calib_user_data = &src;
     if (src.buf && tfmq_quantize(m, &qo, &q, NULL) == TFMQ_OK) {
         check_plan_cache("resnet20 int8", q, rng);
+        check_planned_engine("resnet20 int8", q, rng);
     } else {
         TQ_EXPECT(false, "resnet20 int8: %s", m ? tfmq_last_error() : "no model");
     }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "engine/engine.h"
 #include "engine/format.h"
 #include "harness.h"
 #include "import/onnx/onnx_import.h"
@@ -446,6 +447,66 @@ static void test_no_copy(tq_rng *rng)
               l_onnx);
 }
 
+
+/* A "cuda" engine carries its PLANS section through a load and a plain save unchanged, reads
+ * back as device "cuda", runs in a CPU session like any engine, and the writer refuses a device
+ * and plans that do not go together. (Plans made on a GPU: tests/gpu/test_cuda_models.c.) */
+static void test_plans_section(tq_rng *rng)
+{
+    (void)rng;
+    char src[1200], eng[600], eng2[600];
+    snprintf(src, sizeof(src), "%s/models/fashion_mnist_cnn.onnx", g_root);
+    snprintf(eng, sizeof(eng), "%s/planned.tfmq", g_dir);
+    snprintf(eng2, sizeof(eng2), "%s/planned2.tfmq", g_dir);
+    uint8_t plans[333];
+    for (size_t i = 0; i < sizeof(plans); i++) {
+        plans[i] = (uint8_t)(i * 37 + 11);
+    }
+    tfmq_model *m = NULL, *e = NULL, *e2 = NULL;
+    TQ_EXPECT_OK(tfmq_model_load(src, NULL, &m));
+    if (!m) {
+        return;
+    }
+    TQ_EXPECT_STATUS(tq_engine_save(m, eng, TFMQ_WRITE_OVERWRITE, "cuda", NULL, 0),
+                     TFMQ_ERR_INVALID_ARG);
+    TQ_EXPECT_STATUS(tq_engine_save(m, eng, TFMQ_WRITE_OVERWRITE, "cpu", plans, sizeof(plans)),
+                     TFMQ_ERR_INVALID_ARG);
+    TQ_EXPECT_OK(tq_engine_save(m, eng, TFMQ_WRITE_OVERWRITE, "cuda", plans, sizeof(plans)));
+    TQ_EXPECT_OK(tfmq_model_load(eng, NULL, &e));
+    if (e) {
+        tfmq_model_info info;
+        memset(&info, 0, sizeof(info));
+        info.struct_size = sizeof(info);
+        TQ_EXPECT_OK(tfmq_model_get_info(e, &info));
+        TQ_EXPECT_STR_EQ(info.device, "cuda");
+        TQ_CHECK(e->plans_bytes == sizeof(plans) && memcmp(e->plans, plans, sizeof(plans)) == 0);
+        TQ_EXPECT_OK(tfmq_model_save(e, eng2, TFMQ_WRITE_OVERWRITE));
+        TQ_EXPECT_OK(tfmq_model_load(eng2, NULL, &e2));
+        TQ_CHECK(e2 && e2->plans_bytes == sizeof(plans) &&
+                 memcmp(e2->plans, plans, sizeof(plans)) == 0 && strcmp(e2->device, "cuda") == 0);
+        /* a CPU session runs it (the plans are the GPU's business) */
+        tfmq_session *s = NULL;
+        TQ_EXPECT_OK(tfmq_session_create(e, NULL, &s));
+        tfmq_session_destroy(s);
+        /* without a CUDA backend a cuda session is refused as before; with one, these plans are
+         * no valid payload: refused as a corrupt engine (never run) */
+        tfmq_session_options so;
+        memset(&so, 0, sizeof(so));
+        so.struct_size = sizeof(so);
+        so.device = "cuda";
+        tfmq_status st = tfmq_session_create(e, &so, &s);
+        TQ_EXPECT(st == TFMQ_ERR_UNSUPPORTED || st == TFMQ_ERR_PARSE || st == TFMQ_ERR_BACKEND,
+                  "cuda session on garbage plans: status %d (%s)", (int)st, tfmq_last_error());
+        tfmq_session_destroy(s);
+    }
+    /* sessions are needed to plan; without any the call is refused */
+    TQ_EXPECT_STATUS(tfmq_model_save_planned(m, NULL, 0, eng2, TFMQ_WRITE_OVERWRITE),
+                     TFMQ_ERR_INVALID_ARG);
+    tfmq_model_destroy(e2);
+    tfmq_model_destroy(e);
+    tfmq_model_destroy(m);
+}
+
 static void cleanup_dir(void)
 {
     DIR *d = opendir(g_dir);
@@ -479,6 +540,7 @@ int main(int argc, char **argv)
     TQ_RUN(test_version_and_overwrite);
     TQ_RUN(test_no_copy);
     TQ_RUN(test_damaged_files);
+    TQ_RUN(test_plans_section);
     cleanup_dir();
     return tq_test_end();
 }

@@ -750,6 +750,158 @@ static void test_share(tq_rng *rng)
               (long long)atomic_load(&count.n_live));
 }
 
+
+/* ---- plans carried in engine files: export of the used entries and their plans, import,
+ * an engine's plans over a file's, refused on another device unless rebuilding, damaged
+ * payloads refused whole, allocation failures ---- */
+static tq_plan_cache *embedded_cache(const char *path, const uint8_t *payload, size_t n,
+                                     const char *gpu, bool rebuild, tfmq_status *st)
+{
+    tq_plan_cache *pc = NULL;
+    TQ_EXPECT_OK(tq_plan_cache_create(NULL, path, &pc));
+    if (pc) {
+        tq_plan_cache_embed(pc, payload, n, "/x/model.tfmq", rebuild);
+        *st = tq_plan_cache_open(pc, gpu, SM, CUDNN);
+    }
+    return pc;
+}
+
+static void test_engine_plans(tq_rng *rng)
+{
+    const char *json = "{\"engine\": 4, \"code\": \"...\"}";
+    tq_pc_choice c[3];
+    for (int i = 0; i < 3; i++) {
+        c[i] = choice(i == 2 ? "cudnn:bf1:tf0:cl1" : "fused", 10 + i, 256 * i, 0.25 * (i + 1),
+                      i + 1);
+    }
+    /* a recording session's cache: KEYS[2] came from a shared file and was never used */
+    tq_plan_cache *rec = new_cache(NULL);
+    tq_plan_cache_keep_blobs(rec);
+    char line[TQ_PC_MAX_LINE];
+    snprintf(line, sizeof(line), HEADER "%s cudnn:bf1:tf0:cl1 eng=3 ws=0 ms=1 knobs=-\n", KEYS[2]);
+    TQ_EXPECT_OK(tq_plan_cache_parse(rec, line, strlen(line), true, NULL));
+    TQ_EXPECT_OK(tq_plan_cache_put(rec, KEYS[0], &c[0]));
+    TQ_EXPECT_OK(tq_plan_cache_put(rec, KEYS[1], &c[1]));
+    tq_plan_cache_blob_store(rec, KEYS[0], json, strlen(json));
+    uint8_t *payload = NULL;
+    size_t n = 0;
+    TQ_EXPECT_OK(tq_plan_cache_export(rec, &payload, &n));
+    tq_plan_cache_destroy(rec);
+    TQ_CHECK(payload && n > 8);
+
+    /* the same device: the used entries and the plan, nothing else */
+    tfmq_status st = TFMQ_ERR_INTERNAL;
+    tq_plan_cache *pc = embedded_cache(NULL, payload, n, GPU, false, &st);
+    TQ_EXPECT_OK(st);
+    TQ_EXPECT_EQ_U64(n_entries(pc), 2);
+    TQ_CHECK(same_choice(tq_plan_cache_find(pc, KEYS[0]), &c[0]));
+    TQ_CHECK(same_choice(tq_plan_cache_find(pc, KEYS[1]), &c[1]));
+    TQ_CHECK(tq_plan_cache_find(pc, KEYS[2]) == NULL);
+    blob_expect(pc, KEYS[0], json, "engine plan");
+    blob_expect(pc, KEYS[1], NULL, "no plan kept for it");
+    /* exported again (both used now), the payload is the same bytes */
+    uint8_t *again = NULL;
+    size_t n_again = 0;
+    TQ_EXPECT_OK(tq_plan_cache_export(pc, &again, &n_again));
+    TQ_CHECK(n_again == n && again && memcmp(again, payload, n) == 0);
+    tq_free(NULL, again, n_again);
+    tq_plan_cache_destroy(pc);
+
+    /* another GPU: refused, naming the engine, both GPUs and the way out */
+    pc = embedded_cache(NULL, payload, n, "NVIDIA Other GPU", false, &st);
+    TQ_EXPECT_STATUS(st, TFMQ_ERR_UNSUPPORTED);
+    TQ_EXPECT_STR_CONTAINS(tfmq_last_error(), "/x/model.tfmq");
+    TQ_EXPECT_STR_CONTAINS(tfmq_last_error(), GPU);
+    TQ_EXPECT_STR_CONTAINS(tfmq_last_error(), "NVIDIA Other GPU");
+    TQ_EXPECT_STR_CONTAINS(tfmq_last_error(), "--rebuild");
+    tq_plan_cache_destroy(pc);
+    /* ... unless rebuilding: nothing loaded, the session autotunes */
+    pc = embedded_cache(NULL, payload, n, "NVIDIA Other GPU", true, &st);
+    TQ_EXPECT_OK(st);
+    TQ_EXPECT_EQ_U64(n_entries(pc), 0);
+    blob_expect(pc, KEYS[0], NULL, "rebuild");
+    tq_plan_cache_destroy(pc);
+
+    /* with a file: the engine's choice wins over the file's for the same key */
+    char dir[] = "/tmp/tfmq_plan_emb_XXXXXX", path[256], cmd[300];
+    TQ_CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/cache.txt", dir);
+    tq_plan_cache *file = new_cache(path);
+    tq_pc_choice other = choice("direct", -1, 0, 9.0, 0);
+    TQ_EXPECT_OK(tq_plan_cache_put(file, KEYS[0], &other));
+    TQ_EXPECT_OK(tq_plan_cache_put(file, KEYS[2], &other));
+    TQ_EXPECT_OK(tq_plan_cache_save(file));
+    tq_plan_cache_destroy(file);
+    pc = embedded_cache(path, payload, n, GPU, false, &st);
+    TQ_EXPECT_OK(st);
+    TQ_EXPECT_EQ_U64(n_entries(pc), 3);
+    TQ_CHECK(same_choice(tq_plan_cache_find(pc, KEYS[0]), &c[0]));
+    TQ_CHECK(same_choice(tq_plan_cache_find(pc, KEYS[2]), &other));
+    tq_plan_cache_destroy(pc);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    TQ_CHECK(system(cmd) == 0);
+
+    /* every cut-short payload is refused whole (PARSE), nothing loaded */
+    for (size_t cut = 0; cut < n; cut++) {
+        pc = embedded_cache(NULL, payload, cut, GPU, false, &st);
+        TQ_EXPECT(st == TFMQ_ERR_PARSE, "cut at %zu: status %d", cut, (int)st);
+        TQ_EXPECT(n_entries(pc) == 0, "cut at %zu: entries loaded", cut);
+        tq_plan_cache_destroy(pc);
+    }
+    /* random byte changes: no crash; a success loads only valid entries */
+    uint8_t *mut = malloc(n);
+    TQ_CHECK(mut != NULL);
+    for (int t = 0; t < 2000 && mut; t++) {
+        memcpy(mut, payload, n);
+        const int k = 1 + (int)(tq_rng_u64(rng) % 4);
+        for (int j = 0; j < k; j++) {
+            mut[tq_rng_u64(rng) % n] = (uint8_t)tq_rng_u64(rng);
+        }
+        pc = embedded_cache(NULL, mut, n, GPU, t % 2 == 0, &st);
+        TQ_EXPECT(st == TFMQ_OK || st == TFMQ_ERR_PARSE || st == TFMQ_ERR_UNSUPPORTED,
+                  "mutation %d: status %d", t, (int)st);
+        TQ_CHECK(n_entries(pc) <= 2);
+        tq_plan_cache_destroy(pc);
+    }
+    free(mut);
+
+    /* allocation failures at every point of import and export: OK or OUT_OF_MEMORY, no leak */
+    tq_test_counting_alloc count;
+    memset(&count, 0, sizeof(count));
+    const tfmq_allocator al = {&count, tq_test_counting_alloc_fn, tq_test_counting_free_fn};
+    int n_ok = 0;
+    for (uint64_t fail_at = 1; fail_at < 40; fail_at++) {
+        tq_plan_cache *p2 = NULL;
+        uint8_t *out = NULL;
+        size_t n_out = 0;
+        tq_alloc_test_set_fail_at(fail_at);
+        st = tq_plan_cache_create(&al, NULL, &p2);
+        if (st == TFMQ_OK) {
+            tq_plan_cache_embed(p2, payload, n, "e.tfmq", false);
+            st = tq_plan_cache_open(p2, GPU, SM, CUDNN);
+        }
+        if (st == TFMQ_OK) {
+            st = tq_plan_cache_import(p2, payload, n, true);
+        }
+        if (st == TFMQ_OK) {
+            st = tq_plan_cache_export(p2, &out, &n_out);
+        }
+        tq_alloc_test_set_fail_at(0);
+        TQ_EXPECT(st == TFMQ_OK || st == TFMQ_ERR_OUT_OF_MEMORY, "fail_at %llu: status %d",
+                  (unsigned long long)fail_at, (int)st);
+        if (st == TFMQ_OK) {
+            n_ok++;
+            TQ_CHECK(n_out == n && memcmp(out, payload, n) == 0);
+        }
+        tq_free(&al, out, n_out);
+        tq_plan_cache_destroy(p2);
+        TQ_EXPECT(atomic_load(&count.n_live) == 0, "fail_at %llu: %lld blocks leaked",
+                  (unsigned long long)fail_at, (long long)atomic_load(&count.n_live));
+    }
+    TQ_CHECK(n_ok > 0);
+    tq_free(NULL, payload, n);
+}
+
 int main(int argc, char **argv)
 {
     tq_test_begin(argc, argv);
@@ -763,5 +915,6 @@ int main(int argc, char **argv)
     TQ_RUN(test_oom);
     TQ_RUN(test_share);
     TQ_RUN(test_blob);
+    TQ_RUN(test_engine_plans);
     return tq_test_end();
 }

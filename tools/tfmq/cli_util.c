@@ -758,3 +758,32 @@ void cli_elem_set(tfmq_dtype dt, void *base, size_t i, double v)
         return;
     }
 }
+
+bool cli_parse_batch_list(const char *command, const char *option, const char *s, int64_t *out,
+                          size_t cap, size_t *n_out)
+{
+    char item[32];
+    size_t n = 0;
+    for (const char *p = s;;) {
+        const char *comma = strchr(p, ',');
+        const size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == 0 || len >= sizeof(item) || n == cap) {
+            cli_usage_error(command, "%s needs a list such as 1,8,32 (at most %zu), not '%.64s'",
+                            option, cap, s);
+            return false;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (!cli_parse_i64(item, 1, 65536, &out[n])) {
+            cli_usage_error(command, "batch size '%s' is not an integer in 1..65536", item);
+            return false;
+        }
+        n++;
+        if (!comma) {
+            break;
+        }
+        p = comma + 1;
+    }
+    *n_out = n;
+    return true;
+}

@@ -26,7 +26,8 @@
 
 static const char bench_help[] =
     "usage: tfmq bench MODEL_OR_ENGINE [--precisions fp32,fp16,int8] [--batch 1,8,32]\n"
-    "                  [--threads N] [--device cpu|cuda] [--plan-cache FILE] [--calib PATH...]\n"
+    "                  [--threads N] [--device cpu|cuda] [--plan-cache FILE] [--rebuild]\n"
+    "                  [--calib PATH...]\n"
     "                  [--min-time S] [--fidelity-samples N] [--json FILE] [--chart FILE.png]\n"
     "                  [--force]\n"
     "                  [--preprocess P] [--size HxW] [--layout L] [--channel-order O]\n"
@@ -48,6 +49,8 @@ static const char bench_help[] =
     "  --plan-cache FILE      cuda: load the convolutions' cuDNN plans from FILE instead of\n"
     "                         autotuning them, and add new ones to it (default:\n"
     "                         $TFMQ_CUDA_PLAN_CACHE); the table shows session creation times\n"
+    "  --rebuild              cuda: an engine planned on another GPU or cuDNN version is\n"
+    "                         autotuned here instead of refused\n"
     "  -c, --calib PATH       calibration data for int8 and the fidelity columns (as quantize)\n"
     "  --min-time S           seconds to keep repeating each cell (default 1.0)\n"
     "  --fidelity-samples N   samples for the fidelity columns (default 64)\n"
@@ -65,6 +68,7 @@ enum {
     OPT_THREADS,
     OPT_DEVICE,
     OPT_PLAN_CACHE,
+    OPT_REBUILD,
     OPT_CALIB,
     OPT_MIN_TIME,
     OPT_FID_SAMPLES,
@@ -81,6 +85,7 @@ static const cli_option bench_opts[] = {
     {"threads", 't', true, OPT_THREADS},
     {"device", 0, true, OPT_DEVICE},
     {"plan-cache", 0, true, OPT_PLAN_CACHE},
+    {"rebuild", 0, false, OPT_REBUILD},
     {"calib", 'c', true, OPT_CALIB},
     {"min-time", 0, true, OPT_MIN_TIME},
     {"fidelity-samples", 0, true, OPT_FID_SAMPLES},
@@ -329,33 +334,6 @@ static bool parse_precisions(const char *s, tfmq_precision *out, size_t *n_out)
     return true;
 }
 
-static bool parse_batches(const char *s, int64_t *out, size_t *n_out)
-{
-    char item[32];
-    size_t n = 0;
-    for (const char *p = s;;) {
-        const char *comma = strchr(p, ',');
-        const size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (len == 0 || len >= sizeof(item) || n == MAX_BATCHES) {
-            cli_usage_error("bench", "--batch needs a list such as 1,8,32, not '%.64s'", s);
-            return false;
-        }
-        memcpy(item, p, len);
-        item[len] = '\0';
-        if (!cli_parse_i64(item, 1, 65536, &out[n])) {
-            cli_usage_error("bench", "batch size '%s' is not an integer in 1..65536", item);
-            return false;
-        }
-        n++;
-        if (!comma) {
-            break;
-        }
-        p = comma + 1;
-    }
-    *n_out = n;
-    return true;
-}
-
 /* True if the space-separated list `list` holds `word`. */
 static bool has_word(const char *list, const char *word)
 {
@@ -376,8 +354,8 @@ static bool has_word(const char *list, const char *word)
 
 /* Time one (model, batch) cell: the session's creation, then its runs. */
 static int time_cell(const tfmq_model *m, const char *what, const char *device,
-                     const char *plan_cache, rand_inputs *ri, int64_t batch, int32_t threads,
-                     double min_time_s, bench_row *row)
+                     const char *plan_cache, uint32_t flags, rand_inputs *ri, int64_t batch,
+                     int32_t threads, double min_time_s, bench_row *row)
 {
     tfmq_session_options so;
     tfmq_session *sess = NULL;
@@ -397,6 +375,7 @@ static int time_cell(const tfmq_model *m, const char *what, const char *device,
     so.symbolic_dim_default = batch;
     so.device = device;
     so.plan_cache = plan_cache;
+    so.flags = flags;
     if ((rc = rand_inputs_fill(ri, batch, 1)) != CLI_EXIT_OK) {
         return rc;
     }
@@ -540,6 +519,7 @@ int cmd_bench(int argc, char **argv)
     int64_t batches[MAX_BATCHES] = {1, 8, 32}, v;
     const char *model_path = NULL, *device = "cpu", *json_path = NULL, *chart_path = NULL;
     const char *plan_cache = NULL;
+    uint32_t session_flags = 0;
     const char **calib = calloc((size_t)argc + 1, sizeof(char *));
     size_t n_calib = 0;
     int32_t threads = 0;
@@ -583,7 +563,8 @@ int cmd_bench(int argc, char **argv)
             }
             break;
         case OPT_BATCHES:
-            if (!parse_batches(p.value, batches, &n_batches)) {
+            if (!cli_parse_batch_list("bench", "--batch", p.value, batches, MAX_BATCHES,
+                                      &n_batches)) {
                 rc = CLI_EXIT_USAGE;
                 goto done;
             }
@@ -601,6 +582,9 @@ int cmd_bench(int argc, char **argv)
             break;
         case OPT_PLAN_CACHE:
             plan_cache = p.value;
+            break;
+        case OPT_REBUILD:
+            session_flags |= TFMQ_SESSION_REBUILD;
             break;
         case OPT_CALIB:
             calib[n_calib++] = p.value;
@@ -793,8 +777,8 @@ int cmd_bench(int argc, char **argv)
                 fprintf(stderr, "\rbench: timing %s at batch %lld...\033[K",
                         tfmq_precision_name(precs[k]), (long long)batches[b]);
             }
-            if ((rc = time_cell(qm[k], model_path, device, plan_cache, &ri, batches[b], threads,
-                                min_time, r)) != CLI_EXIT_OK) {
+            if ((rc = time_cell(qm[k], model_path, device, plan_cache, session_flags, &ri,
+                                batches[b], threads, min_time, r)) != CLI_EXIT_OK) {
                 goto done;
             }
             n_rows++;
@@ -819,7 +803,8 @@ int cmd_bench(int argc, char **argv)
     /* session creation: on cuda it autotunes (seconds), or builds the plan cache's plans */
     const bool on_cuda = strcmp(backend, "cuda") == 0;
     const char *cache_file = plan_cache ? plan_cache : getenv("TFMQ_CUDA_PLAN_CACHE");
-    const bool show_cache = on_cuda && cache_file && cache_file[0];
+    const bool planned = info.device && strcmp(info.device, "cuda") == 0; /* carries plans */
+    const bool show_cache = on_cuda && ((cache_file && cache_file[0]) || planned);
     printf("%-9s %6s %10s %10s %11s %9s %9s %8s", "precision", "batch", "median ms", "p90 ms",
            "samples/s", "speed-up", "SQNR dB", "top-1");
     printf("%s%s\n", on_cuda ? "  create ms" : "", show_cache ? "  plan cache hit/miss" : "");

@@ -19,7 +19,7 @@ static const char quantize_help[] =
     "                     [--eval-samples N]\n"
     "                     [--tolerance top1=F|sqnr=DB] [--report FILE.json] [--force]\n"
     "                     [--preprocess P] [--size HxW] [--layout L] [--channel-order O]\n"
-    "                     [--batch N]\n"
+    "                     [--batch N] [--device cuda[:N] [--plan-batch LIST] [--plan-cache FILE]]\n"
     "\n"
     "Quantize an FP32 model and save it as an engine file (.tfmq) that every tfmq command\n"
     "loads. INT8 calibrates activation ranges on --calib data; the fidelity report (output\n"
@@ -44,6 +44,14 @@ static const char quantize_help[] =
     "  --tolerance KEY=VALUE   top1=FRACTION or sqnr=DB: keep the most damaging layers in\n"
     "                          float until the fidelity meets it\n"
     "  --report FILE.json      also write the report as JSON\n"
+    "  --device D              cpu (default), or cuda / cuda:N: also plan the engine on that GPU\n"
+    "                          (autotuning its convolutions) and save it as a 'cuda' engine\n"
+    "                          that carries the chosen plans: sessions on the same GPU model\n"
+    "                          and cuDNN load without autotuning, others are refused unless\n"
+    "                          they rebuild ('tfmq bench --rebuild')\n"
+    "  --plan-batch LIST       cuda: the batch sizes to plan for (default 1); a session at\n"
+    "                          another batch size autotunes\n"
+    "  --plan-cache FILE       cuda: take plans from FILE where it has them, add new ones to it\n"
     "  -f, --force             overwrite OUT and the report file if they exist\n"
     "  -h, --help              show this help\n"
     "\n"
@@ -67,8 +75,13 @@ enum {
     OPT_TOLERANCE,
     OPT_REPORT,
     OPT_FORCE,
+    OPT_DEVICE,
+    OPT_PLAN_BATCH,
+    OPT_PLAN_CACHE,
     OPT_HELP
 };
+
+#define MAX_PLAN_BATCHES 16
 
 static const cli_option quantize_opts[] = {
     {"precision", 'P', true, OPT_PRECISION},
@@ -85,6 +98,9 @@ static const cli_option quantize_opts[] = {
     {"tolerance", 0, true, OPT_TOLERANCE},
     {"report", 0, true, OPT_REPORT},
     {"force", 'f', false, OPT_FORCE},
+    {"device", 0, true, OPT_DEVICE},
+    {"plan-batch", 0, true, OPT_PLAN_BATCH},
+    {"plan-cache", 0, true, OPT_PLAN_CACHE},
     {"help", 'h', false, OPT_HELP},
     DATASRC_CLI_OPTIONS,
 };
@@ -146,6 +162,43 @@ int cli_write_text_file(const char *path, const char *text, bool force)
     return CLI_EXIT_OK;
 }
 
+/* Plan qm on a GPU at each batch size (one recording session each) and save it as a "cuda"
+ * engine carrying those plans. */
+static int save_planned(const tfmq_model *qm, const char *out_path, const char *device,
+                        const int64_t *batches, size_t n_batches, const char *plan_cache,
+                        bool force)
+{
+    tfmq_session *sess[MAX_PLAN_BATCHES] = {NULL};
+    tfmq_status st = TFMQ_OK;
+    int rc = CLI_EXIT_OK;
+    size_t n = 0;
+    for (; n < n_batches; n++) {
+        tfmq_session_options so;
+        memset(&so, 0, sizeof(so));
+        so.struct_size = sizeof(so);
+        so.device = device;
+        so.symbolic_dim_default = batches[n];
+        so.plan_cache = plan_cache;
+        so.flags = TFMQ_SESSION_RECORD_PLANS;
+        const double t0 = cli_now_ms();
+        if ((st = tfmq_session_create(qm, &so, &sess[n])) != TFMQ_OK) {
+            rc = cli_report_lib(device, st);
+            goto done;
+        }
+        printf("planned batch %lld on %s in %.1f s\n", (long long)batches[n], device,
+               (cli_now_ms() - t0) / 1000.0);
+    }
+    if ((st = tfmq_model_save_planned(qm, sess, n, out_path,
+                                      force ? TFMQ_WRITE_OVERWRITE : 0)) != TFMQ_OK) {
+        rc = cli_report_lib(out_path, st);
+    }
+done:
+    for (size_t i = 0; i < n_batches; i++) {
+        tfmq_session_destroy(sess[i]);
+    }
+    return rc;
+}
+
 int cmd_quantize(int argc, char **argv)
 {
     cli_parser p;
@@ -157,6 +210,10 @@ int cmd_quantize(int argc, char **argv)
     const char **eval = calloc((size_t)argc + 1, sizeof(char *));
     size_t n_calib = 0, n_eval = 0;
     bool force = false, have_precision = false;
+    const char *device = NULL, *plan_cache = NULL;
+    int64_t plan_batches[MAX_PLAN_BATCHES] = {1};
+    size_t n_plan_batches = 1;
+    bool have_plan_opts = false;
     tfmq_model *model = NULL, *qm = NULL;
     tfmq_report *report = NULL;
     datasrc *cds = NULL, *eds = NULL;
@@ -251,6 +308,21 @@ int cmd_quantize(int argc, char **argv)
         case OPT_REPORT:
             report_path = p.value;
             break;
+        case OPT_DEVICE:
+            device = p.value;
+            break;
+        case OPT_PLAN_BATCH:
+            have_plan_opts = true;
+            if (!cli_parse_batch_list("quantize", "--plan-batch", p.value, plan_batches,
+                                      MAX_PLAN_BATCHES, &n_plan_batches)) {
+                rc = CLI_EXIT_USAGE;
+                goto done;
+            }
+            break;
+        case OPT_PLAN_CACHE:
+            have_plan_opts = true;
+            plan_cache = p.value;
+            break;
         case OPT_FORCE:
             force = true;
             break;
@@ -279,6 +351,17 @@ int cmd_quantize(int argc, char **argv)
     }
     if (!out_path || !out_path[0]) {
         rc = cli_usage_error("quantize", "missing -o OUT.tfmq");
+        goto done;
+    }
+    if (device && strcmp(device, "cpu") == 0) {
+        device = NULL;
+    }
+    if (device && strncmp(device, "cuda", 4) != 0) {
+        rc = cli_usage_error("quantize", "--device is cpu, cuda or cuda:N, not '%.32s'", device);
+        goto done;
+    }
+    if (have_plan_opts && !device) {
+        rc = cli_usage_error("quantize", "--plan-batch and --plan-cache need --device cuda");
         goto done;
     }
     if (qo.precision == TFMQ_PRECISION_INT8 && n_calib == 0 &&
@@ -351,12 +434,18 @@ int cmd_quantize(int argc, char **argv)
             goto done;
         }
     }
-    if ((st = tfmq_model_save(qm, out_path, force ? TFMQ_WRITE_OVERWRITE : 0)) != TFMQ_OK) {
+    if (device) {
+        if ((rc = save_planned(qm, out_path, device, plan_batches, n_plan_batches, plan_cache,
+                               force)) != CLI_EXIT_OK) {
+            goto done;
+        }
+    } else if ((st = tfmq_model_save(qm, out_path, force ? TFMQ_WRITE_OVERWRITE : 0)) !=
+               TFMQ_OK) {
         rc = cli_report_lib(out_path, st);
         goto done;
     }
-    printf("wrote %s (%s engine) in %.1f s", out_path, tfmq_precision_name(qo.precision),
-           (t1 - t0) / 1000.0);
+    printf("wrote %s (%s engine%s) in %.1f s", out_path, tfmq_precision_name(qo.precision),
+           device ? ", planned on cuda" : "", (t1 - t0) / 1000.0);
     if (report_path) {
         printf("; report %s", report_path);
     }

@@ -254,7 +254,7 @@ tfmq_status tq_cudnn_plan_load_kept(const tq_cudnn_owner *own, cudnnHandle_t han
     return TFMQ_OK;
 }
 
-void tq_cudnn_plan_keep(const tq_plan_cache *pc, const char *key, cudnnBackendDescriptor_t plan,
+void tq_cudnn_plan_keep(tq_plan_cache *pc, const char *key, cudnnBackendDescriptor_t plan,
                         const tfmq_allocator *alloc)
 {
     char *js = NULL;

@@ -44,7 +44,7 @@ tfmq_status tq_cudnn_plan_load_kept(const tq_cudnn_owner *own, cudnnHandle_t han
 
 /* Keep a finalized plan for key beside the plan cache when cuDNN serializes it (runtime-compiled
  * engines, with their compiled code). Best effort. */
-void tq_cudnn_plan_keep(const tq_plan_cache *pc, const char *key, cudnnBackendDescriptor_t plan,
+void tq_cudnn_plan_keep(tq_plan_cache *pc, const char *key, cudnnBackendDescriptor_t plan,
                         const tfmq_allocator *alloc);
 
 #endif

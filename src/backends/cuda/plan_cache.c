@@ -22,8 +22,17 @@ typedef struct pc_entry {
     char *key; /* tq_alloc'd, key_bytes long (NUL included) */
     size_t key_bytes;
     uint64_t hash;
+    bool used; /* found or recorded since the cache was made: what tq_plan_cache_export takes */
     tq_pc_choice c;
 } pc_entry;
+
+/* A serialized plan kept in memory (tq_plan_cache_keep_blobs, or an engine's plans). */
+typedef struct pc_blob {
+    char *key; /* tq_alloc'd, key_bytes long */
+    size_t key_bytes;
+    char *data; /* tq_alloc'd, n + 1 bytes (NUL-terminated) */
+    size_t n;
+} pc_blob;
 
 struct tq_plan_cache {
     const tfmq_allocator *alloc;
@@ -39,6 +48,13 @@ struct tq_plan_cache {
     size_t n_slots;
     bool dirty; /* choices recorded since the load or the last save */
     size_t hits, misses;
+    pc_blob *b; /* n_b serialized plans kept in memory, cap_b allocated */
+    size_t n_b, cap_b;
+    bool keep_blobs; /* tq_plan_cache_blob_store keeps plans in memory too */
+    const uint8_t *emb; /* an engine's PLANS payload (borrowed), loaded by tq_plan_cache_open */
+    size_t emb_n;
+    char emb_origin[256]; /* the engine's path, for messages */
+    bool emb_rebuild;     /* its plans are for another device: autotune (else refuse) */
 };
 
 /* ---- table ---- */
@@ -99,6 +115,11 @@ static void pc_clear(tq_plan_cache *pc)
         tq_free(pc->alloc, pc->e[k].key, pc->e[k].key_bytes);
     }
     pc->n = 0;
+    for (size_t k = 0; k < pc->n_b; k++) {
+        tq_free(pc->alloc, pc->b[k].key, pc->b[k].key_bytes);
+        tq_free(pc->alloc, pc->b[k].data, pc->b[k].n + 1);
+    }
+    pc->n_b = 0;
     if (pc->slots) {
         memset(pc->slots, 0xff, pc->n_slots * sizeof(int32_t));
     }
@@ -135,18 +156,23 @@ void tq_plan_cache_destroy(tq_plan_cache *pc)
     }
     pc_clear(pc);
     tq_free(pc->alloc, pc->e, pc->cap * sizeof(pc_entry));
+    tq_free(pc->alloc, pc->b, pc->cap_b * sizeof(pc_blob));
     tq_free(pc->alloc, pc->slots, pc->n_slots * sizeof(int32_t));
     tq_free(pc->alloc, pc->path, pc->path_bytes);
     tq_free(pc->alloc, pc, sizeof(*pc));
 }
 
-const tq_pc_choice *tq_plan_cache_find(const tq_plan_cache *pc, const char *key)
+const tq_pc_choice *tq_plan_cache_find(tq_plan_cache *pc, const char *key)
 {
     if (!pc || !key || pc->n == 0) {
         return NULL;
     }
     const int32_t k = pc->slots[pc_slot(pc, key, pc_hash(key))];
-    return k >= 0 ? &pc->e[k].c : NULL;
+    if (k < 0) {
+        return NULL;
+    }
+    pc->e[k].used = true;
+    return &pc->e[k].c;
 }
 
 void tq_plan_cache_count(tq_plan_cache *pc, bool hit)
@@ -366,6 +392,7 @@ static tfmq_status pc_insert(tq_plan_cache *pc, const char *key, const tq_pc_cho
     }
     memcpy(e->key, key, e->key_bytes);
     e->hash = h;
+    e->used = false;
     e->c = *c;
     pc->slots[pc_slot(pc, key, h)] = (int32_t)pc->n;
     pc->n++;
@@ -392,6 +419,9 @@ tfmq_status tq_plan_cache_put(tq_plan_cache *pc, const char *key, const tq_pc_ch
     bool changed = false;
     tfmq_status st = pc_insert(pc, key, &c2, true, &changed);
     pc->dirty = pc->dirty || changed;
+    if (st == TFMQ_OK) {
+        (void)tq_plan_cache_find(pc, key); /* marks it used */
+    }
     return st;
 }
 
@@ -504,7 +534,9 @@ tfmq_status tq_plan_cache_parse(tq_plan_cache *pc, const char *text, size_t n, b
     return TFMQ_OK;
 }
 
-tfmq_status tq_plan_cache_format(const tq_plan_cache *pc, char **text_out, size_t *n_out)
+/* The file text of pc's entries (only_used: of those found or recorded since pc was made). */
+static tfmq_status pc_format(const tq_plan_cache *pc, bool only_used, char **text_out,
+                             size_t *n_out)
 {
     char line[TQ_PC_MAX_LINE];
     *text_out = NULL;
@@ -513,7 +545,9 @@ tfmq_status tq_plan_cache_format(const tq_plan_cache *pc, char **text_out, size_
                       (int)pc->sm, (long long)pc->cudnn, pc->gpu);
     size_t total = hn > 0 ? (size_t)hn : 0;
     for (size_t k = 0; k < pc->n; k++) {
-        total += pc_format_entry(pc->e[k].key, &pc->e[k].c, line, sizeof(line));
+        if (!only_used || pc->e[k].used) {
+            total += pc_format_entry(pc->e[k].key, &pc->e[k].c, line, sizeof(line));
+        }
     }
     char *text = tq_alloc(pc->alloc, total + 1);
     if (!text) {
@@ -522,12 +556,19 @@ tfmq_status tq_plan_cache_format(const tq_plan_cache *pc, char **text_out, size_
     size_t at = (size_t)snprintf(text, total + 1, PC_MAGIC " %d sm=%d cudnn=%lld gpu=%s\n",
                                  TQ_PC_VERSION, (int)pc->sm, (long long)pc->cudnn, pc->gpu);
     for (size_t k = 0; k < pc->n; k++) {
-        at += pc_format_entry(pc->e[k].key, &pc->e[k].c, text + at, total + 1 - at);
+        if (!only_used || pc->e[k].used) {
+            at += pc_format_entry(pc->e[k].key, &pc->e[k].c, text + at, total + 1 - at);
+        }
     }
     text[at] = '\0';
     *text_out = text;
     *n_out = at;
     return TFMQ_OK;
+}
+
+tfmq_status tq_plan_cache_format(const tq_plan_cache *pc, char **text_out, size_t *n_out)
+{
+    return pc_format(pc, false, text_out, n_out);
 }
 
 /* Read the whole file into *buf (tq_alloc'd, *buf_bytes; *n bytes read, NUL after them).
@@ -595,6 +636,8 @@ static tfmq_status pc_load(tq_plan_cache *pc, bool overwrite, bool quiet)
     return TFMQ_OK;
 }
 
+static tfmq_status pc_load_embedded(tq_plan_cache *pc);
+
 tfmq_status tq_plan_cache_open(tq_plan_cache *pc, const char *gpu_name, int32_t sm,
                                int64_t cudnn_version)
 {
@@ -608,7 +651,8 @@ tfmq_status tq_plan_cache_open(tq_plan_cache *pc, const char *gpu_name, int32_t 
     pc->sm = sm;
     pc->cudnn = cudnn_version;
     pc->bound = true;
-    return pc->path ? pc_load(pc, true, false) : TFMQ_OK;
+    tfmq_status st = pc->path ? pc_load(pc, true, false) : TFMQ_OK;
+    return st == TFMQ_OK && pc->emb ? pc_load_embedded(pc) : st;
 }
 
 tfmq_status tq_plan_cache_save(tq_plan_cache *pc)
@@ -696,6 +740,63 @@ bool tq_plan_cache_blob_verify(const tq_plan_cache *pc, const char *key, const c
     return true;
 }
 
+static pc_blob *pc_blob_find(const tq_plan_cache *pc, const char *key)
+{
+    for (size_t k = 0; pc && key && k < pc->n_b; k++) {
+        if (strcmp(pc->b[k].key, key) == 0) {
+            return &pc->b[k];
+        }
+    }
+    return NULL;
+}
+
+/* Keep a copy of data (n bytes) as key's plan in memory, replacing one kept before. */
+static tfmq_status pc_blob_put(tq_plan_cache *pc, const char *key, const char *data, size_t n)
+{
+    char *d = tq_alloc(pc->alloc, n + 1);
+    if (!d) {
+        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu bytes", n + 1);
+    }
+    memcpy(d, data, n);
+    d[n] = '\0';
+    pc_blob *b = pc_blob_find(pc, key);
+    if (b) {
+        tq_free(pc->alloc, b->data, b->n + 1);
+        b->data = d;
+        b->n = n;
+        return TFMQ_OK;
+    }
+    if (pc->n_b == pc->cap_b) {
+        const size_t cap = pc->cap_b ? pc->cap_b * 2 : 32;
+        pc_blob *v = tq_realloc(pc->alloc, pc->b, pc->cap_b * sizeof(pc_blob), cap * sizeof(pc_blob));
+        if (!v) {
+            tq_free(pc->alloc, d, n + 1);
+            return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu plans", cap);
+        }
+        pc->b = v;
+        pc->cap_b = cap;
+    }
+    b = &pc->b[pc->n_b];
+    b->key_bytes = strlen(key) + 1;
+    b->key = tq_alloc(pc->alloc, b->key_bytes);
+    if (!b->key) {
+        tq_free(pc->alloc, d, n + 1);
+        return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu bytes", b->key_bytes);
+    }
+    memcpy(b->key, key, b->key_bytes);
+    b->data = d;
+    b->n = n;
+    pc->n_b++;
+    return TFMQ_OK;
+}
+
+void tq_plan_cache_keep_blobs(tq_plan_cache *pc)
+{
+    if (pc) {
+        pc->keep_blobs = true;
+    }
+}
+
 tfmq_status tq_plan_cache_blob_load(const tq_plan_cache *pc, const char *key,
                                     const tfmq_allocator *alloc, char **data_out, size_t *n_out)
 {
@@ -703,6 +804,17 @@ tfmq_status tq_plan_cache_blob_load(const tq_plan_cache *pc, const char *key,
     struct stat sb;
     *data_out = NULL;
     *n_out = 0;
+    const pc_blob *mb = pc_blob_find(pc, key);
+    if (mb) {
+        char *d = tq_alloc(alloc, mb->n + 1);
+        if (!d) {
+            return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu bytes", mb->n + 1);
+        }
+        memcpy(d, mb->data, mb->n + 1);
+        *data_out = d;
+        *n_out = mb->n;
+        return TFMQ_OK;
+    }
     if (!pc_blob_path(pc, key, dir, path, sizeof(path))) {
         return TFMQ_OK;
     }
@@ -749,11 +861,18 @@ tfmq_status tq_plan_cache_blob_load(const tq_plan_cache *pc, const char *key,
     return TFMQ_OK;
 }
 
-void tq_plan_cache_blob_store(const tq_plan_cache *pc, const char *key, const char *data,
-                              size_t n)
+void tq_plan_cache_blob_store(tq_plan_cache *pc, const char *key, const char *data, size_t n)
 {
     char dir[1024], path[1024], head[TQ_PC_MAX_KEY + 128];
-    if (!data || n == 0 || n > TQ_PC_MAX_BLOB || !pc_blob_path(pc, key, dir, path, sizeof(path))) {
+    if (!data || n == 0 || n > TQ_PC_MAX_BLOB) {
+        return;
+    }
+    if (pc && pc->keep_blobs && pc_blob_put(pc, key, data, n) != TFMQ_OK) {
+        tq_log(TFMQ_LOG_DEBUG, "cuda plan cache: plan of %.64s not kept: %s", key,
+               tfmq_last_error());
+        tq_clear_error();
+    }
+    if (!pc_blob_path(pc, key, dir, path, sizeof(path))) {
         return;
     }
     const int w = pc_blob_header(pc, key, data, n, head, sizeof(head));
@@ -781,6 +900,215 @@ void tq_plan_cache_blob_store(const tq_plan_cache *pc, const char *key, const ch
         tq_log(TFMQ_LOG_DEBUG, "cuda plan cache: %s not written: %s", path, tfmq_last_error());
         tq_clear_error();
     }
+}
+
+/* ---- plans carried in engine files ---- */
+
+static void pc_put_le(uint8_t *p, uint64_t v, int n_bytes)
+{
+    for (int i = 0; i < n_bytes; i++) {
+        p[i] = (uint8_t)(v >> (8 * i));
+    }
+}
+
+static uint64_t pc_get_le(const uint8_t *p, int n_bytes)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n_bytes; i++) {
+        v |= (uint64_t)p[i] << (8 * i);
+    }
+    return v;
+}
+
+typedef struct pc_export_blob {
+    const char *key;
+    char *data;
+    size_t n;
+} pc_export_blob;
+
+tfmq_status tq_plan_cache_export(tq_plan_cache *pc, uint8_t **out, size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (!pc || !pc->bound) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "plan cache: not bound to a device");
+    }
+    char *text = NULL;
+    size_t text_n = 0, n_blobs = 0;
+    pc_export_blob *blobs = NULL;
+    uint8_t *buf = NULL;
+    tfmq_status st = pc_format(pc, true, &text, &text_n);
+    if (st == TFMQ_OK && pc->n) {
+        blobs = tq_calloc(pc->alloc, pc->n, sizeof(*blobs));
+        st = blobs ? TFMQ_OK : tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu plans", pc->n);
+    }
+    size_t total = 8 + text_n + 4;
+    for (size_t k = 0; st == TFMQ_OK && k < pc->n; k++) {
+        if (!pc->e[k].used) {
+            continue;
+        }
+        pc_export_blob *b = &blobs[n_blobs];
+        st = tq_plan_cache_blob_load(pc, pc->e[k].key, pc->alloc, &b->data, &b->n);
+        if (st == TFMQ_OK && b->data) {
+            b->key = pc->e[k].key;
+            total += 4 + strlen(b->key) + 8 + b->n;
+            n_blobs++;
+        }
+    }
+    if (st == TFMQ_OK && !(buf = tq_alloc(pc->alloc, total))) {
+        st = tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "plan cache: %zu bytes", total);
+    }
+    if (st == TFMQ_OK) {
+        size_t at = 0;
+        pc_put_le(buf + at, text_n, 8);
+        memcpy(buf + at + 8, text, text_n);
+        at += 8 + text_n;
+        pc_put_le(buf + at, n_blobs, 4);
+        at += 4;
+        for (size_t i = 0; i < n_blobs; i++) {
+            const size_t kn = strlen(blobs[i].key);
+            pc_put_le(buf + at, kn, 4);
+            memcpy(buf + at + 4, blobs[i].key, kn);
+            at += 4 + kn;
+            pc_put_le(buf + at, blobs[i].n, 8);
+            memcpy(buf + at + 8, blobs[i].data, blobs[i].n);
+            at += 8 + blobs[i].n;
+        }
+        *out = buf;
+        *n_out = total;
+    }
+    for (size_t i = 0; i < n_blobs; i++) {
+        tq_free(pc->alloc, blobs[i].data, blobs[i].n + 1);
+    }
+    tq_free(pc->alloc, blobs, blobs ? pc->n * sizeof(*blobs) : 0);
+    if (text) {
+        tq_free(pc->alloc, text, text_n + 1);
+    }
+    return st;
+}
+
+/* Walk the serialized plans of a payload (after its text): with apply false only check the
+ * layout; with apply true keep each in pc's memory. */
+static tfmq_status pc_import_blobs(tq_plan_cache *pc, const uint8_t *p, size_t n, bool apply)
+{
+    char key[TQ_PC_MAX_KEY];
+    if (n < 4) {
+        return tq_fail(TFMQ_ERR_PARSE, "no plan count");
+    }
+    const uint64_t n_blobs = pc_get_le(p, 4);
+    size_t at = 4;
+    for (uint64_t i = 0; i < n_blobs; i++) {
+        if (n - at < 4) {
+            return tq_fail(TFMQ_ERR_PARSE, "plan %llu: cut short", (unsigned long long)i);
+        }
+        const uint64_t kn = pc_get_le(p + at, 4);
+        at += 4;
+        if (kn == 0 || kn >= TQ_PC_MAX_KEY || n - at < kn) {
+            return tq_fail(TFMQ_ERR_PARSE, "plan %llu: bad key length", (unsigned long long)i);
+        }
+        memcpy(key, p + at, (size_t)kn);
+        key[kn] = '\0';
+        at += (size_t)kn;
+        if (!tq_plan_cache_key_ok(key) || n - at < 8) {
+            return tq_fail(TFMQ_ERR_PARSE, "plan %llu: bad key", (unsigned long long)i);
+        }
+        const uint64_t dn = pc_get_le(p + at, 8);
+        at += 8;
+        if (dn == 0 || dn > TQ_PC_MAX_BLOB || n - at < dn) {
+            return tq_fail(TFMQ_ERR_PARSE, "plan %llu: bad size", (unsigned long long)i);
+        }
+        if (apply) {
+            tfmq_status st = pc_blob_put(pc, key, (const char *)p + at, (size_t)dn);
+            if (st != TFMQ_OK) {
+                return st;
+            }
+        }
+        at += (size_t)dn;
+    }
+    return at == n ? TFMQ_OK : tq_fail(TFMQ_ERR_PARSE, "%zu trailing bytes", n - at);
+}
+
+tfmq_status tq_plan_cache_import(tq_plan_cache *pc, const void *payload, size_t n, bool mark_used)
+{
+    const uint8_t *p = payload;
+    if (!pc || !pc->bound || (!p && n)) {
+        return tq_fail(TFMQ_ERR_INVALID_ARG, "plan cache: not bound to a device");
+    }
+    if (n < 8) {
+        return tq_fail(TFMQ_ERR_PARSE, "no text length");
+    }
+    const uint64_t text_n = pc_get_le(p, 8);
+    if (text_n > n - 8 || text_n > TQ_PC_MAX_FILE) {
+        return tq_fail(TFMQ_ERR_PARSE, "text length %llu out of range",
+                       (unsigned long long)text_n);
+    }
+    const uint8_t *rest = p + 8 + text_n;
+    const size_t rest_n = n - 8 - (size_t)text_n;
+    tfmq_status st = pc_import_blobs(pc, rest, rest_n, false); /* whole layout first */
+    size_t n_bad = 0;
+    if (st == TFMQ_OK) {
+        st = tq_plan_cache_parse(pc, (const char *)p + 8, (size_t)text_n, true, &n_bad);
+    }
+    if (st == TFMQ_OK && n_bad) {
+        st = tq_fail(TFMQ_ERR_PARSE, "%zu malformed entr%s", n_bad, n_bad == 1 ? "y" : "ies");
+    }
+    if (st == TFMQ_OK) {
+        st = pc_import_blobs(pc, rest, rest_n, true);
+    }
+    if (st == TFMQ_OK && mark_used) {
+        for (size_t k = 0; k < pc->n; k++) {
+            pc->e[k].used = true;
+        }
+    }
+    return st;
+}
+
+void tq_plan_cache_embed(tq_plan_cache *pc, const void *payload, size_t n, const char *origin,
+                         bool rebuild)
+{
+    if (!pc) {
+        return;
+    }
+    pc->emb = payload;
+    pc->emb_n = n;
+    pc_sanitize(pc->emb_origin, sizeof(pc->emb_origin), origin ? origin : "engine");
+    pc->emb_rebuild = rebuild;
+}
+
+/* The engine's plans, after the file's (they win): refused when written for another device,
+ * unless the session rebuilds (then ignored with a warning). */
+static tfmq_status pc_load_embedded(tq_plan_cache *pc)
+{
+    char why[384];
+    tfmq_status st = tq_plan_cache_import(pc, pc->emb, pc->emb_n, false);
+    if (st == TFMQ_OK || st == TFMQ_ERR_OUT_OF_MEMORY) {
+        return st;
+    }
+    snprintf(why, sizeof(why), "%s", tfmq_last_error());
+    if (st != TFMQ_ERR_VERSION) {
+        return tq_fail(TFMQ_ERR_PARSE, "%s: corrupt engine: PLANS section: %s", pc->emb_origin,
+                       why);
+    }
+    if (pc->emb_rebuild) {
+        tq_clear_error();
+        tq_log(TFMQ_LOG_WARN, "%s: the engine's cuda plans are not used (%s); rebuilding them "
+               "here by autotuning", pc->emb_origin, why);
+        return TFMQ_OK;
+    }
+    return tq_fail(TFMQ_ERR_UNSUPPORTED, "%s: the engine's cuda plans were %s: compile the "
+                   "engine again on this GPU, or rebuild its plans here (tfmq bench --rebuild; "
+                   "TFMQ_SESSION_REBUILD in tfmq_session_options.flags)", pc->emb_origin, why);
+}
+
+bool tq_plan_cache_device(const tq_plan_cache *pc, const char **gpu, int32_t *sm, int64_t *cudnn)
+{
+    if (!pc || !pc->bound) {
+        return false;
+    }
+    *gpu = pc->gpu;
+    *sm = pc->sm;
+    *cudnn = pc->cudnn;
+    return true;
 }
 
 /* ---- plans shared within one exec ---- */

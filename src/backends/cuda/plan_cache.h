@@ -81,8 +81,9 @@ tfmq_status tq_plan_cache_parse(tq_plan_cache *pc, const char *text, size_t n, b
  * allocator: free with tq_free(alloc, *text_out, *n_out + 1) (NUL-terminated). */
 tfmq_status tq_plan_cache_format(const tq_plan_cache *pc, char **text_out, size_t *n_out);
 
-/* The choice recorded for key, or NULL. Valid until the next tq_plan_cache_put. */
-const tq_pc_choice *tq_plan_cache_find(const tq_plan_cache *pc, const char *key);
+/* The choice recorded for key, or NULL. Valid until the next tq_plan_cache_put. A found entry
+ * counts as used (tq_plan_cache_export). */
+const tq_pc_choice *tq_plan_cache_find(tq_plan_cache *pc, const char *key);
 
 /* Record (or replace) the choice for key. TFMQ_ERR_INVALID_ARG for a key or choice the file
  * format cannot hold (nothing recorded), TFMQ_ERR_UNSUPPORTED when the table is full. */
@@ -121,10 +122,38 @@ tfmq_status tq_plan_cache_blob_load(const tq_plan_cache *pc, const char *key,
 bool tq_plan_cache_blob_verify(const tq_plan_cache *pc, const char *key, const char *buf,
                                size_t n, size_t *payload_off, size_t *payload_n);
 
-/* Keep data (n bytes) as key's serialized plan. Best effort: a failure is logged
- * (TFMQ_LOG_DEBUG) and the session goes on. */
-void tq_plan_cache_blob_store(const tq_plan_cache *pc, const char *key, const char *data,
-                              size_t n);
+/* Keep data (n bytes) as key's serialized plan: in the file's folder, and in memory when
+ * tq_plan_cache_keep_blobs was called (for tq_plan_cache_export). Best effort: a failure is
+ * logged (TFMQ_LOG_DEBUG) and the session goes on. tq_plan_cache_blob_load looks in memory
+ * first. */
+void tq_plan_cache_blob_store(tq_plan_cache *pc, const char *key, const char *data, size_t n);
+void tq_plan_cache_keep_blobs(tq_plan_cache *pc);
+
+/* ---- plans carried in engine files (docs/FORMAT.md, "PLANS section") ----
+ * The payload of an engine's PLANS section, little-endian:
+ *   u64 text_bytes; text: a plan cache file (header naming the device, entries)
+ *   u32 n_plans; n_plans x { u32 key_bytes; key; u64 json_bytes; cuDNN's serialized plan }
+ * Export: the entries this cache used (found or recorded since it was made, so a file shared by
+ * other models contributes only this session's) and their serialized plans (memory or file).
+ * *out is tq_alloc'd with pc's allocator, *n_out bytes. pc must be bound (tq_plan_cache_open).
+ * Import: the layout is checked whole before anything is loaded; then the text (its entries
+ * replace pc's) and the plans (kept in memory). mark_used: the imported entries count as used.
+ * Returns TFMQ_OK; TFMQ_ERR_VERSION when the text's header names another format version, GPU,
+ * compute capability or cuDNN (nothing loaded; the message says which); TFMQ_ERR_PARSE for a
+ * bad layout or a malformed entry; TFMQ_ERR_OUT_OF_MEMORY. */
+tfmq_status tq_plan_cache_export(tq_plan_cache *pc, uint8_t **out, size_t *n_out);
+tfmq_status tq_plan_cache_import(tq_plan_cache *pc, const void *payload, size_t n, bool mark_used);
+
+/* Lend pc an engine's PLANS payload (borrowed: it must outlive pc) before tq_plan_cache_open,
+ * which imports it after loading the file (the engine's entries win). Plans for another device
+ * make tq_plan_cache_open fail with TFMQ_ERR_UNSUPPORTED and a message naming `origin` (the
+ * engine's path), both devices and the way out, unless `rebuild`: then they are ignored with a
+ * warning and the session autotunes. A damaged payload is TFMQ_ERR_PARSE. */
+void tq_plan_cache_embed(tq_plan_cache *pc, const void *payload, size_t n, const char *origin,
+                         bool rebuild);
+
+/* The device pc is bound to (false: not bound). */
+bool tq_plan_cache_device(const tq_plan_cache *pc, const char **gpu, int32_t *sm, int64_t *cudnn);
 
 /* Key and path tokens as the file format allows them. */
 bool tq_plan_cache_key_ok(const char *key);
