@@ -1,8 +1,12 @@
-/* calib.c: the calibration driver. Runs an FP32 graph with the executor (fast CPU kernels, NCHW) over the
- * caller's data (one pass) and feeds every requested float32 value to a streaming observer
- * (histogram.c) from the executor's observer hook, then picks each range with the requested
- * method: min/max, TensorRT's KL-divergence (Migacz 2017), percentile or minimum MSE.
+/* calib.c: the calibration driver. Runs an FP32 graph over the caller's data (one pass), on the
+ * CPU executor (fast CPU kernels, NCHW) or, where $TFMQ_CALIB_DEVICE picks a GPU, on the CUDA exec
+ * (calib_cuda.c), and feeds every requested float32 value to a streaming observer (histogram.c),
+ * then picks each range with the requested method: min/max, TensorRT's KL-divergence (Migacz
+ * 2017), percentile or minimum MSE.
  * Owns: the exec, one tq_observer per distinct requested value; no activation is ever stored. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "quant/calib.h"
@@ -10,6 +14,9 @@
 #include "backends/cpu/cpu.h"
 #include "quant/quant.h"
 #include "runtime/exec.h"
+#ifdef TFMQ_HAVE_CUDA
+#include "backends/cuda/dev.h"
+#endif
 
 typedef struct tq_calib_run {
     const tq_graph *g;
@@ -26,6 +33,109 @@ typedef struct tq_calib_run {
 int32_t tq_quant_threads(void)
 {
     return tq_cpu_isa_level() == TQ_CPU_ISA_SCALAR ? 0 : tq_cpu_default_threads();
+}
+
+/* ---- tq_observer_add_f32_parallel (calib.h) ---- */
+#define TQ_OBS_PAR_MIN 65536 /* elements per thread below which one thread does it all */
+
+typedef struct tq_obs_par {
+    const float *x;
+    size_t n;
+    int32_t n_parts;
+    tq_observer *parts;     /* n_parts copies of the primed observer */
+    double *mn, *mx;        /* pass 1: per part (finite values), NULL in pass 2 */
+    uint64_t *n_bad;
+} tq_obs_par;
+
+static void tq_obs_par_minmax(void *ctx, size_t p0, size_t p1)
+{
+    tq_obs_par *c = ctx;
+    for (size_t p = p0; p < p1; p++) {
+        const size_t i0 = c->n * p / (size_t)c->n_parts, i1 = c->n * (p + 1) / (size_t)c->n_parts;
+        double mn = (double)INFINITY, mx = -(double)INFINITY;
+        uint64_t bad = 0;
+        for (size_t i = i0; i < i1; i++) {
+            const double v = (double)c->x[i];
+            if (!isfinite(v)) {
+                bad++;
+                continue;
+            }
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
+        }
+        c->mn[p] = mn;
+        c->mx[p] = mx;
+        c->n_bad[p] = bad;
+    }
+}
+
+static void tq_obs_par_add(void *ctx, size_t p0, size_t p1)
+{
+    tq_obs_par *c = ctx;
+    for (size_t p = p0; p < p1; p++) {
+        const size_t i0 = c->n * p / (size_t)c->n_parts, i1 = c->n * (p + 1) / (size_t)c->n_parts;
+        tq_observer_add_f32(&c->parts[p], c->x + i0, i1 - i0);
+    }
+}
+
+#define TQ_OBS_PAR_MAX 256 /* parts at most (the pass-1 arrays are on the stack) */
+
+void tq_observer_add_f32_parallel(tq_observer *ob, const float *x, size_t n, int32_t n_threads,
+                                  tq_observer *scratch)
+{
+    if (n_threads > TQ_OBS_PAR_MAX) {
+        n_threads = TQ_OBS_PAR_MAX;
+    }
+    if (n_threads > 1 && n / (size_t)n_threads < TQ_OBS_PAR_MIN) {
+        n_threads = (int32_t)(n / TQ_OBS_PAR_MIN);
+    }
+    if (n_threads <= 1 || !scratch) {
+        tq_observer_add_f32(ob, x, n);
+        return;
+    }
+    double mn[TQ_OBS_PAR_MAX], mx[TQ_OBS_PAR_MAX];
+    uint64_t n_bad[TQ_OBS_PAR_MAX];
+    tq_obs_par c = {x, n, n_threads, scratch, mn, mx, n_bad};
+    tq_cpu_parallel_for((size_t)n_threads, 1, n_threads, tq_obs_par_minmax, &c);
+    double lo = (double)INFINITY, hi = -(double)INFINITY;
+    uint64_t bad = 0;
+    for (int32_t p = 0; p < n_threads; p++) {
+        lo = mn[p] < lo ? mn[p] : lo;
+        hi = mx[p] > hi ? mx[p] : hi;
+        bad += n_bad[p];
+    }
+    if (bad == n) {
+        ob->n_nonfinite += bad; /* what the serial call does with no finite value */
+        return;
+    }
+    /* prime with an element of largest |x|: tq_hist_cover then sees the whole input's max|x|,
+     * and no part can widen the range afterwards (its max|x| is at most that) */
+    const float first = (float)(fabs(lo) > fabs(hi) ? lo : hi);
+    tq_observer_add_f32(ob, &first, 1);
+    for (int32_t p = 0; p < n_threads; p++) {
+        scratch[p] = *ob;
+    }
+    tq_cpu_parallel_for((size_t)n_threads, 1, n_threads, tq_obs_par_add, &c);
+    const tq_observer base = *ob;
+    for (int32_t p = 0; p < n_threads; p++) {
+        const tq_observer *q = &scratch[p];
+        ob->min = q->min < ob->min ? q->min : ob->min;
+        ob->max = q->max > ob->max ? q->max : ob->max;
+        ob->n_seen += q->n_seen - base.n_seen;
+        ob->n_nonfinite += q->n_nonfinite - base.n_nonfinite;
+        for (size_t i = 0; i < TQ_HIST_BINS; i++) {
+            ob->bins[i] += q->bins[i] - base.bins[i];
+        }
+    }
+    /* take the first element out again: its bin as tq_observer_add_f32 computes it */
+    ob->n_seen--;
+    size_t b = 0;
+    if (ob->range != 0.0) {
+        const double scale = (double)TQ_HIST_BINS / ob->range;
+        b = (size_t)(fabs((double)first) * scale);
+        b = b < TQ_HIST_BINS ? b : TQ_HIST_BINS - 1;
+    }
+    ob->bins[b]--;
 }
 
 static void tq_calib_observe(tq_calib_run *r, int32_t v)
@@ -87,6 +197,65 @@ static tfmq_status tq_calib_visit(void *ctx, const tq_tensor *inputs, uint64_t b
         r->opts->progress(r->opts->progress_user_data, "calibrate", r->n_done, r->n_total);
     }
     return TFMQ_OK;
+}
+
+/* Where calibration runs: $TFMQ_CALIB_DEVICE (calib.h). *forced: named explicitly (no fallback). */
+static tfmq_status tq_calib_device(bool *cuda, bool *forced, int *device)
+{
+    const char *env = getenv("TFMQ_CALIB_DEVICE");
+    *cuda = false;
+    *forced = false;
+    *device = 0;
+    if (!env || !env[0] || strcmp(env, "auto") == 0) {
+#ifdef TFMQ_HAVE_CUDA
+        int n = 0;
+        char why[256];
+        why[0] = '\0';
+        if (tq_cuda_dev_probe(&n, why, sizeof(why)) == TFMQ_OK && n > 0) {
+            *cuda = true;
+        } else {
+            tq_log(TFMQ_LOG_DEBUG, "calibrate: on the CPU (%s)", why);
+        }
+#endif
+        return TFMQ_OK;
+    }
+    if (strcmp(env, "cpu") == 0) {
+        return TFMQ_OK;
+    }
+    if (strncmp(env, "cuda", 4) == 0 && (env[4] == '\0' || env[4] == ':')) {
+        long dev = 0;
+        if (env[4] == ':') {
+            char *end = NULL;
+            dev = strtol(env + 5, &end, 10);
+            if (end == env + 5 || *end != '\0' || dev < 0 || dev > 1023) {
+                return tq_fail(TFMQ_ERR_INVALID_ARG, "calibrate: TFMQ_CALIB_DEVICE='%.32s': "
+                               "bad device number (auto, cpu, cuda, cuda:N)", env);
+            }
+        }
+#ifdef TFMQ_HAVE_CUDA
+        int n = 0;
+        char why[256];
+        why[0] = '\0';
+        if (tq_cuda_dev_probe(&n, why, sizeof(why)) != TFMQ_OK || n <= 0) {
+            return tq_fail(TFMQ_ERR_UNSUPPORTED, "calibrate: TFMQ_CALIB_DEVICE=%.32s but no GPU "
+                           "is usable: %s", env, why[0] ? why : "no CUDA device");
+        }
+        if (dev >= n) {
+            return tq_fail(TFMQ_ERR_INVALID_ARG, "calibrate: TFMQ_CALIB_DEVICE=%.32s but this "
+                           "machine has %d CUDA device(s)", env, n);
+        }
+        *cuda = true;
+        *forced = true;
+        *device = (int)dev;
+        return TFMQ_OK;
+#else
+        return tq_fail(TFMQ_ERR_UNSUPPORTED, "calibrate: TFMQ_CALIB_DEVICE=%.32s but this build "
+                       "has no CUDA backend (configure with -DTFMQ_CUDA=ON where nvcc and "
+                       "cuDNN are installed)", env);
+#endif
+    }
+    return tq_fail(TFMQ_ERR_INVALID_ARG, "calibrate: TFMQ_CALIB_DEVICE='%.32s' is not one of "
+                   "auto, cpu, cuda, cuda:N", env);
 }
 
 tfmq_status tq_calibrate(const tq_graph *g, const char *const *names, size_t n_names,
@@ -155,14 +324,60 @@ tfmq_status tq_calibrate(const tq_graph *g, const char *const *names, size_t n_n
         }
         obs_of_name[i] = r.obs_of_value[v];
     }
-    TQ_TRY(st, tq_exec_create(g, a, NULL, &r.e));
-    tq_exec_set_observer(r.e, tq_calib_on_node, &r);
-    tq_exec_set_threads(r.e, tq_quant_threads());
-    st = tq_for_each_batch(g, o.calib_fn, o.calib_user_data, o.max_calib_samples,
-                           tq_calib_visit, &r, &n_samples);
-    if (st != TFMQ_OK) {
-        st = tq_fail_prefix(st, "calibrate");
-        goto fail;
+    bool cuda, forced;
+    int device;
+    TQ_TRY(st, tq_calib_device(&cuda, &forced, &device));
+    const double t0 = tq_now_s();
+#ifdef TFMQ_HAVE_CUDA
+    if (cuda) {
+        tq_calib_obs co = {r.obs_of_value, r.value_of_obs, r.const_done, r.obs, r.n_obs};
+        st = tq_calibrate_cuda(g, device, &o, &co, &n_samples);
+        if (st != TFMQ_OK && !forced &&
+            (st == TFMQ_ERR_UNSUPPORTED || st == TFMQ_ERR_BACKEND ||
+             st == TFMQ_ERR_OUT_OF_MEMORY)) {
+            /* auto: what the GPU cannot run (control flow, a batch beyond its memory) calibrates
+             * on the CPU, anew */
+            tq_log(TFMQ_LOG_WARN, "calibrate: not on the GPU (%s); calibrating on the CPU",
+                   tfmq_last_error());
+            tq_clear_error();
+            for (size_t k = 0; k < r.n_obs; k++) {
+                tq_observer_init(&r.obs[k]);
+                r.const_done[k] = false;
+            }
+            n_samples = 0;
+            cuda = false;
+            st = TFMQ_OK;
+        } else if (st != TFMQ_OK) {
+            st = tq_fail_prefix(st, "calibrate on cuda:%d", device);
+            goto fail;
+        }
+    }
+#else
+    (void)forced;
+    (void)device;
+#endif
+    if (!cuda) {
+        TQ_TRY(st, tq_exec_create(g, a, NULL, &r.e));
+        tq_exec_set_observer(r.e, tq_calib_on_node, &r);
+        tq_exec_set_threads(r.e, tq_quant_threads());
+        st = tq_for_each_batch(g, o.calib_fn, o.calib_user_data, o.max_calib_samples,
+                               tq_calib_visit, &r, &n_samples);
+        if (st != TFMQ_OK) {
+            st = tq_fail_prefix(st, "calibrate");
+            goto fail;
+        }
+    }
+    {
+        const double dt = tq_now_s() - t0;
+        char where[32];
+        if (cuda) {
+            snprintf(where, sizeof(where), "cuda:%d", device);
+        } else {
+            snprintf(where, sizeof(where), "cpu");
+        }
+        tq_log(TFMQ_LOG_INFO, "calibrate: %llu samples, %zu tensors on %s in %.2f s (%.1f "
+               "samples/s)", (unsigned long long)n_samples, r.n_obs, where, dt,
+               dt > 0.0 ? (double)n_samples / dt : 0.0);
     }
     if (n_samples == 0) {
         st = tq_fail(TFMQ_ERR_INVALID_ARG, "calibrate: the calibration data yielded no samples");

@@ -1,8 +1,8 @@
 /* calib.h: calibration. Iterating a user data source (data.c), streaming observers of activation
  * ranges (histogram.c: min/max plus a fixed-size |x| histogram per tensor, never stored
  * activations), the range-choosing methods (minmax, TensorRT's KL entropy, percentile, MSE), the
- * driver that runs an FP32 graph over the data with the reference executor (calib.c), and a
- * calibration cache file (calib_cache.c). */
+ * driver that runs an FP32 graph over the data on the CPU executor (calib.c) or on a GPU
+ * (calib_cuda.c, CUDA builds), and a calibration cache file (calib_cache.c). */
 #ifndef TQ_QUANT_CALIB_H
 #define TQ_QUANT_CALIB_H
 
@@ -57,6 +57,14 @@ typedef struct tq_observer {
 
 void tq_observer_init(tq_observer *ob);
 void tq_observer_add_f32(tq_observer *ob, const float *x, size_t n);
+/* tq_observer_add_f32(ob, x, n) with its passes split over n_threads threads (the CPU backend's
+ * pool), giving exactly the serial result: an element of largest |x| is added first (setting
+ * the range as the whole call would), each thread bins its part into a copy of that observer
+ * (whose range its part cannot widen), and the copies' counts are summed back, less the first
+ * element. scratch: n_threads observers of the caller's (nothing is allocated). Short inputs
+ * and n_threads <= 1 go serially. */
+void tq_observer_add_f32_parallel(tq_observer *ob, const float *x, size_t n, int32_t n_threads,
+                                  tq_observer *scratch);
 /* Merge src into dst (ranges are rebased onto the larger one). */
 void tq_observer_merge(tq_observer *dst, const tq_observer *src);
 
@@ -93,8 +101,8 @@ tfmq_status tq_observer_range(const tq_observer *ob, tfmq_calib_method method, d
 
 /* ---- the driver (calib.c) ---- */
 
-/* Activation ranges of the named values of graph g (an FP32 graph), observed while running g with
- * the reference executor over the data opts->calib_fn yields (at most opts->max_calib_samples),
+/* Activation ranges of the named values of graph g (an FP32 graph), observed while running g
+ * over the data opts->calib_fn yields (at most opts->max_calib_samples),
  * chosen by opts->calib_method (opts->percentile for PERCENTILE; 0 means TQ_CALIB_DEFAULT_PERCENTILE). For each name i:
  * lo_out[i] <= 0 <= hi_out[i] (ranges always include zero). For the symmetric scheme the caller
  * uses max(-lo, hi); entropy/percentile/MSE choose a clipping threshold on |x| (symmetric) and set
@@ -108,12 +116,38 @@ tfmq_status tq_observer_range(const tq_observer *ob, tfmq_calib_method method, d
  * observed once per plan. A name that is never computed in a run (dead branch) gets [0, 0].
  * Progress goes to opts->progress ("calibrate", samples done, total = max_calib_samples or 0).
  * *n_samples_out (may be NULL) receives the samples seen.
+ * Where g runs: $TFMQ_CALIB_DEVICE = auto (default: a GPU when the CUDA backend is built and a
+ * device is usable, else the CPU) | cpu | cuda | cuda:N. On the GPU (calib_cuda.c) the passes run
+ * in strict FP32 (no TF32) and the same observers are fed on the host; under auto, a graph the
+ * GPU cannot run (TFMQ_ERR_UNSUPPORTED / _BACKEND / _OUT_OF_MEMORY) is calibrated on the CPU
+ * instead, with a warning. The device and the time taken are logged (TFMQ_LOG_INFO).
  * Returns TFMQ_OK; TFMQ_ERR_INVALID_ARG (NULL arguments, no calib_fn, a name not found in g, a
- * batch not matching g's inputs, no samples at all); _OUT_OF_MEMORY; _UNSUPPORTED (an op the
- * executor cannot run); or the status of calib_fn. */
+ * batch not matching g's inputs, no samples at all, a bad TFMQ_CALIB_DEVICE); _OUT_OF_MEMORY;
+ * _UNSUPPORTED (an op the executor cannot run; TFMQ_CALIB_DEVICE=cuda without a usable GPU or
+ * CUDA backend); _BACKEND (a CUDA error); or the status of calib_fn. */
 tfmq_status tq_calibrate(const tq_graph *g, const char *const *names, size_t n_names,
                          const tfmq_quantize_options *opts, float *lo_out, float *hi_out,
                          uint64_t *n_samples_out);
+
+#ifdef TFMQ_HAVE_CUDA
+/* The observers of one calibration (calib.c owns them; calib_cuda.c feeds them). */
+typedef struct tq_calib_obs {
+    const int32_t *obs_of_value; /* g->n_values entries: observer index, or -1 */
+    const int32_t *value_of_obs; /* n_obs entries */
+    bool *const_done;            /* n_obs entries: the constant value was observed */
+    tq_observer *obs;            /* n_obs entries */
+    size_t n_obs;
+} tq_calib_obs;
+
+/* The GPU driver (calib_cuda.c): run g on CUDA device `device` over o's data (at most
+ * o->max_calib_samples), feeding the observers as tq_calibrate's CPU driver does: every
+ * observed float32 value once per batch, each constant value once (const_done), in the same
+ * order per observer. Progress as tq_calibrate. *n_samples_out: samples visited (also on
+ * failure). Returns TFMQ_OK or the error (INVALID_ARG for a bad batch, UNSUPPORTED for a graph
+ * the GPU cannot run, BACKEND, OUT_OF_MEMORY, or calib_fn's status). */
+tfmq_status tq_calibrate_cuda(const tq_graph *g, int device, const tfmq_quantize_options *o,
+                              tq_calib_obs *obs, uint64_t *n_samples_out);
+#endif
 
 /* ---- calibration cache (calib_cache.c) ---- */
 

@@ -356,7 +356,8 @@ static void run_one(const gcase *gc, tq_node *node, const tq_tensor *shapes, int
         pctx.out[i] = &pout[i];
         out_l[i] = (uint8_t)(lay && pout[i].rank == 4 ? TQ_LAYOUT_NHWC : TQ_LAYOUT_NCHW);
     }
-    tq_cuda_prep p = {&pctx, in_l, out_l, store, TQ_CUDA_MATH_FP32, &g_dev, NULL, NULL, NULL};
+    tq_cuda_prep p = {.ctx = &pctx, .in_layout = in_l, .out_layout = out_l, .store = store,
+                      .math = TQ_CUDA_MATH_FP32, .dev = &g_dev};
     tq_cuda_kernel *k = NULL;
     tfmq_status st = tq_cuda_prepare_kernels(&p, &k);
     TQ_EXPECT(st == TFMQ_OK, "%s %s: prepare: %s", gc->label, where, tfmq_last_error());

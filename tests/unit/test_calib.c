@@ -535,10 +535,97 @@ static void test_cache(tq_rng *rng)
     TQ_EXPECT(system(cmd) == 0, "rmdir (temp file left behind?)");
 }
 
+/* tq_observer_add_f32_parallel gives exactly the serial observer: a fresh observer, one whose
+ * range must double, only zeros, NaN and inf mixed in, negative extremes, short inputs. */
+static void test_add_parallel(tq_rng *rng)
+{
+    static tq_observer a, b, scratch[8];
+    const size_t n = 1000003;
+    float *x = tq_test_alloc_f32(n);
+    for (int round = 0; round < 6; round++) {
+        tq_observer_init(&a);
+        tq_observer_init(&b);
+        for (int call = 0; call < 3; call++) {
+            const float scale = (float)(call + 1) * (round == 2 ? 0.0f : 1.0f);
+            for (size_t i = 0; i < n; i++) {
+                x[i] = scale * gauss(rng);
+            }
+            if (round == 3) {
+                x[17] = NAN;
+                x[n - 1] = INFINITY;
+                x[n / 2] = -INFINITY;
+            }
+            if (round == 4) {
+                x[n / 3] = -40.0f * scale; /* the largest |x| is negative */
+            }
+            const size_t len = round == 5 ? 70000 : n - (size_t)call;
+            tq_observer_add_f32(&a, x, len);
+            tq_observer_add_f32_parallel(&b, x, len, 8, scratch);
+        }
+        TQ_EXPECT(memcmp(&a, &b, sizeof(a)) == 0,
+                  "round %d: parallel observer differs: min %g/%g max %g/%g n %llu/%llu range "
+                  "%g/%g", round, a.min, b.min, a.max, b.max, (unsigned long long)a.n_seen,
+                  (unsigned long long)b.n_seen, a.range, b.range);
+    }
+    /* all non-finite */
+    for (size_t i = 0; i < n; i++) {
+        x[i] = NAN;
+    }
+    tq_observer_init(&a);
+    tq_observer_init(&b);
+    tq_observer_add_f32(&a, x, n);
+    tq_observer_add_f32_parallel(&b, x, n, 8, scratch);
+    TQ_EXPECT(memcmp(&a, &b, sizeof(a)) == 0, "all NaN: parallel observer differs");
+    tq_test_free_all();
+}
+
+/* TFMQ_CALIB_DEVICE: unknown values are refused before any data is read; cuda needs a CUDA
+ * build (and a GPU: tests/gpu/test_cuda_calib.c covers that side). */
+static void test_calib_device_env(tq_rng *rng)
+{
+    (void)rng;
+    tfmq_model *m = NULL;
+    TQ_EXPECT(tfmq_model_load(g_model, NULL, &m) == TFMQ_OK, "load: %s", tfmq_last_error());
+    if (!m) {
+        return;
+    }
+    const char *names[1] = {"input"};
+    float lo, hi;
+    pixel_source src = make_source(2, 2);
+    tfmq_quantize_options o = make_opts(&src, TFMQ_CALIB_MINMAX);
+    const char *saved = getenv("TFMQ_CALIB_DEVICE");
+    char keep[64];
+    snprintf(keep, sizeof(keep), "%s", saved ? saved : "");
+    setenv("TFMQ_CALIB_DEVICE", "tpu", 1);
+    TQ_EXPECT(tq_calibrate(m->graph, names, 1, &o, &lo, &hi, NULL) == TFMQ_ERR_INVALID_ARG &&
+                  strstr(tfmq_last_error(), "TFMQ_CALIB_DEVICE") && src.n_calls == 0,
+              "TFMQ_CALIB_DEVICE=tpu: %s", tfmq_last_error());
+    setenv("TFMQ_CALIB_DEVICE", "cuda:-1", 1);
+    TQ_EXPECT(tq_calibrate(m->graph, names, 1, &o, &lo, &hi, NULL) == TFMQ_ERR_INVALID_ARG,
+              "TFMQ_CALIB_DEVICE=cuda:-1: %s", tfmq_last_error());
+#ifndef TFMQ_HAVE_CUDA
+    setenv("TFMQ_CALIB_DEVICE", "cuda", 1);
+    TQ_EXPECT(tq_calibrate(m->graph, names, 1, &o, &lo, &hi, NULL) == TFMQ_ERR_UNSUPPORTED &&
+                  strstr(tfmq_last_error(), "no CUDA backend"),
+              "TFMQ_CALIB_DEVICE=cuda in a CPU build: %s", tfmq_last_error());
+#endif
+    src = make_source(2, 2);
+    setenv("TFMQ_CALIB_DEVICE", "cpu", 1);
+    TQ_EXPECT(tq_calibrate(m->graph, names, 1, &o, &lo, &hi, NULL) == TFMQ_OK && lo == 0.0f &&
+                  hi > 0.9f,
+              "TFMQ_CALIB_DEVICE=cpu: %s", tfmq_last_error());
+    setenv("TFMQ_CALIB_DEVICE", keep, 1);
+    tfmq_model_destroy(m);
+}
+
 int main(int argc, char **argv)
 {
     find_paths();
+    /* these tests are about the CPU driver (the GPU's: tests/gpu/test_cuda_calib.c) */
+    setenv("TFMQ_CALIB_DEVICE", "cpu", 0);
     tq_test_begin(argc, argv);
+    TQ_RUN(test_add_parallel);
+    TQ_RUN(test_calib_device_env);
     TQ_RUN(test_minmax);
     TQ_RUN(test_percentile);
     TQ_RUN(test_entropy);

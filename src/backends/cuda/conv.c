@@ -505,9 +505,11 @@ static void enumerate_plans(conv_kernel *kc, cudnnBackendDescriptor_t graph, con
     }
 }
 
-/* Heuristics (mode A, then FALLBACK when A yields nothing usable) and finalized plans. */
+/* Heuristics (mode A, then FALLBACK when A yields nothing usable) and finalized plans.
+ * quick (quick_plans): no runtime-compiled engine (a compilation each), and strict FP32 tries
+ * every engine only when the heuristics gave no usable plan. */
 static void find_plans(conv_kernel *kc, cudnnBackendDescriptor_t graph, bool strict_fp32,
-                       conv_cand *cands, int32_t *n_cands)
+                       bool quick, conv_cand *cands, int32_t *n_cands)
 {
     const cudnnBackendHeurMode_t modes[2] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK};
     *n_cands = 0;
@@ -556,7 +558,7 @@ static void find_plans(conv_kernel *kc, cudnnBackendDescriptor_t graph, bool str
             tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: heuristics %s #%lld: eng%lld%s%s", kc->label,
                    mi == 0 ? "A" : "FALLBACK", (long long)i, (long long)eng,
                    rtc ? " (runtime-compiled)" : "", allowed ? "" : " excluded (numerics)");
-            if (!allowed || (rtc && have_rtc)) {
+            if (!allowed || (rtc && (have_rtc || quick))) {
                 continue;
             }
             cudnnBackendDescriptor_t plan;
@@ -586,7 +588,7 @@ static void find_plans(conv_kernel *kc, cudnnBackendDescriptor_t graph, bool str
             (*n_cands)++;
         }
     }
-    if (strict_fp32) {
+    if (strict_fp32 && !(quick && *n_cands > 0)) {
         enumerate_plans(kc, graph, cands, n_cands);
     }
 }
@@ -1070,7 +1072,7 @@ static tfmq_status conv_autotune(conv_kernel *kc, const tq_cuda_prep *p, const t
             continue;
         }
         kc->path = path;
-        find_plans(kc, graph, strict, cands[path], &n_cands[path]);
+        find_plans(kc, graph, strict, false, cands[path], &n_cands[path]);
     }
     tq_clear_error(); /* cuDNN refusals above are not errors of this node */
     if (kc->gemm) {
@@ -1126,6 +1128,78 @@ static tfmq_status conv_autotune(conv_kernel *kc, const tq_cuda_prep *p, const t
         kc->plan = best_out->plan;
         kc->base.workspace_bytes = (size_t)best_out->ws;
     }
+    return TFMQ_OK;
+}
+
+/* quick_plans (exec.h; calibration): no timing. A 1x1 convolution's matmul when gemm.c took it
+ * (cuDNN's strict FP32 engines run those 3-5x slower), else the first plan in the heuristics'
+ * order (the whole node in one graph, then the convolution and our epilogue) that runs once on
+ * scratch buffers, else our direct kernel. Sets what conv_autotune sets. */
+static tfmq_status conv_first_plan(conv_kernel *kc, const tq_cuda_prep *p, const tq_tensor *b,
+                                   bool strict, conv_cand *best_out)
+{
+    const bool has_epi = kc->has_bias || kc->has_res || kc->act.kind != TQ_FUSED_ACT_NONE;
+    tfmq_status st;
+    memset(best_out, 0, sizeof(*best_out));
+    best_out->eng = -1;
+    best_out->ms = -1.0f;
+    kc->base.workspace_bytes = 0;
+    if (kc->gemm) {
+        conv_cand c;
+        memset(&c, 0, sizeof(c));
+        c.ws = (int64_t)conv_gemm_ws(kc);
+        c.eng = -1;
+        c.ms = -1.0f;
+        kc->path = PATH_GEMM;
+        if ((st = autotune(kc, &c, 1, p->dev->stream, true)) != TFMQ_OK) {
+            return st;
+        }
+        if (c.ms >= 0.0f) {
+            *best_out = c;
+            kc->base.workspace_bytes = (size_t)c.ws;
+            tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: quick plan: gemm", kc->label);
+            return TFMQ_OK;
+        }
+    }
+    for (int path = PATH_FUSED; path <= PATH_CUDNN_EPI && kc->g.cg > 1; path++) {
+        conv_cand cands[CONV_MAX_STRICT_CANDIDATES];
+        int32_t n_cands = 0, chosen = -1;
+        cudnnBackendDescriptor_t graph = NULL;
+        if ((path == PATH_CUDNN_EPI && !has_epi) ||
+            build_graph(kc, path == PATH_FUSED, &graph) != CUDNN_STATUS_SUCCESS) {
+            tq_clear_error();
+            continue;
+        }
+        kc->path = path;
+        find_plans(kc, graph, strict, true, cands, &n_cands);
+        tq_clear_error(); /* cuDNN refusals are not errors of this node */
+        if (n_cands && (st = repack_bias(kc, b)) != TFMQ_OK) {
+            return st;
+        }
+        for (int32_t i = 0; i < n_cands && chosen < 0; i++) {
+            kc->path = path;
+            if ((st = autotune(kc, &cands[i], 1, p->dev->stream, true)) != TFMQ_OK) {
+                return st;
+            }
+            chosen = cands[i].ms >= 0.0f ? i : -1;
+        }
+        for (int32_t i = 0; i < n_cands; i++) {
+            if (i != chosen) {
+                desc_drop(kc, cands[i].plan);
+            }
+        }
+        if (chosen >= 0) {
+            kc->path = path;
+            *best_out = cands[chosen];
+            kc->plan = best_out->plan;
+            kc->base.workspace_bytes = (size_t)best_out->ws;
+            tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: quick plan: %s eng%lld", kc->label,
+                   PATH_NAMES[path], (long long)best_out->eng);
+            return TFMQ_OK;
+        }
+    }
+    kc->path = PATH_DIRECT;
+    tq_log(TFMQ_LOG_DEBUG, "cuda conv %s: quick plan: direct", kc->label);
     return TFMQ_OK;
 }
 
@@ -1395,6 +1469,7 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
                  tq_node_label(ctx->graph, node, lb, sizeof(lb)), tq_op_table[node->op].name);
     }
     const bool strict = p->store == TQ_CUDA_F32 && p->math == TQ_CUDA_MATH_FP32;
+    const bool quick = p->quick_plans;
     char key[TQ_PC_MAX_KEY];
     bool done = false;
     int64_t eng = -1;
@@ -1430,9 +1505,13 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
             TQ_TRY(st, conv_gemm_prepare(kc, p, w, b, r));
         }
         TQ_TRY(st, pack_weights(kc, (const float *)w->data));
-        TQ_TRY(st, conv_autotune(kc, p, b, strict, &best));
+        if (quick) {
+            TQ_TRY(st, conv_first_plan(kc, p, b, strict, &best));
+        } else {
+            TQ_TRY(st, conv_autotune(kc, p, b, strict, &best));
+        }
         eng = best.eng;
-        if (cached) {
+        if (cached && !quick) { /* an untimed choice is not the fastest: not recorded */
             conv_record(kc, p->plan_cache, key, &best);
         }
     }
@@ -1452,7 +1531,7 @@ tfmq_status tq_cuda_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
         TQ_TRY(st, repack_bias(kc, b));
     }
     conv_name(kc, eng);
-    if (cached && !sh && kc->plan && !kc->from_json) {
+    if (cached && !sh && kc->plan && !kc->from_json && !quick) {
         tq_cudnn_plan_keep(p->plan_cache, key, kc->plan, p->alloc);
     }
     if (keyed && !sh && kc->path != PATH_DIRECT && (kc->plan || kc->path == PATH_GEMM)) {

@@ -104,6 +104,8 @@ typedef struct tq_cuda_prep {
                                  up before autotuning and added to after it; NULL: none */
     tq_pc_share *share;       /* conv and qconv: finalized plans of earlier nodes of this exec
                                  with the same key, borrowed (plan_cache.h); NULL: none */
+    bool quick_plans;         /* conv: the first heuristic plan that runs, untimed, nothing
+                                 recorded (tq_cuda_exec_opts.quick_plans: calibration) */
 } tq_cuda_prep;
 
 /* Each family sets *k_out to a new kernel, or to NULL when it does not take the node (the next

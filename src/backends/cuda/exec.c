@@ -106,6 +106,23 @@ struct tq_cuda_exec {
     bool graph_tried;
     uint64_t n_runs;
     tq_pc_share share;    /* conv/qconv plans reused by nodes with the same key */
+    /* observation (tq_cuda_exec_set_observer): wanted values by observation point (0: after
+     * the input uploads, a + 1: after step a) and their staging */
+    tq_cuda_observer_fn obs_fn;
+    void *obs_ud;
+    size_t n_obs;         /* wanted values the device computes */
+    int32_t *obs_vals;    /* n_obs values, by point */
+    size_t *obs_at;       /* n_steps + 2 offsets into obs_vals */
+    size_t n_obs_points;  /* n_steps + 1 */
+    void *obs_pinned;     /* n_halves * obs_half_bytes of pinned host memory */
+    size_t obs_half_bytes;
+    int obs_n_halves;     /* 1 when every wanted value of a run fits in one half, else 2 */
+    void *obs_da, *obs_db;/* device staging: relayout target, float32 conversion target */
+    void *obs_ev[2];      /* cudaEvent_t: recorded after the last download into each half */
+    int32_t *obs_pend_v[2];  /* per half: values downloaded, not yet handed (n_obs each) */
+    tq_tensor *obs_pend_t[2];
+    size_t obs_pend_n[2], obs_used[2]; /* entries, bytes used */
+    int obs_cur;          /* the half being filled */
 };
 
 static tfmq_status cx_oom(void)
@@ -232,7 +249,7 @@ static tfmq_status cx_prepare(tq_cuda_exec *x, size_t i, bool conv_family, tq_cu
     tq_cuda_prep p = {.ctx = &ctx, .in_layout = cn->in_l, .out_layout = cn->out_l,
                       .store = x->o.store, .math = x->o.math, .dev = &x->dev,
                       .alloc = x->alloc, .plan_cache = x->o.plan_cache,
-                      .share = &x->share};
+                      .share = &x->share, .quick_plans = x->o.quick_plans};
     tfmq_status st = TFMQ_OK;
     *k = NULL;
     if (conv_family) {
@@ -683,8 +700,36 @@ static tfmq_status cx_run_step(tq_cuda_exec *x, const cx_step *sp)
     return cx_run_host(x, (size_t)sp->node);
 }
 
-/* Enqueue one whole run on the stream (inputs already in pinned staging). */
-static tfmq_status cx_enqueue(tq_cuda_exec *x)
+/* Enqueue the download of value v (an activation or input, not a constant) into host memory
+ * dst (host_bytes: its IR size) as its IR dtype, NCHW: a relayout into d_a when it is held NHWC
+ * (rv->bytes of device memory), a conversion from the storage type into d_b (host_bytes), then
+ * the copy. Graph outputs and observation both download this way. */
+static tfmq_status cx_download(tq_cuda_exec *x, int32_t v, void *d_a, void *d_b, void *dst,
+                               size_t host_bytes)
+{
+    cudaStream_t s = (cudaStream_t)x->dev.stream;
+    tfmq_status st;
+    const cx_val *rv = &x->vals[cx_root(x, v)];
+    const void *src = rv->dptr;
+    const tq_tensor *t = cx_t(x, v);
+    if (x->vals[v].layout == TQ_LAYOUT_NHWC && !cx_layouts_equal(t)) {
+        size_t es = rv->stored ? cx_store_esize(x) : cx_esize(t->dtype);
+        TQ_TRY(st, tq_cuda_relayout(d_a, src, t->dims, es, false, s));
+        src = d_a;
+    }
+    if (rv->stored && x->o.store != TQ_CUDA_F32) {
+        TQ_TRY(st, tq_cuda_convert(d_b, TQ_CUDA_F32, src, x->o.store, tq_tensor_numel(t), s));
+        src = d_b;
+    }
+    TQ_TRY(st, tq_cuda_check(cudaMemcpyAsync(dst, src, host_bytes, cudaMemcpyDeviceToHost, s),
+                             "cuda: output download"));
+    return TFMQ_OK;
+fail:
+    return st;
+}
+
+/* Enqueue the uploads (and conversions) of the inputs, already in pinned staging. */
+static tfmq_status cx_enqueue_inputs(tq_cuda_exec *x)
 {
     const tq_graph *g = x->g;
     cudaStream_t s = (cudaStream_t)x->dev.stream;
@@ -701,34 +746,312 @@ static tfmq_status cx_enqueue(tq_cuda_exec *x)
                                        tq_tensor_numel(cx_t(x, io->value)), s));
         }
     }
-    for (size_t a = 0; a < x->n_steps; a++) {
-        TQ_TRY(st, cx_run_step(x, &x->steps[a]));
-    }
+    return TFMQ_OK;
+fail:
+    return st;
+}
+
+/* Enqueue the downloads of the computed outputs into their pinned staging (cx_plan_io made
+ * d_a exactly for NHWC outputs and d_b for stored ones in F16/BF16, as cx_download uses them). */
+static tfmq_status cx_enqueue_outputs(tq_cuda_exec *x)
+{
+    const tq_graph *g = x->g;
+    tfmq_status st;
     for (size_t i = 0; i < g->n_outputs; i++) {
         cx_io *io = &x->outs[i];
         cx_val *cv = &x->vals[io->value];
         if (cv->kind == CX_CONST || cv->kind == CX_NONE) {
             continue;
         }
-        const cx_val *rv = &x->vals[cx_root(x, io->value)];
-        const void *src = rv->dptr;
-        const tq_tensor *t = cx_t(x, io->value);
-        if (io->d_a) {
-            size_t es = rv->stored ? cx_store_esize(x) : cx_esize(t->dtype);
-            TQ_TRY(st, tq_cuda_relayout(io->d_a, src, t->dims, es, false, s));
-            src = io->d_a;
-        }
-        if (io->d_b) {
-            TQ_TRY(st, tq_cuda_convert(io->d_b, TQ_CUDA_F32, src, x->o.store, tq_tensor_numel(t),
-                                       s));
-            src = io->d_b;
-        }
-        TQ_TRY(st, tq_cuda_check(cudaMemcpyAsync(io->pinned, src, io->host_bytes,
-                                                 cudaMemcpyDeviceToHost, s),
-                                 "cuda: output download"));
+        TQ_TRY(st, cx_download(x, io->value, io->d_a, io->d_b, io->pinned, io->host_bytes));
     }
     return TFMQ_OK;
 fail:
+    return st;
+}
+
+/* Enqueue one whole run on the stream (inputs already in pinned staging). */
+static tfmq_status cx_enqueue(tq_cuda_exec *x)
+{
+    tfmq_status st;
+    TQ_TRY(st, cx_enqueue_inputs(x));
+    for (size_t a = 0; a < x->n_steps; a++) {
+        TQ_TRY(st, cx_run_step(x, &x->steps[a]));
+    }
+    TQ_TRY(st, cx_enqueue_outputs(x));
+    return TFMQ_OK;
+fail:
+    return st;
+}
+
+/* ---- observation (exec.h: tq_cuda_exec_set_observer) ---- */
+#define CX_OBS_ALIGN 64
+
+static size_t cx_obs_round(size_t bytes)
+{
+    return (bytes + CX_OBS_ALIGN - 1) / CX_OBS_ALIGN * CX_OBS_ALIGN;
+}
+
+static void cx_obs_free(tq_cuda_exec *x)
+{
+    const tfmq_allocator *a = x->alloc;
+    if (x->obs_pinned) {
+        cudaFreeHost(x->obs_pinned);
+    }
+    cx_dfree(x->obs_da);
+    cx_dfree(x->obs_db);
+    for (int h = 0; h < 2; h++) {
+        if (x->obs_ev[h]) {
+            cudaEventDestroy((cudaEvent_t)x->obs_ev[h]);
+        }
+        tq_free(a, x->obs_pend_v[h], (x->n_obs ? x->n_obs : 1) * sizeof(int32_t));
+        tq_free(a, x->obs_pend_t[h], (x->n_obs ? x->n_obs : 1) * sizeof(tq_tensor));
+        x->obs_ev[h] = NULL;
+        x->obs_pend_v[h] = NULL;
+        x->obs_pend_t[h] = NULL;
+        x->obs_pend_n[h] = 0;
+        x->obs_used[h] = 0;
+    }
+    tq_free(a, x->obs_vals, (x->n_obs ? x->n_obs : 1) * sizeof(int32_t));
+    tq_free(a, x->obs_at, (x->n_obs_points + 1) * sizeof(size_t));
+    x->obs_pinned = NULL;
+    x->obs_da = x->obs_db = NULL;
+    x->obs_vals = NULL;
+    x->obs_at = NULL;
+    x->n_obs = 0;
+    x->n_obs_points = 0;
+    x->obs_fn = NULL;
+    x->obs_ud = NULL;
+}
+
+tfmq_status tq_cuda_exec_set_observer(tq_cuda_exec *x, const bool *want, tq_cuda_observer_fn fn,
+                                      void *user_data)
+{
+    const tq_graph *g = x->g;
+    const tfmq_allocator *a = x->alloc;
+    tfmq_status st = TFMQ_OK;
+    int32_t *point = NULL, *step_of_node = NULL;
+    const size_t nv = g->n_values ? g->n_values : 1, nn = g->n_nodes ? g->n_nodes : 1;
+    TQ_TRY(st, tq_cuda_check(cudaSetDevice(x->dev.device), "cudaSetDevice"));
+    TQ_TRY(st, tq_cuda_check(cudaStreamSynchronize((cudaStream_t)x->dev.stream),
+                             "cuda: set_observer"));
+    cx_obs_free(x);
+    if (!fn) {
+        return TFMQ_OK;
+    }
+    /* the observation point of every wanted value the device computes (-1: none) */
+    point = tq_alloc(a, nv * sizeof(int32_t));
+    step_of_node = tq_alloc(a, nn * sizeof(int32_t));
+    if (!point || !step_of_node) {
+        st = cx_oom();
+        goto fail;
+    }
+    for (size_t v = 0; v < g->n_values; v++) {
+        point[v] = -1;
+    }
+    for (size_t i = 0; i < g->n_nodes; i++) {
+        step_of_node[i] = -1;
+    }
+    for (size_t k = 0; k < x->n_steps; k++) {
+        if (x->steps[k].kind != CX_STEP_RELAYOUT) {
+            step_of_node[x->steps[k].node] = (int32_t)k;
+        }
+    }
+    for (size_t i = 0; want && i < g->n_inputs; i++) {
+        int32_t v = g->inputs[i];
+        if (want[v] && x->vals[v].kind == CX_INPUT) {
+            point[v] = 0;
+        }
+    }
+    /* steps follow node order; a view runs nothing: its buffer (the root's) holds its value
+     * from the last step before it until the view's last reader, so it is read right there */
+    int32_t last = 0;
+    for (size_t i = 0; want && i < g->n_nodes; i++) {
+        const tq_node *n = &g->nodes[i];
+        int32_t p;
+        if (step_of_node[i] >= 0) {
+            p = step_of_node[i] + 1;
+            last = p;
+        } else if (x->nodes[i].view) {
+            p = last;
+        } else {
+            continue; /* folded: its outputs are constants */
+        }
+        for (int32_t k = 0; k < n->n_out; k++) {
+            int32_t v = n->out[k];
+            if (v >= 0 && want[v] && x->vals[v].kind == CX_ACT) {
+                point[v] = p;
+            }
+        }
+    }
+    /* group by point (counting sort) and size the staging */
+    x->n_obs_points = x->n_steps + 1;
+    x->obs_at = tq_calloc(a, x->n_obs_points + 1, sizeof(size_t));
+    if (!x->obs_at) {
+        st = cx_oom();
+        goto fail;
+    }
+    size_t total = 0, max_host = 0, da_bytes = 0, db_bytes = 0;
+    for (size_t v = 0; v < g->n_values; v++) {
+        if (point[v] < 0) {
+            continue;
+        }
+        const tq_tensor *t = cx_t(x, (int32_t)v);
+        const cx_val *rv = &x->vals[cx_root(x, (int32_t)v)];
+        size_t hb = 0;
+        if (!tq_tensor_bytes(t, &hb)) {
+            st = tq_fail(TFMQ_ERR_INTERNAL, "cuda: observed value %zu has no size", v);
+            goto fail;
+        }
+        x->obs_at[point[v] + 1]++;
+        x->n_obs++;
+        total += cx_obs_round(hb);
+        max_host = cx_obs_round(hb) > max_host ? cx_obs_round(hb) : max_host;
+        if (x->vals[v].layout == TQ_LAYOUT_NHWC && !cx_layouts_equal(t) && rv->bytes > da_bytes) {
+            da_bytes = rv->bytes;
+        }
+        if (rv->stored && x->o.store != TQ_CUDA_F32 && hb > db_bytes) {
+            db_bytes = hb;
+        }
+    }
+    for (size_t p = 0; p < x->n_obs_points; p++) {
+        x->obs_at[p + 1] += x->obs_at[p];
+    }
+    const size_t n_alloc = x->n_obs ? x->n_obs : 1;
+    x->obs_vals = tq_alloc(a, n_alloc * sizeof(int32_t));
+    for (int h = 0; h < 2; h++) {
+        x->obs_pend_v[h] = tq_alloc(a, n_alloc * sizeof(int32_t));
+        x->obs_pend_t[h] = tq_alloc(a, n_alloc * sizeof(tq_tensor));
+    }
+    if (!x->obs_vals || !x->obs_pend_v[0] || !x->obs_pend_v[1] || !x->obs_pend_t[0] ||
+        !x->obs_pend_t[1]) {
+        st = cx_oom();
+        goto fail;
+    }
+    for (size_t v = 0; v < g->n_values; v++) { /* obs_at[p] counts up to the end of point p */
+        if (point[v] >= 0) {
+            x->obs_vals[x->obs_at[point[v]]++] = (int32_t)v;
+        }
+    }
+    for (size_t p = x->n_obs_points; p > 0; p--) { /* back to starts */
+        x->obs_at[p] = x->obs_at[p - 1];
+    }
+    x->obs_at[0] = 0;
+    x->obs_half_bytes = total < TQ_CUDA_OBS_HALF_BYTES ? total : TQ_CUDA_OBS_HALF_BYTES;
+    if (x->obs_half_bytes < max_host) {
+        x->obs_half_bytes = max_host;
+    }
+    if (x->obs_half_bytes < CX_OBS_ALIGN) {
+        x->obs_half_bytes = CX_OBS_ALIGN;
+    }
+    x->obs_n_halves = total > x->obs_half_bytes ? 2 : 1;
+    TQ_TRY(st, tq_cuda_check(cudaMallocHost(&x->obs_pinned,
+                                            x->obs_half_bytes * (size_t)x->obs_n_halves),
+                             "cuda: pinned observation staging"));
+    TQ_TRY(st, cx_dmalloc(&x->obs_da, da_bytes, "observation staging"));
+    TQ_TRY(st, cx_dmalloc(&x->obs_db, db_bytes, "observation staging"));
+    for (int h = 0; h < 2; h++) {
+        cudaEvent_t ev = NULL;
+        TQ_TRY(st, tq_cuda_check(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming),
+                                 "cudaEventCreate"));
+        x->obs_ev[h] = ev;
+    }
+    x->obs_fn = fn;
+    x->obs_ud = user_data;
+    tq_free(a, point, nv * sizeof(int32_t));
+    tq_free(a, step_of_node, nn * sizeof(int32_t));
+    tq_log(TFMQ_LOG_DEBUG, "cuda: observing %zu values, %.1f MiB a run, staging %d x %.1f MiB "
+           "pinned", x->n_obs, (double)total / 1048576.0, x->obs_n_halves,
+           (double)x->obs_half_bytes / 1048576.0);
+    return TFMQ_OK;
+fail:
+    tq_free(a, point, nv * sizeof(int32_t));
+    tq_free(a, step_of_node, nn * sizeof(int32_t));
+    cx_obs_free(x);
+    return st;
+}
+
+/* Hand half h to the observer once its downloads are done (its event was recorded after them). */
+static tfmq_status cx_obs_flush(tq_cuda_exec *x, int h)
+{
+    tfmq_status st;
+    if (!x->obs_pend_n[h]) {
+        return TFMQ_OK;
+    }
+    TQ_TRY(st, tq_cuda_check(cudaEventSynchronize((cudaEvent_t)x->obs_ev[h]),
+                             "cuda: observed downloads"));
+    const size_t n = x->obs_pend_n[h];
+    x->obs_pend_n[h] = 0;
+    x->obs_used[h] = 0;
+    return x->obs_fn(x->obs_ud, x->obs_pend_v[h], x->obs_pend_t[h], n);
+fail:
+    return st;
+}
+
+/* Enqueue the download of every value observed at point p into the current half; a full half
+ * is closed (event), the other (older) one handed over and then filled: with two halves the
+ * observer reads one while the GPU computes and downloads into the other. */
+static tfmq_status cx_obs_point(tq_cuda_exec *x, size_t p)
+{
+    cudaStream_t s = (cudaStream_t)x->dev.stream;
+    tfmq_status st;
+    for (size_t k = x->obs_at[p]; k < x->obs_at[p + 1]; k++) {
+        const int32_t v = x->obs_vals[k];
+        const tq_tensor *t = cx_t(x, v);
+        size_t hb = 0;
+        tq_tensor_bytes(t, &hb);
+        const size_t need = cx_obs_round(hb);
+        int h = x->obs_cur;
+        if (x->obs_used[h] + need > x->obs_half_bytes && x->obs_pend_n[h] > 0) {
+            TQ_TRY(st, tq_cuda_check(cudaEventRecord((cudaEvent_t)x->obs_ev[h], s),
+                                     "cudaEventRecord"));
+            h = x->obs_n_halves == 2 ? 1 - h : h;
+            TQ_TRY(st, cx_obs_flush(x, h));
+            x->obs_cur = h;
+        }
+        char *dst = (char *)x->obs_pinned + (size_t)h * x->obs_half_bytes + x->obs_used[h];
+        if (hb) {
+            TQ_TRY(st, cx_download(x, v, x->obs_da, x->obs_db, dst, hb));
+        }
+        const size_t j = x->obs_pend_n[h]++;
+        x->obs_pend_v[h][j] = v;
+        x->obs_pend_t[h][j] = *t;
+        x->obs_pend_t[h][j].data = dst;
+        x->obs_used[h] += need;
+    }
+    return TFMQ_OK;
+fail:
+    return st;
+}
+
+/* One observed run: steps enqueued one by one with the downloads after them (no CUDA graph),
+ * outputs downloaded as usual; the last halves are handed over at the end. */
+static tfmq_status cx_run_observed(tq_cuda_exec *x)
+{
+    cudaStream_t s = (cudaStream_t)x->dev.stream;
+    tfmq_status st;
+    x->obs_cur = 0;
+    x->obs_pend_n[0] = x->obs_pend_n[1] = 0;
+    x->obs_used[0] = x->obs_used[1] = 0;
+    TQ_TRY(st, cx_enqueue_inputs(x));
+    TQ_TRY(st, cx_obs_point(x, 0));
+    for (size_t a = 0; a < x->n_steps; a++) {
+        TQ_TRY(st, cx_run_step(x, &x->steps[a]));
+        TQ_TRY(st, cx_obs_point(x, a + 1));
+    }
+    TQ_TRY(st, cx_enqueue_outputs(x));
+    const int h = x->obs_cur;
+    TQ_TRY(st, tq_cuda_check(cudaEventRecord((cudaEvent_t)x->obs_ev[h], s), "cudaEventRecord"));
+    if (x->obs_n_halves == 2) {
+        TQ_TRY(st, cx_obs_flush(x, 1 - h)); /* the older half first */
+    }
+    TQ_TRY(st, cx_obs_flush(x, h));
+    return TFMQ_OK;
+fail:
+    (void)cudaStreamSynchronize(s); /* nothing in flight into the staging any more */
+    (void)cudaGetLastError();
+    x->obs_pend_n[0] = x->obs_pend_n[1] = 0;
+    x->obs_used[0] = x->obs_used[1] = 0;
     return st;
 }
 
@@ -881,6 +1204,13 @@ tfmq_status tq_cuda_exec_run(tq_cuda_exec *x, const tq_tensor *inputs)
             memcpy(x->ins[i].pinned, inputs[i].data, x->ins[i].host_bytes);
         }
     }
+    if (x->obs_fn) { /* observed: step by step, never a CUDA graph */
+        x->n_runs++;
+        TQ_TRY(st, cx_run_observed(x));
+        TQ_TRY(st, tq_cuda_check(cudaStreamSynchronize(s), "cuda: run"));
+        TQ_TRY(st, tq_cuda_check(cudaGetLastError(), "cuda: run"));
+        return TFMQ_OK;
+    }
     /* The first run goes direct (libraries load kernels and build their per-pointer state on
      * first use, which a capture would refuse); the second is captured and replayed. */
     if (x->o.use_graph && !x->n_fallback && !x->graph_tried && x->n_runs > 0) {
@@ -1013,7 +1343,10 @@ tfmq_status tq_cuda_exec_create(const tq_graph *g, tq_exec *host, const tq_cuda_
             goto fail;
         }
         const double tn = tq_now_s();
-        TQ_TRY(st, cx_plan_node(x, i));
+        st = cx_plan_node(x, i);
+        if (st != TFMQ_OK) {
+            goto fail;
+        }
         cx_time_op(op_ms, op_n, op_ids, &n_op_ids, g->nodes[i].op, 1e3 * (tq_now_s() - tn));
     }
     t_phase[2] = tq_now_s();
@@ -1062,6 +1395,7 @@ void tq_cuda_exec_destroy(tq_cuda_exec *x)
     if (x->graph_exec) {
         cudaGraphExecDestroy((cudaGraphExec_t)x->graph_exec);
     }
+    cx_obs_free(x);
     if (x->nodes) {
         for (size_t i = 0; i < g->n_nodes; i++) {
             cx_node *cn = &x->nodes[i];

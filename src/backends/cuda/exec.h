@@ -19,6 +19,9 @@ typedef struct tq_cuda_exec_opts {
     tq_plan_cache *plan_cache; /* borrowed, NULL: none. Bound to the device (its file loaded)
                                   when the exec is made, lent to the conv families at prepare,
                                   saved when planning succeeded (a failed save is a warning) */
+    bool quick_plans;    /* convolutions take the first heuristic plan that runs instead of
+                            timing candidates, and record nothing in the plan cache: for an
+                            exec that runs a few batches (calibration), not for sessions */
 } tq_cuda_exec_opts;
 
 /* Plan graph g on the GPU: layouts, kernels, device memory, constants uploaded.
@@ -33,6 +36,29 @@ tfmq_status tq_cuda_exec_run(tq_cuda_exec *x, const tq_tensor *inputs);
 
 /* Output i (g->outputs order) of the last run, float32 NCHW on the host; owned by the exec. */
 const tq_tensor *tq_cuda_exec_output(const tq_cuda_exec *x, size_t i);
+
+/* Observation (calibration: runs the FP32 graph on the GPU and feeds host-side observers).
+ * With an observer set, tq_cuda_exec_run enqueues the planned steps directly (never a CUDA
+ * graph) and, right after the step that computes each wanted value (graph inputs: after their
+ * upload; a view's value: after the step before it), downloads it by the path of graph outputs:
+ * a tensor of its IR dtype and shape, row-major NCHW, exactly its logical elements (an NHWC
+ * buffer is relaid out, a float32 value held in F16/BF16 is converted back). fn receives these
+ * tensors in production order, in groups of one or more per call, while the GPU goes on with
+ * the next ones (two host halves, each handed over once its downloads are done). The tensors
+ * of one call are distinct buffers, valid during the call only, so fn may read them from
+ * several threads. Per run, every wanted value the device computes is handed exactly once;
+ * wanted values that are constants (graph constants, folded at plan time) or absent are not
+ * handed. A non-OK status from fn aborts the run and is returned by tq_cuda_exec_run.
+ * want: g->n_values flags (NULL: none), read during this call only. Pinned host staging (at
+ * most two halves of TQ_CUDA_OBS_HALF_BYTES, or of the largest wanted value) and device
+ * staging are allocated here; an observed run allocates nothing. fn NULL removes the observer
+ * and frees its staging. Outputs (tq_cuda_exec_output) are downloaded as without observer.
+ * Returns TFMQ_OK, TFMQ_ERR_OUT_OF_MEMORY or TFMQ_ERR_BACKEND (the exec keeps no observer). */
+#define TQ_CUDA_OBS_HALF_BYTES ((size_t)256 << 20)
+typedef tfmq_status (*tq_cuda_observer_fn)(void *user_data, const int32_t *values,
+                                           const tq_tensor *tensors, size_t n);
+tfmq_status tq_cuda_exec_set_observer(tq_cuda_exec *x, const bool *want, tq_cuda_observer_fn fn,
+                                      void *user_data);
 
 /* Device time of the planned kernels alone (no input upload or output download), in ms per
  * run: `iters` replays (of one captured CUDA graph when there is no host fallback) between two
