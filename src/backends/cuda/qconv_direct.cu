@@ -857,44 +857,52 @@ __device__ __forceinline__ int32_t q8_of_byte(uint32_t byte, int32_t is_signed)
     return is_signed ? (int32_t)(int8_t)(uint8_t)byte : (int32_t)byte;
 }
 
-/* The exact float of a stored byte (its int8 or uint8 value) without a conversion instruction
- * (those run at a quarter of the float rate): 2^23 + byte as bits, minus 2^23 (+ 128 for int8,
- * whose byte is first offset by 128). */
-__device__ __forceinline__ float q8_float(uint32_t byte, int32_t is_signed)
+/* The exact float of stored byte k of word x (its int8 or uint8 value; for int8 the word was
+ * first XORed with 0x80808080) without a conversion instruction (those run at a quarter of the
+ * float rate): one byte permute builds the bits of 2^23 + byte, minus 2^23 (+ 128 for int8). */
+__device__ __forceinline__ float q8_float(uint32_t x, int k, float sub)
 {
-    return is_signed ? __fsub_rn(__uint_as_float(0x4B000000u | (byte ^ 0x80u)), 8388736.0f)
-                     : __fsub_rn(__uint_as_float(0x4B000000u | byte), 8388608.0f);
+    return __fsub_rn(__uint_as_float(__byte_perm(x, 0x4B000000u, 0x7440u | (uint32_t)k)), sub);
 }
 
-/* One output byte of QAdd in arithmetic F (TQ_QK_ADD_*) from the stored bytes ba and bb. The
- * float forms round by adding 1.5 * 2^23 (round to nearest even, as nearbyintf: |v| < 2^22
- * after clamping), and the byte of r + y_zp is the low byte of that sum plus y_zp. */
+/* Byte k of QAdd's output in arithmetic F (TQ_QK_ADD_*) from the words xa and xb (int8 operands
+ * XORed with 0x80808080 as q8_float wants), in the low byte of the result. The float forms round
+ * by adding 1.5 * 2^23 (round to nearest even, as nearbyintf: |v| < 2^22 after clamping), and the
+ * byte of r + y_zp is the low byte of that sum plus y_zp. */
 template <int F>
-__device__ __forceinline__ uint32_t qadd_byte(const tq_qk_add &a, uint32_t ba, uint32_t bb)
+__device__ __forceinline__ uint32_t qadd_byte(const tq_qk_add &a, uint32_t xa, uint32_t xb,
+                                              int k, float sub_a, float sub_b)
 {
     if (F != TQ_QK_ADD_DEF) {
         const float magic = 12582912.0f;
-        float v = __fmaf_rn(a.ka, q8_float(ba, a.a_signed),
-                            __fmaf_rn(a.kb, q8_float(bb, a.b_signed), a.c0));
+        float v = __fmaf_rn(a.ka, q8_float(xa, k, sub_a),
+                            __fmaf_rn(a.kb, q8_float(xb, k, sub_b), a.c0));
         v = fminf(fmaxf(v, a.vlo), a.vhi);
         const float t = __fadd_rn(v, magic);
         if (F == TQ_QK_ADD_F32 || fabsf(__fsub_rn(v, __fsub_rn(t, magic))) < a.fh_tie) {
-            return __float_as_uint(__fadd_rn(t, a.fyz)) & 0xffu;
+            return __float_as_uint(__fadd_rn(t, a.fyz));
         }
     }
+    const uint32_t ba = ((xa >> (8 * k)) & 0xffu) ^ (a.a_signed ? 0x80u : 0u);
+    const uint32_t bb = ((xb >> (8 * k)) & 0xffu) ^ (a.b_signed ? 0x80u : 0u);
     return qadd_one(a, q8_of_byte(ba, a.a_signed) - a.a_zp, q8_of_byte(bb, a.b_signed) - a.b_zp);
 }
 
-/* Four elements packed in a word. */
+/* Four elements packed in a word; the four low bytes of the results packed by byte permutes. */
 template <int F>
 __device__ __forceinline__ uint32_t qadd_word(const tq_qk_add &a, uint32_t wa, uint32_t wb)
 {
-    uint32_t out = 0;
+    const uint32_t xa = a.a_signed ? wa ^ 0x80808080u : wa;
+    const uint32_t xb = a.b_signed ? wb ^ 0x80808080u : wb;
+    const float sub_a = a.a_signed ? 8388736.0f : 8388608.0f;
+    const float sub_b = a.b_signed ? 8388736.0f : 8388608.0f;
+    uint32_t r[4];
 #pragma unroll
-    for (int b = 0; b < 4; b++) {
-        out |= qadd_byte<F>(a, (wa >> (8 * b)) & 0xffu, (wb >> (8 * b)) & 0xffu) << (8 * b);
+    for (int k = 0; k < 4; k++) {
+        r[k] = qadd_byte<F>(a, xa, xb, k, sub_a, sub_b);
     }
-    return out;
+    return __byte_perm(__byte_perm(r[0], r[1], 0x0040u), __byte_perm(r[2], r[3], 0x0040u),
+                       0x5410u);
 }
 
 /* Same-shape contiguous operands, 16 elements per thread; I: index type (int32 where
