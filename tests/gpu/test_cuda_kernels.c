@@ -224,6 +224,7 @@ typedef struct gcase {
     int32_t n_out;       /* 0: 1 */
     double rtol, atol;   /* F32 tolerance; both 0: bit-exact */
     bool layouts;        /* also run with rank-4 activations and output in NHWC */
+    bool to_nhwc;        /* also run with the input NCHW and the output NHWC (QuantizeLinear) */
     bool not_taken;      /* expect prepare to leave the node to the host */
     const char *label;
 } gcase;
@@ -324,11 +325,13 @@ static bool run_ref(const gcase *gc, tq_node *node, tq_tensor *const *ins, const
     return st == TFMQ_OK;
 }
 
+/* lay: 0 everything NCHW, 1 rank-4 activations and outputs NHWC, 2 inputs NCHW, outputs NHWC */
 static void run_one(const gcase *gc, tq_node *node, const tq_tensor *shapes, int32_t n_out,
-                    tq_cuda_store store, bool lay)
+                    tq_cuda_store store, int lay)
 {
     char where[64];
-    snprintf(where, sizeof(where), "[%s, %s]", k_store_name[store], lay ? "nhwc" : "nchw");
+    snprintf(where, sizeof(where), "[%s, %s]", k_store_name[store],
+             lay == 2 ? "nchw->nhwc" : lay ? "nhwc" : "nchw");
     /* plan-time view */
     tq_tensor pin[8], pout[3];
     tq_op_ctx pctx;
@@ -348,7 +351,8 @@ static void run_one(const gcase *gc, tq_node *node, const tq_tensor *shapes, int
             pin[i].data = NULL;
         }
         pctx.in[i] = &pin[i];
-        in_l[i] = (uint8_t)(lay && !cst && pin[i].rank == 4 ? TQ_LAYOUT_NHWC : TQ_LAYOUT_NCHW);
+        in_l[i] = (uint8_t)(lay == 1 && !cst && pin[i].rank == 4 ? TQ_LAYOUT_NHWC
+                                                                   : TQ_LAYOUT_NCHW);
     }
     for (int32_t i = 0; i < n_out; i++) {
         pout[i] = shapes[i];
@@ -373,6 +377,8 @@ static void run_one(const gcase *gc, tq_node *node, const tq_tensor *shapes, int
     if (!k) {
         return;
     }
+    TQ_EXPECT(lay != 2 || (k->impl && strcmp(k->impl, "cuda:quantize_nchw_nhwc") == 0),
+              "%s %s: impl %s", gc->label, where, k->impl ? k->impl : "(null)");
     TQ_EXPECT(k->impl && strncmp(k->impl, "cuda:", 5) == 0, "%s: impl %s", gc->label,
               k->impl ? k->impl : "(null)");
     /* the inputs the device sees, for the reference */
@@ -512,7 +518,10 @@ static void check_case(const gcase *gc)
     }
     for (int s = 0; s < 3; s++) {
         for (int lay = 0; lay < (gc->layouts ? 2 : 1); lay++) {
-            run_one(gc, &node, outs, ctx.n_out, (tq_cuda_store)s, lay != 0);
+            run_one(gc, &node, outs, ctx.n_out, (tq_cuda_store)s, lay);
+        }
+        if (gc->to_nhwc && s == TQ_CUDA_F32) { /* as INT8 sessions store float32 */
+            run_one(gc, &node, outs, ctx.n_out, (tq_cuda_store)s, 2);
         }
     }
 }
@@ -1240,10 +1249,10 @@ static void check_quant_per_tensor(tq_tensor *x, tq_tensor *s, tq_tensor *zu, tq
     snprintf(l2, sizeof(l2), "Q s8 per tensor, %s", what);
     snprintf(l3, sizeof(l3), "Q no zero point, %s", what);
     gcase q1 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {x, s, zu}, .n_in = 3, .const_mask = 6,
-                .layouts = true, .label = l1};
+                .layouts = true, .to_nhwc = true, .label = l1};
     check_case(&q1);
     gcase q2 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {x, s, zi}, .n_in = 3, .const_mask = 6,
-                .layouts = true, .label = l2};
+                .layouts = true, .to_nhwc = true, .label = l2};
     check_case(&q2);
     gcase q3 = {.op = TQ_OP_QUANTIZE_LINEAR, .in = {x, s}, .n_in = 2, .const_mask = 2,
                 .label = l3};
@@ -1282,6 +1291,16 @@ static void test_qdq(tq_rng *unused)
         p8[i] = ((float)((int)tq_rng_below(&rng, 400) - 200) + 0.5f) * 0.25f;
     }
     check_quant_per_tensor(&x8, &s, &zu, &zi, "4 per thread, specials");
+    /* an RGB input: 3 channels, H * W % 4 == 0 (the 4-pixel NCHW -> NHWC kernel, C = 3) */
+    static const int64_t drgb[] = {2, 3, 4, 6};
+    tq_tensor x3 = mk(TFMQ_DTYPE_FLOAT32, 4, drgb);
+    fill_f32(&rng, &x3, -40.0f, 40.0f);
+    float *p3 = x3.data;
+    for (size_t i = 0; i < sizeof(specials) / sizeof(specials[0]); i++) {
+        p3[i * 13 % 144] = specials[i];
+    }
+    check_quant_per_tensor(&x3, &s, &zu, &zi, "RGB, 4 pixels per thread");
+    rm(&x3);
     /* per axis (axis 1) */
     tq_tensor sa = mk(TFMQ_DTYPE_FLOAT32, 1, c3), za = mk(TFMQ_DTYPE_INT8, 1, c3);
     fill_f32(&rng, &sa, 0.1f, 0.5f);
@@ -1308,6 +1327,18 @@ static void test_qdq(tq_rng *unused)
     gcase d4c = {.op = TQ_OP_DEQUANTIZE_LINEAR, .in = {&xq, &sa, &za}, .n_in = 3,
                  .const_mask = 6, .layouts = true, .label = "DQ s8 per axis 1"};
     check_case(&d4c);
+    /* per tensor with a multiple of 4 elements: 4 per thread (dequant_vec4_k) */
+    tq_tensor xq8 = mk(TFMQ_DTYPE_INT8, 4, d8), xu8 = mk(TFMQ_DTYPE_UINT8, 4, d8);
+    fill_int(&rng, &xq8, -128, 128);
+    fill_int(&rng, &xu8, 0, 256);
+    gcase d5 = {.op = TQ_OP_DEQUANTIZE_LINEAR, .in = {&xq8, &s2, &zi}, .n_in = 3,
+                .const_mask = 6, .layouts = true, .label = "DQ s8 per tensor, 4 per thread"};
+    check_case(&d5);
+    gcase d6 = {.op = TQ_OP_DEQUANTIZE_LINEAR, .in = {&xu8, &s2, &zu}, .n_in = 3,
+                .const_mask = 6, .layouts = true, .label = "DQ u8 per tensor, 4 per thread"};
+    check_case(&d6);
+    rm(&xq8);
+    rm(&xu8);
     tq_tensor *fr[] = {&x, &x8, &s, &zu, &zi, &sa, &za, &xq, &xu, &xi, &s2};
     for (size_t i = 0; i < sizeof(fr) / sizeof(fr[0]); i++) {
         rm(fr[i]);

@@ -233,6 +233,31 @@ static bool cx_is_pool(uint32_t op)
            op == TQ_OP_GLOBAL_MAX_POOL;
 }
 
+/* Whether every reader of value v (none a graph output) is a convolution reading it as its
+ * data input, i.e. wants it NHWC. */
+static bool cx_feeds_convs_only(const tq_cuda_exec *x, int32_t v)
+{
+    const tq_graph *g = x->g;
+    bool any = false;
+    if (v < 0 || (g->values[v].flags & TQ_VALUE_OUTPUT)) {
+        return false;
+    }
+    for (size_t j = 0; j < g->n_nodes; j++) {
+        const tq_node *n = &g->nodes[j];
+        for (int32_t k = 0; k < n->n_in; k++) {
+            if (n->in[k] != v) {
+                continue;
+            }
+            if (k != 0 || (n->op != TQ_OP_CONV && n->op != TQ_OP_FUSED_CONV &&
+                           n->op != TQ_OP_QCONV)) {
+                return false;
+            }
+            any = true;
+        }
+    }
+    return any;
+}
+
 /* The activation (non-constant) inputs of node i as its layouts; returns their count. */
 static bool cx_is_act(const tq_cuda_exec *x, int32_t v)
 {
@@ -329,6 +354,18 @@ static tfmq_status cx_plan_node(tq_cuda_exec *x, size_t i)
                 L = x->vals[v].layout;
                 break;
             }
+        }
+    }
+    /* a network input quantized for its first convolution: the QuantizeLinear writes NHWC
+     * from the NCHW input in one pass instead of a relayout of its int8 output after it */
+    if (n->op == TQ_OP_QUANTIZE_LINEAR && L == TQ_LAYOUT_NCHW && in0_act4 && out4 &&
+        x->vals[in0].layout == TQ_LAYOUT_NCHW && !cx_layouts_equal(cx_t(x, in0)) &&
+        cx_feeds_convs_only(x, n->out[0])) {
+        cn->in_l[0] = TQ_LAYOUT_NCHW;
+        cn->out_l[0] = TQ_LAYOUT_NHWC;
+        TQ_TRY(st, cx_prepare(x, i, false, &k));
+        if (!k) {
+            cn->out_l[0] = TQ_LAYOUT_NCHW;
         }
     }
     if (L == TQ_LAYOUT_NHWC) { /* try the category's layouts first */

@@ -251,6 +251,12 @@ static tfmq_status cuk_run(tq_cuda_kernel *kk, const tq_cuda_args *a)
         const float *sc = (const float *)k->dev;
         const int32_t *zp = (const int32_t *)(const void *)((const char *)k->dev +
                                                             (size_t)k->b * sizeof(float));
+        if (k->kind == CUK_QUANT && k->d > 0) {
+            const int64_t n_img = k->c > 0 ? k->a / (k->c * k->d) : 0;
+            e = tqk_quant_nchw_nhwc_launch(k->type2, n_img, k->c, k->d, sc, zp, y,
+                                           (const float *)x, s);
+            break;
+        }
         e = k->kind == CUK_QUANT
                 ? tqk_quant_launch(k->type2, k->type, k->a, k->b, k->c, sc, zp, y, x, s)
                 : tqk_dequant_launch(k->type2, k->type, k->a, k->b, k->c, sc, zp, y, x, s);
@@ -1320,10 +1326,16 @@ static tfmq_status prep_qdq(const tq_cuda_prep *p, cuk **k_out)
     cuk *k = NULL;
     void *hp = NULL;
     size_t hp_bytes = 0;
+    /* a QuantizeLinear may write NHWC from an NCHW input (per tensor, rank 4: the exec asks
+     * so for a network input quantized for its first convolution) */
     if (!shape_static(x) || !shape_static(y) || !ts || !ts->data || (tz && !tz->data) ||
         !elem_type(p, x->dtype, &tx) || !elem_type(p, y->dtype, &ty) || ctx->n_out != 1 ||
-        ts->dtype != TFMQ_DTYPE_FLOAT32 || in_nhwc(p, 0) != out_nhwc(p, 0) ||
-        numel(x) != numel(y)) {
+        ts->dtype != TFMQ_DTYPE_FLOAT32 || numel(x) != numel(y)) {
+        return TFMQ_OK;
+    }
+    const bool to_nhwc = is_q && !in_nhwc(p, 0) && out_nhwc(p, 0) && x->rank == 4 &&
+                         tx == TQK_F32; /* float32 storage (INT8 sessions) */
+    if (in_nhwc(p, 0) != out_nhwc(p, 0) && !to_nhwc) {
         return TFMQ_OK;
     }
     if (is_q ? (x->dtype != TFMQ_DTYPE_FLOAT32 || (ty != TQK_I8 && ty != TQK_U8))
@@ -1337,7 +1349,8 @@ static tfmq_status prep_qdq(const tq_cuda_prep *p, cuk **k_out)
         return st;
     }
     const int64_t n_ch = (int64_t)q.n_ch;
-    if (numel(ts) != n_ch || (tz && numel(tz) != n_ch)) {
+    if (numel(ts) != n_ch || (tz && numel(tz) != n_ch) ||
+        (to_nhwc && (q.per_axis || n_ch != 1))) {
         return TFMQ_OK;
     }
     int64_t inner = 1;
@@ -1365,14 +1378,16 @@ static tfmq_status prep_qdq(const tq_cuda_prep *p, cuk **k_out)
         sc[c] = ((const float *)ts->data)[c];
         zp[c] = tz ? (int32_t)tq_load_i64(tz->dtype, tz->data, (size_t)c) : 0;
     }
-    TQ_TRY(st, cuk_new(p, is_q ? CUK_QUANT : CUK_DEQUANT, is_q ? "cuda:quantize" : "cuda:dequantize",
-                       &k));
+    const char *impl = to_nhwc ? "cuda:quantize_nchw_nhwc"
+                               : (is_q ? "cuda:quantize" : "cuda:dequantize");
+    TQ_TRY(st, cuk_new(p, is_q ? CUK_QUANT : CUK_DEQUANT, impl, &k));
     TQ_TRY(st, cuk_upload(p, k, hp, hp_bytes));
     k->type = tx;
     k->type2 = ty;
     k->a = numel(x);
     k->b = n_ch > 0 ? n_ch : 1;
-    k->c = inner;
+    k->c = to_nhwc ? x->dims[1] : inner;          /* to_nhwc: C */
+    k->d = to_nhwc ? x->dims[2] * x->dims[3] : 0; /* > 0: NCHW in, NHWC out; H * W */
     k->h.own_consts = (1u << 1) | (tz ? 1u << 2 : 0u);
     tq_free(p->alloc, hp, hp_bytes);
     *k_out = k;

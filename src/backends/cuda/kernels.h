@@ -180,6 +180,11 @@ int tqk_quant_launch(int32_t ytype, int32_t xtype, int64_t n, int64_t n_ch, int6
                      const float *s, const int32_t *z, void *y, const void *x, void *stream);
 int tqk_dequant_launch(int32_t ytype, int32_t xtype, int64_t n, int64_t n_ch, int64_t inner,
                        const float *s, const int32_t *z, void *y, const void *x, void *stream);
+/* QuantizeLinear per tensor, float32 NCHW [n_img, C, HW] in, int8/uint8 NHWC out (the same
+ * bytes as tqk_quant_launch, relaid out). */
+int tqk_quant_nchw_nhwc_launch(int32_t ytype, int64_t n_img, int64_t C, int64_t HW,
+                               const float *s, const int32_t *z, void *y, const float *x,
+                               void *stream);
 
 /* ---- prepare-time device memory (synchronous; never called by a run) ---- */
 int tqk_upload(void **dptr_out, const void *host, size_t n_bytes);

@@ -488,6 +488,102 @@ __global__ void quant_vec4_k(int yt, int64_t n4, const float *__restrict__ s,
     }
 }
 
+// Per-tensor float32 NCHW -> int8 / uint8 NHWC in one pass (a network's input, quantized for
+// its first convolution: no separate relayout of the int8 tensor): one thread per pixel reads
+// its C values from the C planes (coalesced across the warp) and writes C bytes. The float
+// arithmetic is quant_vec4_k's, so the bytes are quant_k's.
+__global__ void quant_nchw_nhwc_k(int yt, int64_t n_pix, int64_t C, int64_t HW,
+                                  const float *__restrict__ s, const int32_t *__restrict__ z,
+                                  uint8_t *__restrict__ y, const float *__restrict__ x)
+{
+    const float lo = yt == TQK_I8 ? -128.0f : 0.0f, hi = yt == TQK_I8 ? 127.0f : 255.0f;
+    const float scale = s[0], zp = (float)z[0];
+    for (int64_t p = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; p < n_pix;
+         p += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t img = p / HW, hw = p - img * HW;
+        const float *xp = x + img * C * HW + hw;
+        uint8_t *yp = y + p * C;
+        for (int64_t c = 0; c < C; c++) {
+            float q = __fadd_rn(rintf(__fdiv_rn(__ldg(xp + c * HW), scale)), zp);
+            q = q != q ? 0.0f : fminf(fmaxf(q, lo), hi);
+            yp[c] = (uint8_t)((uint32_t)__float2int_rn(q) & 0xffu);
+        }
+    }
+}
+
+// The same for C <= 4 and H * W % 4 == 0 (a network's RGB input): four pixels per thread, one
+// 16-byte load from each plane, the 4 C output bytes stored as C words.
+template <int C>
+__global__ void quant_nchw_nhwc_vec4_k(int yt, int64_t n_quads, int64_t HW,
+                                       const float *__restrict__ s, const int32_t *__restrict__ z,
+                                       uint32_t *__restrict__ y, const float *__restrict__ x)
+{
+    const float lo = yt == TQK_I8 ? -128.0f : 0.0f, hi = yt == TQK_I8 ? 127.0f : 255.0f;
+    const float scale = s[0], zp = (float)z[0];
+    for (int64_t q = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; q < n_quads;
+         q += (int64_t)gridDim.x * blockDim.x) {
+        const int64_t p0 = q * 4, img = p0 / HW, hw = p0 - img * HW;
+        uint32_t w[C];
+#pragma unroll
+        for (int i = 0; i < C; i++) {
+            w[i] = 0;
+        }
+#pragma unroll
+        for (int c = 0; c < C; c++) {
+            const float4 v = __ldg(reinterpret_cast<const float4 *>(x + (img * C + c) * HW + hw));
+            const float in[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                float t = __fadd_rn(rintf(__fdiv_rn(in[j], scale)), zp);
+                t = t != t ? 0.0f : fminf(fmaxf(t, lo), hi);
+                const int byte = j * C + c; /* pixel j, channel c of this thread's 4 C bytes */
+                w[byte / 4] |= ((uint32_t)__float2int_rn(t) & 0xffu) << (8 * (byte % 4));
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < C; i++) {
+            y[q * C + i] = w[i];
+        }
+    }
+}
+
+extern "C" int tqk_quant_nchw_nhwc_launch(int32_t ytype, int64_t n_img, int64_t C, int64_t HW,
+                                          const float *s, const int32_t *z, void *y,
+                                          const float *x, void *stream)
+{
+    const int64_t n_pix = n_img * HW;
+    if (n_pix <= 0 || C <= 0) {
+        return 0;
+    }
+    if (C <= 4 && HW % 4 == 0 && tqk_aligned16(x) && (uintptr_t)y % 4 == 0) {
+        const int64_t nq = n_pix / 4;
+        cudaStream_t st = (cudaStream_t)stream;
+        uint32_t *yw = (uint32_t *)y;
+        switch (C) {
+        case 1:
+            quant_nchw_nhwc_vec4_k<1><<<tqk_blocks(nq), TQK_BLOCK, 0, st>>>(ytype, nq, HW, s, z,
+                                                                             yw, x);
+            break;
+        case 2:
+            quant_nchw_nhwc_vec4_k<2><<<tqk_blocks(nq), TQK_BLOCK, 0, st>>>(ytype, nq, HW, s, z,
+                                                                             yw, x);
+            break;
+        case 3:
+            quant_nchw_nhwc_vec4_k<3><<<tqk_blocks(nq), TQK_BLOCK, 0, st>>>(ytype, nq, HW, s, z,
+                                                                             yw, x);
+            break;
+        default:
+            quant_nchw_nhwc_vec4_k<4><<<tqk_blocks(nq), TQK_BLOCK, 0, st>>>(ytype, nq, HW, s, z,
+                                                                             yw, x);
+            break;
+        }
+        return (int)cudaGetLastError();
+    }
+    quant_nchw_nhwc_k<<<tqk_blocks(n_pix), TQK_BLOCK, 0, (cudaStream_t)stream>>>(
+        ytype, n_pix, C, HW, s, z, (uint8_t *)y, x);
+    return (int)cudaGetLastError();
+}
+
 template <typename T>
 __global__ void dequant_k(int xt, int64_t n, int64_t n_ch, int64_t inner,
                           const float *__restrict__ s, const int32_t *__restrict__ z,
@@ -531,6 +627,28 @@ extern "C" int tqk_quant_launch(int32_t ytype, int32_t xtype, int64_t n, int64_t
     return (int)cudaGetLastError();
 }
 
+// Per-tensor int8 / uint8 -> float32, 4 elements per thread (one 4-byte load, one 16-byte
+// store): dequant_k's arithmetic, element for element.
+__global__ void dequant_vec4_k(int xt, int64_t n4, const float *__restrict__ s,
+                               const int32_t *__restrict__ z, float4 *__restrict__ y,
+                               const uint32_t *__restrict__ x)
+{
+    const float scale = s[0];
+    const int32_t zp = z[0];
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n4;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        const uint32_t w = __ldg(x + i);
+        float o[4];
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+            const uint32_t b = (w >> (8 * j)) & 0xffu;
+            const int32_t v = xt == TQK_I8 ? (int32_t)(int8_t)(uint8_t)b : (int32_t)b;
+            o[j] = (float)(v - zp) * scale;
+        }
+        y[i] = make_float4(o[0], o[1], o[2], o[3]);
+    }
+}
+
 extern "C" int tqk_dequant_launch(int32_t ytype, int32_t xtype, int64_t n, int64_t n_ch,
                                   int64_t inner, const float *s, const int32_t *z, void *y,
                                   const void *x, void *stream)
@@ -539,6 +657,12 @@ extern "C" int tqk_dequant_launch(int32_t ytype, int32_t xtype, int64_t n, int64
         return 0;
     }
     cudaStream_t st = (cudaStream_t)stream;
+    if (ytype == TQK_F32 && (xtype == TQK_I8 || xtype == TQK_U8) && n_ch == 1 && n % 4 == 0 &&
+        tqk_aligned16(y) && (uintptr_t)x % 4 == 0) {
+        dequant_vec4_k<<<tqk_blocks(n / 4), TQK_BLOCK, 0, st>>>(xtype, n / 4, s, z, (float4 *)y,
+                                                                 (const uint32_t *)x);
+        return (int)cudaGetLastError();
+    }
     TQK_FLOAT_DISPATCH(ytype, dequant_k<T><<<tqk_blocks(n), TQK_BLOCK, 0, st>>>(
                                   xtype, n, n_ch, inner, s, z, (T *)y, x));
     return (int)cudaGetLastError();
