@@ -203,6 +203,9 @@ typedef struct tfmq_model_info {
     uint64_t n_macs;         /**< multiply-accumulates of one inference, symbolic dims as 1 */
     const char *precision;   /**< "fp32", "fp16", "bf16", "int8" (quantized models) */
     const char *device;      /**< device class an engine was compiled for ("cpu", "cuda"), or "" */
+    /** "cuda" engines: where their plans were made and how many, e.g. "NVIDIA H200, compute
+     *  capability 9.0, cuDNN 91900: 22 convolution plans"; "" otherwise. */
+    const char *planned_for;
 } tfmq_model_info;
 
 /** Fill `info_out` (whose struct_size the caller sets) with a summary of `model`.

@@ -348,6 +348,7 @@ tfmq_status tfmq_model_get_info(const tfmq_model *m, tfmq_model_info *info)
     full.n_macs = m->n_macs;
     full.precision = m->precision;
     full.device = m->device;
+    full.planned_for = m->planned_for ? m->planned_for : "";
     memcpy(info, &full, size);
     return TFMQ_OK;
 }

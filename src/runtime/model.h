@@ -23,6 +23,7 @@ struct tfmq_model {
     const uint8_t *plans;          /* "cuda" engines: the PLANS section (in the mapping), else NULL */
     size_t plans_bytes;
     const char *path;              /* the file it was loaded from (arena), or NULL */
+    const char *planned_for;       /* "cuda" engines: the PLANS header summarized (arena) */
     uint32_t content_hash;         /* CRC-32C of the file's bytes (calibration caches check it) */
     void *mapping;                 /* engine files: the read-only mmap constants point into */
     size_t mapping_bytes;

@@ -356,6 +356,16 @@ def main():
     c.case("inspect:missing_model", "1", "no_such_model.onnx", "inspect", "models/no_such_model.onnx")
     c.case("inspect:directory", "1", "models", "inspect", "models")
     c.case("inspect:good_json", "0", "-", "inspect", good, "--json")
+    # planning an engine on a GPU (--device cuda): options checked before any work; without a
+    # usable GPU (or CUDA backend) a clear error and no engine file
+    c.case("quantize:plan_batch_without_device", "1", "--device cuda", "quantize", good,
+           "--precision", "fp16", "-o", "out/q1.tfmq", "--plan-batch", "1")
+    c.case("quantize:bad_device", "1", "tpu", "quantize", good, "--precision", "fp16", "-o",
+           "out/q2.tfmq", "--device", "tpu")
+    c.case("quantize:bad_plan_batch", "1", "1..65536", "quantize", good, "--precision", "fp16",
+           "-o", "out/q3.tfmq", "--device", "cuda", "--plan-batch", "1,0")
+    c.case("quantize:cuda_unavailable", "1,2", "cuda", "quantize", good, "--precision", "fp16",
+           "-o", "out/q4.tfmq", "--device", "cuda:1023")
     c.save()
     print("make_corpus: %d cases in %s" % (len(c.lines), os.path.join(out, "cases.tsv")))
     return 0

@@ -479,6 +479,7 @@ static void test_plans_section(tq_rng *rng)
         info.struct_size = sizeof(info);
         TQ_EXPECT_OK(tfmq_model_get_info(e, &info));
         TQ_EXPECT_STR_EQ(info.device, "cuda");
+        TQ_EXPECT_STR_EQ(info.planned_for, "(unreadable plans)");
         TQ_CHECK(e->plans_bytes == sizeof(plans) && memcmp(e->plans, plans, sizeof(plans)) == 0);
         TQ_EXPECT_OK(tfmq_model_save(e, eng2, TFMQ_WRITE_OVERWRITE));
         TQ_EXPECT_OK(tfmq_model_load(eng2, NULL, &e2));
@@ -499,6 +500,29 @@ static void test_plans_section(tq_rng *rng)
                   "cuda session on garbage plans: status %d (%s)", (int)st, tfmq_last_error());
         tfmq_session_destroy(s);
     }
+    /* a payload shaped as plan_cache.h writes it: tfmq inspect's summary */
+    static const char text[] = "tfmq-plan-cache 1 sm=90 cudnn=91900 gpu=NVIDIA H200\n"
+                               "conv:a fused eng=1 ws=0 ms=0.5 knobs=-\n"
+                               "qconv:b direct eng=-1 ws=0 ms=0.25 knobs=-\n";
+    uint8_t real[8 + sizeof(text) - 1 + 4];
+    const uint64_t tn = sizeof(text) - 1;
+    for (int i = 0; i < 8; i++) {
+        real[i] = (uint8_t)(tn >> (8 * i));
+    }
+    memcpy(real + 8, text, tn);
+    memset(real + 8 + tn, 0, 4); /* no serialized plans */
+    tfmq_model *e3 = NULL;
+    TQ_EXPECT_OK(tq_engine_save(m, eng, TFMQ_WRITE_OVERWRITE, "cuda", real, sizeof(real)));
+    TQ_EXPECT_OK(tfmq_model_load(eng, NULL, &e3));
+    if (e3) {
+        tfmq_model_info info;
+        memset(&info, 0, sizeof(info));
+        info.struct_size = sizeof(info);
+        TQ_EXPECT_OK(tfmq_model_get_info(e3, &info));
+        TQ_EXPECT_STR_EQ(info.planned_for,
+                         "NVIDIA H200, compute capability 9.0, cuDNN 91900: 2 convolution plans");
+    }
+    tfmq_model_destroy(e3);
     /* sessions are needed to plan; without any the call is refused */
     TQ_EXPECT_STATUS(tfmq_model_save_planned(m, NULL, 0, eng2, TFMQ_WRITE_OVERWRITE),
                      TFMQ_ERR_INVALID_ARG);

@@ -787,3 +787,20 @@ bool cli_parse_batch_list(const char *command, const char *option, const char *s
     *n_out = n;
     return true;
 }
+
+bool cli_has_backend(const char *name)
+{
+    const size_t n = strlen(name);
+    for (const char *p = tfmq_backends(); p && *p;) {
+        while (*p == ' ') {
+            p++;
+        }
+        const char *end = strchr(p, ' ');
+        const size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && memcmp(p, name, n) == 0) {
+            return true;
+        }
+        p = end;
+    }
+    return false;
+}

@@ -87,6 +87,8 @@ int cli_usage_error(const char *command, const char *fmt, ...) CLI_PRINTF(2, 3);
 
 /* Parse a decimal integer in [min, max]; false on anything else (sign, junk, overflow). */
 bool cli_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
+/* True if tfmq_backends() lists `name` ("cpu", "cuda"). */
+bool cli_has_backend(const char *name);
 /* A comma list of batch sizes in 1..65536 ("1,8,32") into out (at most cap): false after a
  * usage error naming `command` and `option`. */
 bool cli_parse_batch_list(const char *command, const char *option, const char *s, int64_t *out,

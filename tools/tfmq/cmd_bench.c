@@ -334,24 +334,6 @@ static bool parse_precisions(const char *s, tfmq_precision *out, size_t *n_out)
     return true;
 }
 
-/* True if the space-separated list `list` holds `word`. */
-static bool has_word(const char *list, const char *word)
-{
-    const size_t n = strlen(word);
-    for (const char *p = list; p && *p;) {
-        while (*p == ' ') {
-            p++;
-        }
-        const char *end = strchr(p, ' ');
-        const size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == n && memcmp(p, word, n) == 0) {
-            return true;
-        }
-        p = end;
-    }
-    return false;
-}
-
 /* Time one (model, batch) cell: the session's creation, then its runs. */
 static int time_cell(const tfmq_model *m, const char *what, const char *device,
                      const char *plan_cache, uint32_t flags, rand_inputs *ri, int64_t batch,
@@ -638,7 +620,7 @@ int cmd_bench(int argc, char **argv)
     }
     char backend[33];
     snprintf(backend, sizeof(backend), "%.*s", (int)strcspn(device, ":"), device);
-    if (!has_word(tfmq_backends(), backend)) {
+    if (!cli_has_backend(backend)) {
         cli_error("bench", "backend '%.32s' is not compiled in (this build has: %s)", device,
                   tfmq_backends());
         rc = CLI_EXIT_USAGE;

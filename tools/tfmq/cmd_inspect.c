@@ -193,6 +193,10 @@ static void print_json(const char *path, const tfmq_model_info *info, const tfmq
         fputs(",\n  \"device\": ", f);
         json_string(f, info->device);
     }
+    if (info->planned_for && info->planned_for[0]) {
+        fputs(",\n  \"planned_for\": ", f);
+        json_string(f, info->planned_for);
+    }
     fputs(",\n  \"cpu\": ", f);
     json_string(f, tfmq_cpu_info());
     fputs(",\n  \"cpu_runs_as\": ", f);
@@ -289,6 +293,11 @@ static void print_text(const char *path, const tfmq_model_info *info, const tfmq
             cli_fputs_safe(info->device, stdout);
             fputc(')', stdout);
         }
+        fputc('\n', stdout);
+    }
+    if (info->planned_for && info->planned_for[0]) {
+        fputs("planned:   ", stdout);
+        cli_fputs_safe(info->planned_for, stdout);
         fputc('\n', stdout);
     }
     printf("cpu:       %s\n           %s\n", tfmq_cpu_info(), cpu_note(info->precision));

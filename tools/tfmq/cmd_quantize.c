@@ -360,6 +360,11 @@ int cmd_quantize(int argc, char **argv)
         rc = cli_usage_error("quantize", "--device is cpu, cuda or cuda:N, not '%.32s'", device);
         goto done;
     }
+    if (device && !cli_has_backend("cuda")) {
+        rc = cli_usage_error("quantize", "--device %.32s: backend 'cuda' is not compiled in "
+                             "(this build has: %s)", device, tfmq_backends());
+        goto done;
+    }
     if (have_plan_opts && !device) {
         rc = cli_usage_error("quantize", "--plan-batch and --plan-cache need --device cuda");
         goto done;
