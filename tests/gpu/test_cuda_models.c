@@ -625,9 +625,32 @@ static void print_log(void *ud, tfmq_log_level level, const char *msg)
     printf("  log (%s): %s\n", level == TFMQ_LOG_ERROR ? "error" : "warning", msg);
 }
 
-/* A cuda session of m with the plan cache file `cache`: *ms its creation time, *info its info. */
-static tfmq_session *make_cached_session(const tfmq_model *m, int64_t batch, const char *cache,
-                                         double *ms, tfmq_session_info *info)
+/* m's input and output 0 in t, the input random in [-1, 1) with a symbolic batch of 4 (or the
+ * fixed one); returns the batch. */
+static int64_t random_io(const tfmq_model *m, tq_rng *rng, io *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->ii.struct_size = t->oi.struct_size = sizeof(t->ii);
+    TQ_EXPECT_OK(tfmq_model_io(m, TFMQ_IO_INPUT, 0, &t->ii));
+    TQ_EXPECT_OK(tfmq_model_io(m, TFMQ_IO_OUTPUT, 0, &t->oi));
+    const int64_t batch = t->ii.dims[0] >= 0 ? t->ii.dims[0] : 4;
+    t->n_in = 1;
+    for (int32_t d = 0; d < t->ii.rank; d++) {
+        t->dims[d] = t->ii.dims[d] >= 0 ? t->ii.dims[d] : batch;
+        t->n_in *= (size_t)t->dims[d];
+    }
+    t->x = malloc(t->n_in * sizeof(float));
+    for (size_t i = 0; t->x && i < t->n_in; i++) {
+        t->x[i] = tq_rng_uniform(rng, -1.0f, 1.0f);
+    }
+    return batch;
+}
+
+/* A cuda session of m at `batch` with the plan cache file `cache` ("": none, whatever
+ * TFMQ_CUDA_PLAN_CACHE says) and TFMQ_SESSION_* flags: *ms its creation time, *info its info;
+ * NULL (tfmq_last_error() says why) when creation fails. */
+static tfmq_session *make_cuda_session(const tfmq_model *m, int64_t batch, const char *cache,
+                                       uint32_t flags, double *ms, tfmq_session_info *info)
 {
     tfmq_session_options so;
     memset(&so, 0, sizeof(so));
@@ -635,19 +658,19 @@ static tfmq_session *make_cached_session(const tfmq_model *m, int64_t batch, con
     so.symbolic_dim_default = batch;
     so.device = "cuda";
     so.plan_cache = cache;
+    so.flags = flags;
     tfmq_session *s = NULL;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     tfmq_status st = tfmq_session_create(m, &so, &s);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     *ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
-    TQ_EXPECT(st == TFMQ_OK, "session_create(cuda, plan cache %s): %s", cache,
-              tfmq_last_error());
     memset(info, 0, sizeof(*info));
     info->struct_size = sizeof(*info);
-    if (s) {
-        TQ_EXPECT_OK(tfmq_session_get_info(s, info));
+    if (st != TFMQ_OK) {
+        return NULL;
     }
+    TQ_EXPECT_OK(tfmq_session_get_info(s, info));
     return s;
 }
 
@@ -663,26 +686,14 @@ static void check_plan_cache(const char *what, const tfmq_model *m, tq_rng *rng)
     }
     snprintf(path, sizeof(path), "%s/plans.txt", dir);
     io t;
-    memset(&t, 0, sizeof(t));
-    t.ii.struct_size = t.oi.struct_size = sizeof(t.ii);
-    TQ_EXPECT_OK(tfmq_model_io(m, TFMQ_IO_INPUT, 0, &t.ii));
-    TQ_EXPECT_OK(tfmq_model_io(m, TFMQ_IO_OUTPUT, 0, &t.oi));
-    const int64_t batch = t.ii.dims[0] >= 0 ? t.ii.dims[0] : 4;
-    t.n_in = 1;
-    for (int32_t d = 0; d < t.ii.rank; d++) {
-        t.dims[d] = t.ii.dims[d] >= 0 ? t.ii.dims[d] : batch;
-        t.n_in *= (size_t)t.dims[d];
-    }
-    t.x = malloc(t.n_in * sizeof(float));
-    for (size_t i = 0; t.x && i < t.n_in; i++) {
-        t.x[i] = tq_rng_uniform(rng, -1.0f, 1.0f);
-    }
+    const int64_t batch = random_io(m, rng, &t);
     double ms[2] = {0.0, 0.0};
     tfmq_session_info si[2];
     float *y[2] = {NULL, NULL};
     size_t n_y[2] = {0, 0};
     for (int k = 0; k < 2; k++) {
-        tfmq_session *s = make_cached_session(m, batch, path, &ms[k], &si[k]);
+        tfmq_session *s = make_cuda_session(m, batch, path, 0, &ms[k], &si[k]);
+        TQ_EXPECT(s != NULL, "session_create(cuda, plan cache %s): %s", path, tfmq_last_error());
         y[k] = s && t.x ? run_once(s, &t, &n_y[k]) : NULL;
         tfmq_session_destroy(s);
     }
@@ -708,32 +719,6 @@ static void check_plan_cache(const char *what, const tfmq_model *m, tq_rng *rng)
 }
 
 
-/* A session of m recording its plans (no cache file) at `batch` (*y its outputs on t). */
-static tfmq_session *make_recording_session(const tfmq_model *m, int64_t batch, uint32_t flags,
-                                            double *ms, tfmq_session_info *info)
-{
-    tfmq_session_options so;
-    memset(&so, 0, sizeof(so));
-    so.struct_size = sizeof(so);
-    so.symbolic_dim_default = batch;
-    so.device = "cuda";
-    so.plan_cache = ""; /* no file, whatever TFMQ_CUDA_PLAN_CACHE says */
-    so.flags = flags;
-    tfmq_session *s = NULL;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    tfmq_status st = tfmq_session_create(m, &so, &s);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    *ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-6;
-    memset(info, 0, sizeof(*info));
-    info->struct_size = sizeof(*info);
-    if (st != TFMQ_OK) {
-        return NULL;
-    }
-    TQ_EXPECT_OK(tfmq_session_get_info(s, info));
-    return s;
-}
-
 /* A "cuda" engine with its plans (tfmq_model_save_planned from sessions at two batch sizes):
  * loaded, a session at either batch plans every convolution from the engine (no miss) and
  * gives the recording session's outputs bit for bit; the same engine with its plans marked as
@@ -748,25 +733,12 @@ static void check_planned_engine(const char *what, const tfmq_model *m, tq_rng *
     snprintf(eng, sizeof(eng), "%s/planned.tfmq", dir);
     snprintf(eng2, sizeof(eng2), "%s/other_gpu.tfmq", dir);
     io t;
-    memset(&t, 0, sizeof(t));
-    t.ii.struct_size = t.oi.struct_size = sizeof(t.ii);
-    TQ_EXPECT_OK(tfmq_model_io(m, TFMQ_IO_INPUT, 0, &t.ii));
-    TQ_EXPECT_OK(tfmq_model_io(m, TFMQ_IO_OUTPUT, 0, &t.oi));
-    const int64_t batch = t.ii.dims[0] >= 0 ? t.ii.dims[0] : 4;
-    t.n_in = 1;
-    for (int32_t d = 0; d < t.ii.rank; d++) {
-        t.dims[d] = t.ii.dims[d] >= 0 ? t.ii.dims[d] : batch;
-        t.n_in *= (size_t)t.dims[d];
-    }
-    t.x = malloc(t.n_in * sizeof(float));
-    for (size_t i = 0; t.x && i < t.n_in; i++) {
-        t.x[i] = tq_rng_uniform(rng, -1.0f, 1.0f);
-    }
+    const int64_t batch = random_io(m, rng, &t);
     double ms_rec = 0.0, ms_load = 0.0, ms = 0.0;
     tfmq_session_info si_rec, si_one, si;
     tfmq_session *rec[2] = {NULL, NULL};
-    rec[0] = make_recording_session(m, batch, TFMQ_SESSION_RECORD_PLANS, &ms_rec, &si_rec);
-    rec[1] = make_recording_session(m, 1, TFMQ_SESSION_RECORD_PLANS, &ms, &si_one);
+    rec[0] = make_cuda_session(m, batch, "", TFMQ_SESSION_RECORD_PLANS, &ms_rec, &si_rec);
+    rec[1] = make_cuda_session(m, 1, "", TFMQ_SESSION_RECORD_PLANS, &ms, &si_one);
     TQ_EXPECT(rec[0] && rec[1], "%s: recording session: %s", what, tfmq_last_error());
     size_t n_y = 0, n_y2 = 0;
     float *y = rec[0] && t.x ? run_once(rec[0], &t, &n_y) : NULL, *y2 = NULL;
@@ -784,7 +756,7 @@ static void check_planned_engine(const char *what, const tfmq_model *m, tq_rng *
         mi.struct_size = sizeof(mi);
         TQ_EXPECT_OK(tfmq_model_get_info(e, &mi));
         TQ_EXPECT_STR_EQ(mi.device, "cuda");
-        tfmq_session *s = make_recording_session(e, batch, 0, &ms_load, &si);
+        tfmq_session *s = make_cuda_session(e, batch, "", 0, &ms_load, &si);
         TQ_EXPECT(s != NULL, "%s: session on the planned engine: %s", what, tfmq_last_error());
         y2 = s && t.x ? run_once(s, &t, &n_y2) : NULL;
         tfmq_session_destroy(s);
@@ -800,7 +772,7 @@ static void check_planned_engine(const char *what, const tfmq_model *m, tq_rng *
                   si_rec.plan_cache_misses + si_rec.plan_cache_hits);
         TQ_EXPECT(y && y2 && n_y == n_y2 && memcmp(y, y2, n_y * sizeof(float)) == 0,
                   "%s: the session planned from the engine gives other outputs", what);
-        s = make_recording_session(e, 1, 0, &ms, &si);
+        s = make_cuda_session(e, 1, "", 0, &ms, &si);
         TQ_EXPECT(s && si.plan_cache_misses == 0 && si.plan_cache_hits > 0,
                   "%s: batch 1 on the engine: %zu hits, %zu misses (%s)", what,
                   si.plan_cache_hits, si.plan_cache_misses, s ? "" : tfmq_last_error());
@@ -822,14 +794,14 @@ static void check_planned_engine(const char *what, const tfmq_model *m, tq_rng *
         }
         free(mod);
         if (e2) {
-            s = make_recording_session(e2, batch, 0, &ms, &si);
+            s = make_cuda_session(e2, batch, "", 0, &ms, &si);
             TQ_EXPECT(s == NULL && strstr(tfmq_last_error(), "--rebuild") &&
                           strstr(tfmq_last_error(), eng2),
                       "%s: plans of another GPU not refused as they should be: %s", what,
                       s ? "(a session was made)" : tfmq_last_error());
             printf("  refused: %s\n", s ? "(not)" : tfmq_last_error());
             tfmq_session_destroy(s);
-            s = make_recording_session(e2, batch, TFMQ_SESSION_REBUILD, &ms, &si);
+            s = make_cuda_session(e2, batch, "", TFMQ_SESSION_REBUILD, &ms, &si);
             TQ_EXPECT(s && si.plan_cache_misses > 0, "%s: rebuild: %s", what,
                       s ? "nothing tuned" : tfmq_last_error());
             tfmq_session_destroy(s);

@@ -464,9 +464,19 @@ __global__ void quant_k(int yt, int64_t n, int64_t n_ch, int64_t inner, const fl
     }
 }
 
+// One per-tensor QuantizeLinear value in float only, as its byte: quant_k's result, since
+// rintf(q) + z is exact below 2^23 and clamps to the same bound above (|z| <= 255), and a NaN
+// gives 0 in both.
+__device__ __forceinline__ uint32_t quant_f32_byte(float x, float scale, float zp, float lo,
+                                                   float hi)
+{
+    float q = __fadd_rn(rintf(__fdiv_rn(x, scale)), zp);
+    q = q != q ? 0.0f : fminf(fmaxf(q, lo), hi);
+    return (uint32_t)__float2int_rn(q) & 0xffu;
+}
+
 // Per-tensor float32 -> int8 / uint8, 4 elements per thread (one 16-byte load, one 4-byte
-// store), in float only: the same bytes as quant_k, since rintf(q) + z is exact below 2^23 and
-// clamps to the same bound above (|z| <= 255), and a NaN gives 0 in both.
+// store), in float only (quant_f32_byte).
 __global__ void quant_vec4_k(int yt, int64_t n4, const float *__restrict__ s,
                              const int32_t *__restrict__ z, uint32_t *__restrict__ y,
                              const float4 *__restrict__ x)
@@ -480,9 +490,7 @@ __global__ void quant_vec4_k(int yt, int64_t n4, const float *__restrict__ s,
         uint32_t out = 0;
 #pragma unroll
         for (int j = 0; j < 4; j++) {
-            float q = __fadd_rn(rintf(__fdiv_rn(in[j], scale)), zp);
-            q = q != q ? 0.0f : fminf(fmaxf(q, lo), hi);
-            out |= ((uint32_t)__float2int_rn(q) & 0xffu) << (8 * j);
+            out |= quant_f32_byte(in[j], scale, zp, lo, hi) << (8 * j);
         }
         y[i] = out;
     }
@@ -504,9 +512,7 @@ __global__ void quant_nchw_nhwc_k(int yt, int64_t n_pix, int64_t C, int64_t HW,
         const float *xp = x + img * C * HW + hw;
         uint8_t *yp = y + p * C;
         for (int64_t c = 0; c < C; c++) {
-            float q = __fadd_rn(rintf(__fdiv_rn(__ldg(xp + c * HW), scale)), zp);
-            q = q != q ? 0.0f : fminf(fmaxf(q, lo), hi);
-            yp[c] = (uint8_t)((uint32_t)__float2int_rn(q) & 0xffu);
+            yp[c] = (uint8_t)quant_f32_byte(__ldg(xp + c * HW), scale, zp, lo, hi);
         }
     }
 }
@@ -534,10 +540,8 @@ __global__ void quant_nchw_nhwc_vec4_k(int yt, int64_t n_quads, int64_t HW,
             const float in[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
             for (int j = 0; j < 4; j++) {
-                float t = __fadd_rn(rintf(__fdiv_rn(in[j], scale)), zp);
-                t = t != t ? 0.0f : fminf(fmaxf(t, lo), hi);
                 const int byte = j * C + c; /* pixel j, channel c of this thread's 4 C bytes */
-                w[byte / 4] |= ((uint32_t)__float2int_rn(t) & 0xffu) << (8 * (byte % 4));
+                w[byte / 4] |= quant_f32_byte(in[j], scale, zp, lo, hi) << (8 * (byte % 4));
             }
         }
 #pragma unroll
