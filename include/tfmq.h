@@ -436,7 +436,8 @@ TFMQ_API TFMQ_NODISCARD tfmq_status tfmq_compare(const tfmq_model *reference,
                                                  uint64_t max_samples, tfmq_report **report_out);
 
 /** The report as JSON (owned by the report). Keys: precision, calibration.method,
- *  calibration.samples, fidelity.top1_agreement, fidelity.top5_agreement,
+ *  calibration.samples, calibration.device ("cpu", "cuda:N", or "cache" when the ranges came
+ *  from a calibration cache), fidelity.top1_agreement, fidelity.top5_agreement,
  *  fidelity.output_sqnr_db, fidelity.max_abs_error, fidelity.mean_abs_error, fidelity.layers[]
  *  (name, op, sqnr_db, cosine, precision), float_layers[], fallback_layers[] (name, reason). */
 TFMQ_API const char *tfmq_report_json(const tfmq_report *report);

@@ -262,6 +262,13 @@ tfmq_status tq_calibrate(const tq_graph *g, const char *const *names, size_t n_n
                          const tfmq_quantize_options *opts, float *lo_out, float *hi_out,
                          uint64_t *n_samples_out)
 {
+    return tq_calibrate_where(g, names, n_names, opts, lo_out, hi_out, n_samples_out, NULL, 0);
+}
+
+tfmq_status tq_calibrate_where(const tq_graph *g, const char *const *names, size_t n_names,
+                               const tfmq_quantize_options *opts, float *lo_out, float *hi_out,
+                               uint64_t *n_samples_out, char *where_out, size_t where_cap)
+{
     tfmq_status st = TFMQ_OK;
     tq_calib_run r;
     tfmq_quantize_options o;
@@ -374,6 +381,9 @@ tfmq_status tq_calibrate(const tq_graph *g, const char *const *names, size_t n_n
             snprintf(where, sizeof(where), "cuda:%d", device);
         } else {
             snprintf(where, sizeof(where), "cpu");
+        }
+        if (where_out && where_cap) {
+            snprintf(where_out, where_cap, "%s", where);
         }
         tq_log(TFMQ_LOG_INFO, "calibrate: %llu samples, %zu tensors on %s in %.2f s (%.1f "
                "samples/s)", (unsigned long long)n_samples, r.n_obs, where, dt,

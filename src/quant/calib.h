@@ -128,6 +128,11 @@ tfmq_status tq_observer_range(const tq_observer *ob, tfmq_calib_method method, d
 tfmq_status tq_calibrate(const tq_graph *g, const char *const *names, size_t n_names,
                          const tfmq_quantize_options *opts, float *lo_out, float *hi_out,
                          uint64_t *n_samples_out);
+/* The same, also naming where the passes ran in where_out (where_cap bytes; NULL: not wanted):
+ * "cpu" or "cuda:N". */
+tfmq_status tq_calibrate_where(const tq_graph *g, const char *const *names, size_t n_names,
+                               const tfmq_quantize_options *opts, float *lo_out, float *hi_out,
+                               uint64_t *n_samples_out, char *where_out, size_t where_cap);
 
 #ifdef TFMQ_HAVE_CUDA
 /* The observers of one calibration (calib.c owns them; calib_cuda.c feeds them). */

@@ -890,6 +890,7 @@ tfmq_status tfmq_quantize(const tfmq_model *model, const tfmq_quantize_options *
     tq_fidelity fid;
     bool have_fid = false, tol_met = true;
     uint64_t calib_samples = 0;
+    char calib_where[32] = "cache"; /* where calibration ran: cpu, cuda:N, or the cache file */
     tq_tolerance tol;
     const tq_graph *cand = NULL;
     bool cand_owned = false;
@@ -972,8 +973,8 @@ tfmq_status tfmq_quantize(const tfmq_model *model, const tfmq_quantize_options *
                              o.calib_cache_path);
                 goto fail;
             }
-            TQ_TRY(st, tq_calibrate(ref, names, plan.n_tensors, &o, plan.lo, plan.hi,
-                                    &calib_samples));
+            TQ_TRY(st, tq_calibrate_where(ref, names, plan.n_tensors, &o, plan.lo, plan.hi,
+                                          &calib_samples, calib_where, sizeof(calib_where)));
             if (o.calib_cache_path) {
                 TQ_TRY(st, tq_calib_cache_write(o.calib_cache_path, model->content_hash, &o,
                                                 names, plan.n_tensors, plan.lo, plan.hi,
@@ -1177,6 +1178,7 @@ tfmq_status tfmq_quantize(const tfmq_model *model, const tfmq_quantize_options *
         info.calib_method =
             o.precision == TFMQ_PRECISION_INT8 ? tfmq_calib_method_name(o.calib_method) : NULL;
         info.calib_samples = calib_samples;
+        info.calib_device = calib_where;
         info.percentile = o.percentile;
         info.tolerance = o.tolerance;
         info.tolerance_met = tol_met;

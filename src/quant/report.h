@@ -62,6 +62,7 @@ typedef struct tq_report_info {
     const char *precision;
     const char *calib_method;  /* NULL when no calibration ran */
     uint64_t calib_samples;
+    const char *calib_device;  /* "cpu", "cuda:N", "cache" (ranges read from a calibration cache) */
     double percentile;
     const char *tolerance;     /* NULL when none */
     bool tolerance_met;

@@ -152,6 +152,8 @@ static void tq_report_json_build(tq_sb *b, const tq_report_info *info, const tq_
     } else {
         tq_sb_puts(b, "null");
     }
+    tq_sb_puts(b, ", \"device\": ");
+    tq_json_str(b, info->calib_method ? info->calib_device : NULL);
     tq_sb_puts(b, ", \"percentile\": ");
     if (tq_pct_str(info, &pct)) {
         tq_json_num(b, pct, true);
@@ -260,7 +262,14 @@ static tfmq_status tq_report_text_build(tq_sb *b, const tq_report_info *info,
         if (tq_pct_str(info, &pct)) {
             tq_sb_printf(b, " (%.6g%%)", pct);
         }
-        tq_sb_printf(b, ", %llu samples\n", (unsigned long long)info->calib_samples);
+        tq_sb_printf(b, ", %llu samples", (unsigned long long)info->calib_samples);
+        if (info->calib_device && strcmp(info->calib_device, "cache") == 0) {
+            tq_sb_puts(b, " (ranges from the calibration cache)\n");
+        } else if (info->calib_device) {
+            tq_sb_printf(b, " on %s\n", info->calib_device);
+        } else {
+            tq_sb_puts(b, "\n");
+        }
     } else {
         tq_sb_printf(b, "  %-18s%s\n", "calibration", "none");
     }

@@ -287,6 +287,7 @@ static void test_perturbed_and_report(tq_rng *rng)
     info.precision = "int8";
     info.calib_method = "percentile";
     info.calib_samples = 11;
+    info.calib_device = "cuda:1";
     info.percentile = 99.9;
     info.tolerance = "top1=0.99";
     info.tolerance_met = false;
@@ -304,7 +305,7 @@ static void test_perturbed_and_report(tq_rng *rng)
     const char *js = tfmq_report_json(r), *tx = tfmq_report_text(r);
     static const char *const keys[] = {
         "\"precision\": \"int8\"", "\"calibration\"", "\"method\": \"percentile\"",
-        "\"samples\": 11", "\"percentile\": 99.9", "\"tolerance\"", "\"spec\": \"top1=0.99\"",
+        "\"samples\": 11", "\"device\": \"cuda:1\"", "\"percentile\": 99.9", "\"tolerance\"", "\"spec\": \"top1=0.99\"",
         "\"met\": false", "\"fidelity\"", "\"top1_agreement\"", "\"top5_agreement\"",
         "\"output_sqnr_db\"", "\"output_cosine\"", "\"max_abs_error\"", "\"mean_abs_error\"",
         "\"layers\": [", "\"name\"", "\"op\"", "\"sqnr_db\"", "\"cosine\"", "\"float_layers\"",
@@ -315,6 +316,7 @@ static void test_perturbed_and_report(tq_rng *rng)
     }
     TQ_EXPECT(js && json_well_formed(js), "malformed JSON:\n%s", js ? js : "(null)");
     /* the text ranks the lowest-SQNR layer first */
+    TQ_EXPECT_STR_CONTAINS(tx, "11 samples on cuda:1\n");
     TQ_EXPECT_STR_CONTAINS(tx, "layers by damage");
     const char *table = tx ? strstr(tx, "layers by damage") : NULL;
     const char *first_row = table ? strchr(strchr(table, '\n') + 1, '\n') : NULL;
@@ -336,6 +338,7 @@ static void test_perturbed_and_report(tq_rng *rng)
     TQ_EXPECT(js && json_well_formed(js), "malformed JSON:\n%s", js ? js : "(null)");
     TQ_EXPECT_STR_CONTAINS(js, "\"top1_agreement\": null");
     TQ_EXPECT_STR_CONTAINS(js, "\"method\": null");
+    TQ_EXPECT_STR_CONTAINS(js, "\"device\": null");
     TQ_EXPECT_STR_CONTAINS(js, "\"layers\": []");
     tfmq_report_destroy(r);
     tfmq_report_destroy(NULL);
