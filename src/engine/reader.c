@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "engine/engine.h"
+#include "backends/cuda/plan_cache.h" /* the PLANS payload (plain C, every build) */
 #include "engine/format.h"
 
 /* A cursor over one section of the mapped file. */
@@ -490,51 +491,6 @@ static bool tq_name_field_ok(const uint8_t *p)
     return true;
 }
 
-/* "GPU, compute capability X.Y, cuDNN N: K convolution plans" from the header and entry lines
- * of a PLANS section's plan cache text (backends/cuda/plan_cache.h), for inspection only: a
- * section whose text does not look like one gets "(unreadable plans)"; the CUDA backend checks
- * it properly when a session uses it. */
-static tfmq_status tq_rd_plans_summary(tfmq_model *m)
-{
-    char buf[320];
-    const uint8_t *p = m->plans;
-    const size_t n = m->plans_bytes;
-    uint64_t text_n = 0;
-    snprintf(buf, sizeof(buf), "(unreadable plans)");
-    if (n >= 8) {
-        text_n = tq_le64(p);
-    }
-    if (n >= 8 && text_n <= n - 8) {
-        const char *t = (const char *)p + 8;
-        const char *nl = memchr(t, '\n', (size_t)text_n);
-        size_t lines = 0;
-        for (size_t i = 0; i < text_n; i++) {
-            lines += t[i] == '\n';
-        }
-        unsigned sm = 0;
-        unsigned long long cudnn = 0;
-        char line[300], gpu[160];
-        int gl = 0;
-        const size_t ll = nl ? (size_t)(nl - t) : 0;
-        if (nl && ll < sizeof(line)) { /* the header line, NUL-terminated, printable */
-            for (size_t i = 0; i < ll; i++) {
-                line[i] = t[i] >= ' ' && t[i] <= '~' ? t[i] : '?';
-            }
-            line[ll] = '\0';
-        }
-        if (nl && ll < sizeof(line) &&
-            sscanf(line, "tfmq-plan-cache %*d sm=%u cudnn=%llu gpu=%n", &sm, &cudnn, &gl) == 2 &&
-            gl > 0 && (size_t)gl <= ll) {
-            snprintf(gpu, sizeof(gpu), "%s", line + gl);
-            snprintf(buf, sizeof(buf), "%s, compute capability %u.%u, cuDNN %llu: %zu "
-                     "convolution plan%s", gpu, sm / 10, sm % 10, cudnn, lines - 1,
-                     lines == 2 ? "" : "s");
-        }
-    }
-    m->planned_for = tq_arena_strdup(&m->arena, buf);
-    return m->planned_for ? TFMQ_OK : tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "engine: out of memory");
-}
-
 tfmq_status tq_engine_load(const char *path, tfmq_model *m)
 {
     tfmq_status st;
@@ -669,7 +625,12 @@ tfmq_status tq_engine_load(const char *path, tfmq_model *m)
     if (seen[TQ_ENG_SEC_PLANS]) {
         m->plans = e.base + sec_off[TQ_ENG_SEC_PLANS];
         m->plans_bytes = sec_size[TQ_ENG_SEC_PLANS];
-        TQ_TRY(st, tq_rd_plans_summary(m));
+        char summary[320]; /* for inspection; the CUDA backend checks the plans in full */
+        tq_plan_cache_summary(m->plans, m->plans_bytes, summary, sizeof(summary));
+        m->planned_for = tq_arena_strdup(&m->arena, summary);
+        if (!m->planned_for) {
+            return tq_fail(TFMQ_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+        }
     }
     m->meta.ir_version = ir_version;
     m->meta.opset = opset;

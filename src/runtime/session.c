@@ -469,7 +469,7 @@ static tfmq_status tq_session_plans(const tfmq_model *model, tfmq_session *const
     const char *gpu = NULL;
     int32_t sm = 0;
     int64_t cudnn = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = n; i-- > 0;) { /* ends with session 0's device in gpu, sm, cudnn */
         const tfmq_session *s = sessions[i];
         if (!s || s->model != model || !s->on_cuda || !s->plan_cache ||
             !tq_plan_cache_device(s->plan_cache, &gpu, &sm, &cudnn)) {
@@ -479,7 +479,6 @@ static tfmq_status tq_session_plans(const tfmq_model *model, tfmq_session *const
                            : "not recording plans (TFMQ_SESSION_RECORD_PLANS)");
         }
     }
-    tq_plan_cache_device(sessions[0]->plan_cache, &gpu, &sm, &cudnn);
     if (n == 1) {
         *alloc_out = sessions[0]->palloc;
         return tq_plan_cache_export(sessions[0]->plan_cache, out, n_out);

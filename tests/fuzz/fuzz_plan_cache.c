@@ -81,6 +81,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     tq_plan_cache_destroy(e2);
     tq_plan_cache_destroy(e1);
+    char sum[128]; /* tfmq inspect's summary of a PLANS payload: any bytes, bounded text */
+    tq_plan_cache_summary(data, size, sum, sizeof(sum));
+    if (!memchr(sum, '\0', sizeof(sum))) {
+        abort();
+    }
     tq_clear_error();
     fuzz_check_balance("plan cache");
     return 0;

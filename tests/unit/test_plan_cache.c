@@ -841,8 +841,15 @@ static void test_engine_plans(tq_rng *rng)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     TQ_CHECK(system(cmd) == 0);
 
+    /* the summary tfmq inspect shows */
+    char sum[256];
+    tq_plan_cache_summary(payload, n, sum, sizeof(sum));
+    TQ_EXPECT_STR_EQ(sum, GPU ", compute capability 9.0, cuDNN 91900: 2 convolution plans");
+    tq_plan_cache_summary(payload, 7, sum, sizeof(sum));
+    TQ_EXPECT_STR_EQ(sum, "(unreadable plans)");
     /* every cut-short payload is refused whole (PARSE), nothing loaded */
     for (size_t cut = 0; cut < n; cut++) {
+        tq_plan_cache_summary(payload, cut, sum, sizeof(sum)); /* any text, no crash */
         pc = embedded_cache(NULL, payload, cut, GPU, false, &st);
         TQ_EXPECT(st == TFMQ_ERR_PARSE, "cut at %zu: status %d", cut, (int)st);
         TQ_EXPECT(n_entries(pc) == 0, "cut at %zu: entries loaded", cut);

@@ -436,11 +436,12 @@ static void pc_sanitize(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
-/* Check the header line against pc's device. */
-static tfmq_status pc_parse_header(const tq_plan_cache *pc, const char *line)
+/* The fields of a header line: *gpu points into line (to its end). */
+static tfmq_status pc_header_fields(const char *line, int64_t *sm, int64_t *cudnn,
+                                    const char **gpu)
 {
     const char *s = line;
-    int64_t ver = 0, sm = 0, cudnn = 0;
+    int64_t ver = 0;
     if (!pc_word(&s, PC_MAGIC " ")) {
         return tq_fail(TFMQ_ERR_PARSE, "not a plan cache (no '" PC_MAGIC "' header)");
     }
@@ -451,10 +452,23 @@ static tfmq_status pc_parse_header(const tq_plan_cache *pc, const char *line)
         return tq_fail(TFMQ_ERR_VERSION, "format version %lld (this build reads %d)",
                        (long long)ver, TQ_PC_VERSION);
     }
-    if (!pc_word(&s, " sm=") || !pc_i64(&s, 0, 100000, &sm) || !pc_word(&s, " cudnn=") ||
-        !pc_i64(&s, 0, INT64_MAX, &cudnn) || !pc_word(&s, " gpu=")) {
+    if (!pc_word(&s, " sm=") || !pc_i64(&s, 0, 100000, sm) || !pc_word(&s, " cudnn=") ||
+        !pc_i64(&s, 0, INT64_MAX, cudnn) || !pc_word(&s, " gpu=")) {
         return tq_fail(TFMQ_ERR_PARSE, "bad header (want '" PC_MAGIC " %d sm=N cudnn=N gpu=NAME')",
                        TQ_PC_VERSION);
+    }
+    *gpu = s;
+    return TFMQ_OK;
+}
+
+/* Check the header line against pc's device. */
+static tfmq_status pc_parse_header(const tq_plan_cache *pc, const char *line)
+{
+    const char *s = NULL;
+    int64_t sm = 0, cudnn = 0;
+    tfmq_status st = pc_header_fields(line, &sm, &cudnn, &s);
+    if (st != TFMQ_OK) {
+        return st;
     }
     if (strcmp(s, pc->gpu) != 0) {
         return tq_fail(TFMQ_ERR_VERSION, "written for GPU '%.127s', this is '%s'", s, pc->gpu);
@@ -1098,6 +1112,35 @@ static tfmq_status pc_load_embedded(tq_plan_cache *pc)
     return tq_fail(TFMQ_ERR_UNSUPPORTED, "%s: the engine's cuda plans were %s: compile the "
                    "engine again on this GPU, or rebuild its plans here (tfmq bench --rebuild; "
                    "TFMQ_SESSION_REBUILD in tfmq_session_options.flags)", pc->emb_origin, why);
+}
+
+void tq_plan_cache_summary(const void *payload, size_t n, char *buf, size_t cap)
+{
+    char line[TQ_PC_MAX_LINE];
+    const uint8_t *p = payload;
+    const char *gpu = NULL;
+    int64_t sm = 0, cudnn = 0;
+    snprintf(buf, cap, "(unreadable plans)");
+    const uint64_t text_n = p && n >= 8 ? pc_get_le(p, 8) : 0;
+    if (!p || n < 8 || text_n > n - 8 || text_n > TQ_PC_MAX_FILE) {
+        return;
+    }
+    const char *t = (const char *)p + 8, *end = t + text_n;
+    if (!pc_next_line(&t, end, line) || pc_header_fields(line, &sm, &cudnn, &gpu) != TFMQ_OK) {
+        tq_clear_error();
+        return;
+    }
+    char name[160];
+    pc_sanitize(name, sizeof(name), gpu);
+    size_t n_entries = 0;
+    while (t < end) { /* entry lines: what tq_plan_cache_parse would try */
+        const char *nl = memchr(t, '\n', (size_t)(end - t));
+        n_entries += *t != '\n' && *t != '#';
+        t = nl ? nl + 1 : end;
+    }
+    snprintf(buf, cap, "%s, compute capability %d.%d, cuDNN %lld: %zu convolution plan%s", name,
+             (int)(sm / 10), (int)(sm % 10), (long long)cudnn, n_entries,
+             n_entries == 1 ? "" : "s");
 }
 
 bool tq_plan_cache_device(const tq_plan_cache *pc, const char **gpu, int32_t *sm, int64_t *cudnn)

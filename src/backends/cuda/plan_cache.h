@@ -152,6 +152,11 @@ tfmq_status tq_plan_cache_import(tq_plan_cache *pc, const void *payload, size_t 
 void tq_plan_cache_embed(tq_plan_cache *pc, const void *payload, size_t n, const char *origin,
                          bool rebuild);
 
+/* "GPU, compute capability X.Y, cuDNN N: K convolution plans" for a PLANS payload, from its
+ * header and entry lines (for inspection; not checked further), into buf (cap bytes);
+ * "(unreadable plans)" when its text has no valid header. */
+void tq_plan_cache_summary(const void *payload, size_t n, char *buf, size_t cap);
+
 /* The device pc is bound to (false: not bound). */
 bool tq_plan_cache_device(const tq_plan_cache *pc, const char **gpu, int32_t *sm, int64_t *cudnn);
 
