@@ -4,7 +4,6 @@
  * then picks each range with the requested method: min/max, TensorRT's KL-divergence (Migacz
  * 2017), percentile or minimum MSE.
  * Owns: the exec, one tq_observer per distinct requested value; no activation is ever stored. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,109 +32,6 @@ typedef struct tq_calib_run {
 int32_t tq_quant_threads(void)
 {
     return tq_cpu_isa_level() == TQ_CPU_ISA_SCALAR ? 0 : tq_cpu_default_threads();
-}
-
-/* ---- tq_observer_add_f32_parallel (calib.h) ---- */
-#define TQ_OBS_PAR_MIN 65536 /* elements per thread below which one thread does it all */
-
-typedef struct tq_obs_par {
-    const float *x;
-    size_t n;
-    int32_t n_parts;
-    tq_observer *parts;     /* n_parts copies of the primed observer */
-    double *mn, *mx;        /* pass 1: per part (finite values), NULL in pass 2 */
-    uint64_t *n_bad;
-} tq_obs_par;
-
-static void tq_obs_par_minmax(void *ctx, size_t p0, size_t p1)
-{
-    tq_obs_par *c = ctx;
-    for (size_t p = p0; p < p1; p++) {
-        const size_t i0 = c->n * p / (size_t)c->n_parts, i1 = c->n * (p + 1) / (size_t)c->n_parts;
-        double mn = (double)INFINITY, mx = -(double)INFINITY;
-        uint64_t bad = 0;
-        for (size_t i = i0; i < i1; i++) {
-            const double v = (double)c->x[i];
-            if (!isfinite(v)) {
-                bad++;
-                continue;
-            }
-            mn = v < mn ? v : mn;
-            mx = v > mx ? v : mx;
-        }
-        c->mn[p] = mn;
-        c->mx[p] = mx;
-        c->n_bad[p] = bad;
-    }
-}
-
-static void tq_obs_par_add(void *ctx, size_t p0, size_t p1)
-{
-    tq_obs_par *c = ctx;
-    for (size_t p = p0; p < p1; p++) {
-        const size_t i0 = c->n * p / (size_t)c->n_parts, i1 = c->n * (p + 1) / (size_t)c->n_parts;
-        tq_observer_add_f32(&c->parts[p], c->x + i0, i1 - i0);
-    }
-}
-
-#define TQ_OBS_PAR_MAX 256 /* parts at most (the pass-1 arrays are on the stack) */
-
-void tq_observer_add_f32_parallel(tq_observer *ob, const float *x, size_t n, int32_t n_threads,
-                                  tq_observer *scratch)
-{
-    if (n_threads > TQ_OBS_PAR_MAX) {
-        n_threads = TQ_OBS_PAR_MAX;
-    }
-    if (n_threads > 1 && n / (size_t)n_threads < TQ_OBS_PAR_MIN) {
-        n_threads = (int32_t)(n / TQ_OBS_PAR_MIN);
-    }
-    if (n_threads <= 1 || !scratch) {
-        tq_observer_add_f32(ob, x, n);
-        return;
-    }
-    double mn[TQ_OBS_PAR_MAX], mx[TQ_OBS_PAR_MAX];
-    uint64_t n_bad[TQ_OBS_PAR_MAX];
-    tq_obs_par c = {x, n, n_threads, scratch, mn, mx, n_bad};
-    tq_cpu_parallel_for((size_t)n_threads, 1, n_threads, tq_obs_par_minmax, &c);
-    double lo = (double)INFINITY, hi = -(double)INFINITY;
-    uint64_t bad = 0;
-    for (int32_t p = 0; p < n_threads; p++) {
-        lo = mn[p] < lo ? mn[p] : lo;
-        hi = mx[p] > hi ? mx[p] : hi;
-        bad += n_bad[p];
-    }
-    if (bad == n) {
-        ob->n_nonfinite += bad; /* what the serial call does with no finite value */
-        return;
-    }
-    /* prime with an element of largest |x|: tq_hist_cover then sees the whole input's max|x|,
-     * and no part can widen the range afterwards (its max|x| is at most that) */
-    const float first = (float)(fabs(lo) > fabs(hi) ? lo : hi);
-    tq_observer_add_f32(ob, &first, 1);
-    for (int32_t p = 0; p < n_threads; p++) {
-        scratch[p] = *ob;
-    }
-    tq_cpu_parallel_for((size_t)n_threads, 1, n_threads, tq_obs_par_add, &c);
-    const tq_observer base = *ob;
-    for (int32_t p = 0; p < n_threads; p++) {
-        const tq_observer *q = &scratch[p];
-        ob->min = q->min < ob->min ? q->min : ob->min;
-        ob->max = q->max > ob->max ? q->max : ob->max;
-        ob->n_seen += q->n_seen - base.n_seen;
-        ob->n_nonfinite += q->n_nonfinite - base.n_nonfinite;
-        for (size_t i = 0; i < TQ_HIST_BINS; i++) {
-            ob->bins[i] += q->bins[i] - base.bins[i];
-        }
-    }
-    /* take the first element out again: its bin as tq_observer_add_f32 computes it */
-    ob->n_seen--;
-    size_t b = 0;
-    if (ob->range != 0.0) {
-        const double scale = (double)TQ_HIST_BINS / ob->range;
-        b = (size_t)(fabs((double)first) * scale);
-        b = b < TQ_HIST_BINS ? b : TQ_HIST_BINS - 1;
-    }
-    ob->bins[b]--;
 }
 
 static void tq_calib_observe(tq_calib_run *r, int32_t v)

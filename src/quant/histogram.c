@@ -7,6 +7,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "backends/cpu/cpu.h" /* tq_cpu_parallel_for */
 #include "quant/calib.h"
 
 void tq_observer_init(tq_observer *ob)
@@ -65,7 +66,9 @@ static void tq_hist_cover(tq_observer *ob, double amax)
     tq_hist_rescale(ob, k);
 }
 
-void tq_observer_add_f32(tq_observer *ob, const float *x, size_t n)
+/* Min and max of the finite values of x[0, n) (+inf, -inf when none); returns how many are not
+ * finite. */
+static uint64_t tq_finite_minmax(const float *x, size_t n, double *mn_out, double *mx_out)
 {
     double mn = (double)INFINITY, mx = -(double)INFINITY;
     uint64_t n_bad = 0;
@@ -78,6 +81,22 @@ void tq_observer_add_f32(tq_observer *ob, const float *x, size_t n)
         mn = v < mn ? v : mn;
         mx = v > mx ? v : mx;
     }
+    *mn_out = mn;
+    *mx_out = mx;
+    return n_bad;
+}
+
+/* The bin of |x| = a at scale TQ_HIST_BINS / range. */
+static size_t tq_hist_bin(double a, double scale)
+{
+    const size_t b = (size_t)(a * scale);
+    return b < TQ_HIST_BINS ? b : TQ_HIST_BINS - 1;
+}
+
+void tq_observer_add_f32(tq_observer *ob, const float *x, size_t n)
+{
+    double mn, mx;
+    const uint64_t n_bad = tq_finite_minmax(x, n, &mn, &mx);
     ob->n_nonfinite += n_bad;
     if (n_bad == n) {
         return;
@@ -101,12 +120,95 @@ void tq_observer_add_f32(tq_observer *ob, const float *x, size_t n)
     const double scale = (double)TQ_HIST_BINS / ob->range;
     for (size_t i = 0; i < n; i++) {
         const double a = fabs((double)x[i]);
-        if (!isfinite(a)) {
-            continue;
+        if (isfinite(a)) {
+            ob->bins[tq_hist_bin(a, scale)]++;
         }
-        size_t b = (size_t)(a * scale);
-        ob->bins[b < TQ_HIST_BINS ? b : TQ_HIST_BINS - 1]++;
     }
+}
+
+/* ---- tq_observer_add_f32_parallel (calib.h) ---- */
+#define TQ_OBS_PAR_MIN 65536 /* elements per thread below which one thread does it all */
+
+typedef struct tq_obs_par {
+    const float *x;
+    size_t n;
+    int32_t n_parts;
+    tq_observer *parts;     /* n_parts copies of the primed observer */
+    double *mn, *mx;        /* pass 1: per part (finite values), NULL in pass 2 */
+    uint64_t *n_bad;
+} tq_obs_par;
+
+static void tq_obs_par_minmax(void *ctx, size_t p0, size_t p1)
+{
+    tq_obs_par *c = ctx;
+    for (size_t p = p0; p < p1; p++) {
+        const size_t i0 = c->n * p / (size_t)c->n_parts, i1 = c->n * (p + 1) / (size_t)c->n_parts;
+        c->n_bad[p] = tq_finite_minmax(c->x + i0, i1 - i0, &c->mn[p], &c->mx[p]);
+    }
+}
+
+static void tq_obs_par_add(void *ctx, size_t p0, size_t p1)
+{
+    tq_obs_par *c = ctx;
+    for (size_t p = p0; p < p1; p++) {
+        const size_t i0 = c->n * p / (size_t)c->n_parts, i1 = c->n * (p + 1) / (size_t)c->n_parts;
+        tq_observer_add_f32(&c->parts[p], c->x + i0, i1 - i0);
+    }
+}
+
+#define TQ_OBS_PAR_MAX 256 /* parts at most (the pass-1 arrays are on the stack) */
+
+void tq_observer_add_f32_parallel(tq_observer *ob, const float *x, size_t n, int32_t n_threads,
+                                  tq_observer *scratch)
+{
+    if (n_threads > TQ_OBS_PAR_MAX) {
+        n_threads = TQ_OBS_PAR_MAX;
+    }
+    if (n_threads > 1 && n / (size_t)n_threads < TQ_OBS_PAR_MIN) {
+        n_threads = (int32_t)(n / TQ_OBS_PAR_MIN);
+    }
+    if (n_threads <= 1 || !scratch) {
+        tq_observer_add_f32(ob, x, n);
+        return;
+    }
+    double mn[TQ_OBS_PAR_MAX], mx[TQ_OBS_PAR_MAX];
+    uint64_t n_bad[TQ_OBS_PAR_MAX];
+    tq_obs_par c = {x, n, n_threads, scratch, mn, mx, n_bad};
+    tq_cpu_parallel_for((size_t)n_threads, 1, n_threads, tq_obs_par_minmax, &c);
+    double lo = (double)INFINITY, hi = -(double)INFINITY;
+    uint64_t bad = 0;
+    for (int32_t p = 0; p < n_threads; p++) {
+        lo = mn[p] < lo ? mn[p] : lo;
+        hi = mx[p] > hi ? mx[p] : hi;
+        bad += n_bad[p];
+    }
+    if (bad == n) {
+        ob->n_nonfinite += bad; /* what the serial call does with no finite value */
+        return;
+    }
+    /* prime with an element of largest |x|: tq_hist_cover then sees the whole input's max|x|,
+     * and no part can widen the range afterwards (its max|x| is at most that) */
+    const float first = (float)(fabs(lo) > fabs(hi) ? lo : hi);
+    tq_observer_add_f32(ob, &first, 1);
+    for (int32_t p = 0; p < n_threads; p++) {
+        scratch[p] = *ob;
+    }
+    tq_cpu_parallel_for((size_t)n_threads, 1, n_threads, tq_obs_par_add, &c);
+    const tq_observer base = *ob;
+    for (int32_t p = 0; p < n_threads; p++) {
+        const tq_observer *q = &scratch[p];
+        ob->min = q->min < ob->min ? q->min : ob->min;
+        ob->max = q->max > ob->max ? q->max : ob->max;
+        ob->n_seen += q->n_seen - base.n_seen;
+        ob->n_nonfinite += q->n_nonfinite - base.n_nonfinite;
+        for (size_t i = 0; i < TQ_HIST_BINS; i++) {
+            ob->bins[i] += q->bins[i] - base.bins[i];
+        }
+    }
+    /* take the first element out again: its bin as tq_observer_add_f32 computes it */
+    ob->n_seen--;
+    ob->bins[ob->range != 0.0 ? tq_hist_bin(fabs((double)first), TQ_HIST_BINS / ob->range)
+                              : 0]--;
 }
 
 void tq_observer_merge(tq_observer *dst, const tq_observer *src)
