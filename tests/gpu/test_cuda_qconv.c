@@ -19,7 +19,14 @@
  * with zero points, with and without bias, Relu and Clip), and tq_qk_conv_direct() itself at
  * placements of x, w and y that select each vector width or the generic kernel
  * (tq_qk_conv_dw_bytes()), which must agree bit for bit with each other and with a host
- * computation. Also: a run allocates nothing through tfmq's allocator, and destroy
+ * computation. The pointwise tensor-core kernel (qconv_pw.cu, cuDNN off so that it is the one
+ * compared): ResNet 1x1 shapes with 64- and 128-channel blocks, pixel counts below, above and
+ * not a multiple of its tile (blocks that walk several tiles), stride 2, 32 k steps, and
+ * shapes it must leave to the general kernel; then with the QAdd that reads its output fused
+ * (tq_cuda_prep.add, forced by TFMQ_CUDA_QCONV_FUSE_ADD=1) at either input, a uint8 residual
+ * with a zero point, each QAdd arithmetic (the checked form's scales found by search), against
+ * the reference QConv followed by the reference QAdd, bit for bit.
+ * Also: a run allocates nothing through tfmq's allocator, and destroy
  * frees what prepare allocated. Each case prints one line: name, implementation, the count of
  * differing elements; a failure names the first differing element.
  * Without a GPU: "test_cuda_qconv: SKIP: <why>", exit 77. */
@@ -62,6 +69,11 @@ typedef struct tcase {
     tq_tensor in[MAX_IN];
     bool present[MAX_IN];
     bool is_const[MAX_IN];
+    /* a QConv case whose output the QAdd case `fuse` reads at input fuse_slot (0 or 3): offered
+     * to the kernel for fusion (tq_cuda_prep.add), which must take it; the reference is the
+     * QConv then the QAdd, the residual the QAdd's other operand */
+    struct tcase *fuse;
+    int32_t fuse_slot;
 } tcase;
 
 static void tc_init(tcase *tc, uint32_t op, int32_t n_in)
@@ -233,7 +245,11 @@ static tfmq_status run_gpu(tcase *tc, const tq_tensor *yshape, bool nhwc, uint8_
     tq_node node;
     tq_op_ctx ctx;
     uint8_t in_l[MAX_IN] = {0}, out_l[1] = {0};
-    void *dev_in[MAX_IN] = {NULL}, *dev_y = NULL, *ws = NULL;
+    void *dev_in[TQ_MAX_IO] = {NULL}, *dev_y = NULL, *ws = NULL;
+    tcase *fc = tc->fuse;
+    tq_tensor fin[MAX_IN], fout = *yshape;
+    tq_node fnode;
+    tq_op_ctx fctx;
     uint8_t *host_y = NULL, *tmp = NULL;
     tq_cuda_kernel *k = NULL;
     tfmq_status st = TFMQ_OK;
@@ -252,12 +268,28 @@ static tfmq_status run_gpu(tcase *tc, const tq_tensor *yshape, bool nhwc, uint8_
     tq_cuda_prep prep = {.ctx = &ctx, .in_layout = in_l, .out_layout = out_l,
                          .store = TQ_CUDA_F32, .math = TQ_CUDA_MATH_FP32, .dev = &g_dev,
                          .alloc = &g_alloc};
+    if (fc) {
+        fout.data = NULL;
+        for (int32_t i = 0; i < fc->n_in; i++) {
+            fin[i] = fc->in[i];
+            if (!fc->is_const[i]) {
+                fin[i].data = NULL;
+            }
+        }
+        tc_ctx(fc, &fnode, &fctx, fin, &fout);
+        prep.add = &fctx;
+        prep.add_conv_slot = tc->fuse_slot;
+    }
     long long live0 = atomic_load(&g_counter.n_live);
     st = tq_cuda_prepare_qconv(&prep, &k);
     if (st != TFMQ_OK || !k) {
         return st;
     }
-    r->taken = true;
+    r->taken = !fc || k->fused_add;
+    if (!r->taken) {
+        k->destroy(k);
+        return TFMQ_OK;
+    }
     snprintf(r->impl, sizeof(r->impl), "%s", k->impl ? k->impl : "(null)");
     for (int32_t i = 0; i < tc->n_in; i++) {
         if (!tc->present[i] || (k->own_consts & (1u << i))) {
@@ -277,6 +309,19 @@ static tfmq_status run_gpu(tcase *tc, const tq_tensor *yshape, bool nhwc, uint8_
             e = cudaMemcpy(dev_in[i], tmp, nb, cudaMemcpyHostToDevice);
         }
         CUDA_TRY(e, "upload input");
+    }
+    if (fc) { /* the residual, NHWC */
+        const tq_tensor *t = &fc->in[tc->fuse_slot == 0 ? 3 : 0];
+        const size_t nb = tq_tensor_numel(t);
+        free(tmp);
+        tmp = malloc(nb ? nb : 1);
+        b_nchw_to_nhwc(t->data, tmp, t->dims);
+        void **d = &dev_in[TQ_CUDA_ADD_RESIDUAL];
+        cudaError_t e = cudaMalloc(d, nb ? nb : 1);
+        if (e == cudaSuccess) {
+            e = cudaMemcpy(*d, tmp, nb, cudaMemcpyHostToDevice);
+        }
+        CUDA_TRY(e, "upload residual");
     }
     CUDA_TRY(cudaMalloc(&dev_y, ny + 1), "cudaMalloc y");
     CUDA_TRY(cudaMemset(dev_y, 0x5A, ny), "poison y");
@@ -313,7 +358,7 @@ done:
         k->destroy(k);
         r->live_after_destroy = atomic_load(&g_counter.n_live) - live0;
     }
-    for (int32_t i = 0; i < MAX_IN; i++) {
+    for (int32_t i = 0; i < TQ_MAX_IO; i++) {
         cudaFree(dev_in[i]);
     }
     cudaFree(dev_y);
@@ -330,6 +375,12 @@ static void check_case(tcase *tc, const char *label, bool nhwc, const char *want
 {
     tq_tensor ref;
     tfmq_status st = run_ref(tc, &ref);
+    if (st == TFMQ_OK && tc->fuse) { /* the QAdd on the reference QConv's output */
+        tq_tensor *a = &tc->fuse->in[tc->fuse_slot];
+        free(a->data);
+        *a = ref;
+        st = run_ref(tc->fuse, &ref);
+    }
     TQ_EXPECT(st == TFMQ_OK, "%s: reference: %s", label, tfmq_last_error());
     if (st != TFMQ_OK) {
         free(ref.data);
@@ -342,8 +393,8 @@ static void check_case(tcase *tc, const char *label, bool nhwc, const char *want
     st = run_gpu(tc, &ref, nhwc, out, &r);
     g_n_cases++;
     TQ_EXPECT(st == TFMQ_OK, "%s [%s]: %s", label, nhwc ? "nhwc" : "nchw", tfmq_last_error());
-    TQ_EXPECT(r.taken || st != TFMQ_OK, "%s [%s]: the qconv family did not take the node", label,
-              nhwc ? "nhwc" : "nchw");
+    TQ_EXPECT(r.taken || st != TFMQ_OK, "%s [%s]: the qconv family did not take the node%s",
+              label, nhwc ? "nhwc" : "nchw", tc->fuse ? " with its QAdd" : "");
     if (st == TFMQ_OK && r.taken) {
         const bool lib = strncmp(r.impl, "cudnn:", 6) == 0;
         size_t n_diff = 0, first = n;
@@ -418,22 +469,80 @@ static const conv_spec conv_specs[] = {
     {"3x3 C32 K32 d2 p2 16x16 dilated", 1, 32, 16, 16, 32, 3, 3, 1, 2, 1, 2},
 };
 
-/* x int8 (symmetric) or uint8 with zero point; weights int8 per channel; bias int32. */
-static void qconv_case_impl(tq_rng *rng, const conv_spec *s, int act, bool asym, bool with_bias,
-                            const char *want_impl)
+/* The QAdd reading a QConv's output [n, m, oh, ow] (int8, scale ys) at input `slot` (0 or 3)
+ * and a random residual (int8, or uint8 with a zero point where res_u8), activation add_act. */
+/* The QAdd's form wanted of qadd_fuse_build: 0 any (residual and output scales 0.8 and 1.3
+ * times the conv's), 1 the checked float form (scales searched; Relu, int8 residual) */
+static int g_fuse_form;
+
+/* Residual and output scales for conv scale ys whose QAdd plans to form `want` (g_fuse_form). */
+static bool qadd_fuse_scales(tq_rng *rng, float ys, int want, float *rs, float *os)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        *rs = ys * tq_rng_uniform(rng, 0.05f, 3.0f);
+        *os = ys * tq_rng_uniform(rng, 0.05f, 3.0f);
+        tq_ql_add_form q;
+        memset(&q, 0, sizeof(q));
+        q.a_s8 = q.b_s8 = q.y_s8 = true;
+        q.lo = 0;
+        q.hi = 127;
+        q.a_scale = (double)ys;
+        q.b_scale = (double)*rs;
+        q.y_scale = (double)*os;
+        tq_ql_add_form_plan(&q);
+        if (want == 1 && !q.use_f && q.use_fh) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void qadd_fuse_build(tcase *ac, tq_rng *rng, const int64_t *yd, float ys, int32_t slot,
+                            bool res_u8, int add_act)
+{
+    const int32_t rs = slot == 0 ? 3 : 0;
+    const tfmq_dtype rdt = res_u8 ? TFMQ_DTYPE_UINT8 : TFMQ_DTYPE_INT8;
+    tc_init(ac, TQ_OP_QADD, 8);
+    (void)tc_in(ac, slot, TFMQ_DTYPE_INT8, 4, yd, false);
+    uint8_t *r = tc_in(ac, rs, rdt, 4, yd, false);
+    for (size_t i = 0; i < tq_tensor_numel(&ac->in[rs]); i++) {
+        r[i] = (uint8_t)tq_rng_below(rng, 256);
+    }
+    *(float *)tc_in(ac, slot + 1, TFMQ_DTYPE_FLOAT32, 0, NULL, true) = ys;
+    *(uint8_t *)tc_in(ac, slot + 2, TFMQ_DTYPE_INT8, 0, NULL, true) = 0;
+    float r_scale = 0.8f * ys, y_scale = 1.3f * ys;
+    if (g_fuse_form) {
+        TQ_EXPECT(!res_u8 && add_act == 1, "qadd_fuse_build: the search assumes Relu, int8");
+        TQ_EXPECT(qadd_fuse_scales(rng, ys, g_fuse_form, &r_scale, &y_scale),
+                  "no QAdd scales of form %d found", g_fuse_form);
+    }
+    *(float *)tc_in(ac, rs + 1, TFMQ_DTYPE_FLOAT32, 0, NULL, true) = r_scale;
+    *(uint8_t *)tc_in(ac, rs + 2, rdt, 0, NULL, true) = res_u8 ? 117 : 0;
+    *(float *)tc_in(ac, 6, TFMQ_DTYPE_FLOAT32, 0, NULL, true) = y_scale;
+    *(uint8_t *)tc_in(ac, 7, TFMQ_DTYPE_INT8, 0, NULL, true) = 0;
+    tc_act(ac, add_act);
+}
+
+/* x int8 (symmetric) or uint8 with zero point; weights int8 per channel; bias int32. With
+ * fuse_slot 0 or 3 the QAdd of qadd_fuse_build (activation add_act, the residual uint8 where
+ * asym) reads the output and is offered for fusion; -1: the QConv alone. */
+static void qconv_case_fused(tq_rng *rng, const conv_spec *s, int act, bool asym,
+                             bool with_bias, const char *want_impl, int32_t fuse_slot,
+                             int add_act)
 {
     tcase tc;
     tc_init(&tc, TQ_OP_QCONV, with_bias ? 9 : 8);
     const int64_t cg = s->c / s->group;
     const int64_t xd[4] = {s->n, s->c, s->h, s->w}, wd[4] = {s->m, cg, s->r, s->s};
     const int64_t md[1] = {s->m};
-    const tfmq_dtype xdt = asym ? TFMQ_DTYPE_UINT8 : TFMQ_DTYPE_INT8;
-    const int32_t xz = asym ? 120 : 0, yz = asym ? 100 : 0;
+    const bool xasym = asym && fuse_slot < 0; /* fused: asym is the residual's */
+    const tfmq_dtype xdt = xasym ? TFMQ_DTYPE_UINT8 : TFMQ_DTYPE_INT8;
+    const int32_t xz = xasym ? 120 : 0, yz = xasym ? 100 : 0;
     uint8_t *x = tc_in(&tc, TQ_QL_X, xdt, 4, xd, false);
     const size_t nx = tq_tensor_numel(&tc.in[TQ_QL_X]);
     for (size_t i = 0; i < nx; i++) {
         x[i] = (uint8_t)(int8_t)(int32_t)tq_rng_below(rng, 256); /* any byte */
-        if (!asym && act && tq_rng_below(rng, 2)) {
+        if (!xasym && act && tq_rng_below(rng, 2)) {
             x[i] = (uint8_t)(tq_rng_below(rng, 128)); /* post-ReLU-like */
         }
     }
@@ -449,13 +558,13 @@ static void qconv_case_impl(tq_rng *rng, const conv_spec *s, int act, bool asym,
     int8_t *wz = tc_in(&tc, TQ_QL_W_ZP, TFMQ_DTYPE_INT8, 1, md, true);
     for (int64_t c = 0; c < s->m; c++) {
         ws[c] = 0.01f * tq_rng_uniform(rng, 0.5f, 1.5f);
-        wz[c] = asym ? (int8_t)((int32_t)tq_rng_below(rng, 9) - 4) : 0;
+        wz[c] = xasym ? (int8_t)((int32_t)tq_rng_below(rng, 9) - 4) : 0;
     }
     /* acc std ~ 74 * 73 * sqrt(CRS): put it near 40 output units */
     const double acc_sd = 74.0 * 73.0 * sqrt((double)(cg * s->r * s->s));
     const float ys = (float)((double)xs * 0.01 * acc_sd / 40.0);
     *(float *)tc_in(&tc, TQ_QL_Y_SCALE, TFMQ_DTYPE_FLOAT32, 0, NULL, true) = ys;
-    *(uint8_t *)tc_in(&tc, TQ_QL_Y_ZP, asym ? TFMQ_DTYPE_UINT8 : TFMQ_DTYPE_INT8, 0, NULL,
+    *(uint8_t *)tc_in(&tc, TQ_QL_Y_ZP, xasym ? TFMQ_DTYPE_UINT8 : TFMQ_DTYPE_INT8, 0, NULL,
                       true) = (uint8_t)yz;
     if (with_bias) {
         int32_t *b = tc_in(&tc, TQ_QL_BIAS, TFMQ_DTYPE_INT32, 1, md, true);
@@ -473,10 +582,32 @@ static void qconv_case_impl(tq_rng *rng, const conv_spec *s, int act, bool asym,
     tc_act(&tc, act);
     char label[256];
     static const char *acts[3] = {"", " +Relu", " +Clip"};
-    snprintf(label, sizeof(label), "qconv %s%s%s%s", s->name, acts[act], asym ? " u8/zp" : "",
-             with_bias ? "" : " nobias");
+    tcase ac;
+    if (fuse_slot >= 0) {
+        const int64_t oh = (s->h + 2 * s->pad - s->dil * (s->r - 1) - 1) / s->stride + 1;
+        const int64_t ow = (s->w + 2 * s->pad - s->dil * (s->s - 1) - 1) / s->stride + 1;
+        const int64_t yd[4] = {s->n, s->m, oh, ow};
+        qadd_fuse_build(&ac, rng, yd, ys, fuse_slot, asym, add_act);
+        tc.fuse = &ac;
+        tc.fuse_slot = fuse_slot;
+        snprintf(label, sizeof(label), "qconv %s%s%s + qadd@%d%s%s", s->name, acts[act],
+                 with_bias ? "" : " nobias", (int)fuse_slot, acts[add_act],
+                 asym ? " res u8/zp" : "");
+    } else {
+        snprintf(label, sizeof(label), "qconv %s%s%s%s", s->name, acts[act],
+                 asym ? " u8/zp" : "", with_bias ? "" : " nobias");
+    }
     check_case(&tc, label, true, want_impl);
     tc_free(&tc);
+    if (fuse_slot >= 0) {
+        tc_free(&ac);
+    }
+}
+
+static void qconv_case_impl(tq_rng *rng, const conv_spec *s, int act, bool asym, bool with_bias,
+                            const char *want_impl)
+{
+    qconv_case_fused(rng, s, act, asym, with_bias, want_impl, -1, 0);
 }
 
 static void qconv_case(tq_rng *rng, const conv_spec *s, int act, bool asym, bool with_bias)
@@ -551,6 +682,76 @@ static void test_qconv_tiled(tq_rng *rng)
                         tiled_impl(&conv_specs[7], mma_on)); /* mbv2 stem, stride 2 */
         unsetenv("TFMQ_CUDA_QCONV_STEM_MMA");
     }
+}
+
+/* ---- the pointwise tensor-core kernel (qconv_pw.cu) ----
+ * 1x1 convolutions with int8 x, zero points 0, C and K multiples of 64, on sm_80 and later:
+ * 128- and 64-channel blocks (K % 128), pixel counts not a multiple of the 128-pixel tile and
+ * below it, stride 2 with odd sizes, one to 32 stages of the reduction; with cuDNN's plans off
+ * (TFMQ_CUDA_QCONV_DIRECT) so that the kernel itself is compared. Then the QAdd that reads
+ * the output fused into it (at either input, with Relu, a uint8 residual with a zero point)
+ * against the reference QConv followed by the reference QAdd, bit for bit. */
+static const conv_spec pw_specs[] = {
+    {"1x1 C64 K256 56x56 b2", 2, 64, 56, 56, 256, 1, 1, 1, 0, 1, 1},
+    {"1x1 C256 K64 28x28 b3 (64-channel blocks)", 3, 256, 28, 28, 64, 1, 1, 1, 0, 1, 1},
+    {"1x1 s2 C256 K512 14x14 (49 pixels)", 1, 256, 14, 14, 512, 1, 1, 2, 0, 1, 1},
+    {"1x1 C512 K2048 7x7 b3", 3, 512, 7, 7, 2048, 1, 1, 1, 0, 1, 1},
+    {"1x1 C2048 K512 7x7 (32 k stages)", 1, 2048, 7, 7, 512, 1, 1, 1, 0, 1, 1},
+    {"1x1 C128 K192 9x13 (3 blocks of 64)", 1, 128, 9, 13, 192, 1, 1, 1, 0, 1, 1},
+    {"1x1 s2 C64 K128 15x15 b2 (odd, strided)", 2, 64, 15, 15, 128, 1, 1, 2, 0, 1, 1},
+    {"1x1 C64 K256 56x56 b5 (blocks take several tiles)", 5, 64, 56, 56, 256, 1, 1, 1, 0, 1, 1},
+    {"1x1 C128 K64 57x57 b8 (several tiles, the last partial)", 8, 128, 57, 57, 64,
+     1, 1, 1, 0, 1, 1},
+};
+
+static const char *pw_impl(void)
+{
+    return g_dev.sm >= 80 ? "cuda:qconv_pw" : "cuda:qconv_direct";
+}
+
+static void test_qconv_pw(tq_rng *rng)
+{
+    static const conv_spec padded = {"1x1 p1 C64 K64 8x8 (padding)", 1, 64, 8, 8, 64,
+                                     1, 1, 1, 1, 1, 1};
+    static const conv_spec c96 = {"1x1 C96 K64 8x8 (C % 64)", 1, 96, 8, 8, 64, 1, 1, 1, 0, 1, 1};
+    const size_t n = sizeof(pw_specs) / sizeof(pw_specs[0]);
+    setenv("TFMQ_CUDA_QCONV_DIRECT", "1", 1);
+    for (size_t i = 0; i < n; i++) {
+        qconv_case_impl(rng, &pw_specs[i], (int)(i % 3), false, i != 4, pw_impl());
+    }
+    /* shapes and types it does not take */
+    qconv_case_impl(rng, &padded, 1, false, true, "cuda:qconv_direct");
+    qconv_case_impl(rng, &c96, 0, false, true, "cuda:qconv_direct");
+    qconv_case_impl(rng, &pw_specs[0], 1, true, true, "cuda:qconv_direct_zp");
+    setenv("TFMQ_CUDA_QCONV_PW", "0", 1);
+    qconv_case_impl(rng, &pw_specs[1], 1, false, true, "cuda:qconv_direct");
+    unsetenv("TFMQ_CUDA_QCONV_PW");
+    unsetenv("TFMQ_CUDA_QCONV_DIRECT");
+}
+
+static void test_qconv_pw_add(tq_rng *rng)
+{
+    if (g_dev.sm < 80) {
+        printf("  (no fused cases: the pointwise kernel needs sm_80, this GPU is sm_%d)\n",
+               g_dev.sm);
+        return;
+    }
+    const size_t n = sizeof(pw_specs) / sizeof(pw_specs[0]);
+    setenv("TFMQ_CUDA_QCONV_FUSE_ADD", "1", 1); /* fused whatever the timing says */
+    for (size_t i = 0; i < n; i++) {
+        /* conv activation none (ResNet's expand layers) or Relu; QAdd Relu, none or Clip */
+        qconv_case_fused(rng, &pw_specs[i], (int)(i % 2), i == 2, i != 4, NULL,
+                         i % 2 ? 3 : 0, (int)((i + 1) % 3));
+    }
+    /* scales whose QAdd takes the checked float form, found by qadd_fuse_build's search */
+    g_fuse_form = 1;
+    qconv_case_fused(rng, &pw_specs[0], 0, false, true, "cuda:qconv_pw+qadd_f32_checked", 0, 1);
+    qconv_case_fused(rng, &pw_specs[3], 0, false, true, "cuda:qconv_pw+qadd_f32_checked", 3, 1);
+    g_fuse_form = 0;
+    setenv("TFMQ_CUDA_QADD_F64", "1", 1); /* the definition's arithmetic in the epilogue */
+    qconv_case_fused(rng, &pw_specs[0], 0, false, true, "cuda:qconv_pw+qadd", 0, 1);
+    unsetenv("TFMQ_CUDA_QADD_F64");
+    unsetenv("TFMQ_CUDA_QCONV_FUSE_ADD");
 }
 
 /* ---- depthwise convolutions: the depthwise kernel of qconv_direct.cu ----
@@ -1047,6 +1248,8 @@ int main(int argc, char **argv)
     TQ_RUN(test_qconv);
     TQ_RUN(test_qconv_variants);
     TQ_RUN(test_qconv_tiled);
+    TQ_RUN(test_qconv_pw);
+    TQ_RUN(test_qconv_pw_add);
     TQ_RUN(test_qconv_depthwise);
     TQ_RUN(test_qconv_dw_vectors);
     TQ_RUN(test_qgemm);

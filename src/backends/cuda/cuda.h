@@ -89,6 +89,7 @@ struct tq_cuda_kernel {
     const char *impl;        /* for inspection, e.g. "cudnn:conv+bias+relu", "cuda:pool_max" */
     size_t workspace_bytes;  /* device scratch a run needs (set at prepare) */
     uint32_t own_consts;     /* bit k set: the kernel uploaded constant input k itself */
+    bool fused_add;          /* it took the QAdd offered in tq_cuda_prep.add */
 };
 
 typedef struct tq_cuda_prep {
@@ -106,7 +107,18 @@ typedef struct tq_cuda_prep {
                                  with the same key, borrowed (plan_cache.h); NULL: none */
     bool quick_plans;         /* conv: the first heuristic plan that runs, untimed, nothing
                                  recorded (tq_cuda_exec_opts.quick_plans: calibration) */
+    /* qconv: the tfmq.QAdd that alone reads this QConv's output, offered for fusion by the exec
+     * (NULL: none): its context (shapes; constant parameters with host data) and the slot, 0
+     * or 3, where it reads the convolution; its other operand, the residual, is NHWC. A kernel
+     * that fuses it sets tq_cuda_kernel.fused_add: its run then reads the residual from
+     * args->in[TQ_CUDA_ADD_RESIDUAL] and writes the QAdd's output (args->out[0]); the
+     * convolution's own output is never made, and the QAdd node runs nothing. */
+    const tq_op_ctx *add;
+    int32_t add_conv_slot;
 } tq_cuda_prep;
+
+/* args->in slot of the residual of a kernel that fused a QAdd (tq_cuda_prep.add) */
+#define TQ_CUDA_ADD_RESIDUAL (TQ_MAX_IO - 1)
 
 /* Each family sets *k_out to a new kernel, or to NULL when it does not take the node (the next
  * family is asked; the host fallback runs a node none takes). A non-OK status is a failure that

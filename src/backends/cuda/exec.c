@@ -65,6 +65,9 @@ typedef struct cx_node {
     tq_cuda_kernel *k;
     bool host;      /* host fallback */
     bool view;      /* aliased view op: nothing runs */
+    bool absorbed;  /* a QAdd an earlier QConv's kernel computes (fused_add): nothing runs */
+    int32_t fused_res, fused_out; /* a kernel with fused_add: the residual value it reads
+                                     (input slot TQ_CUDA_ADD_RESIDUAL) and the value it makes */
     uint8_t in_l[TQ_MAX_IO], out_l[TQ_MAX_IO];
     bool in_shadow[TQ_MAX_IO]; /* input k is read from its value's shadow */
     void *in_ptr[TQ_MAX_IO], *out_ptr[TQ_MAX_IO];
@@ -258,14 +261,92 @@ static bool cx_feeds_convs_only(const tq_cuda_exec *x, int32_t v)
     return any;
 }
 
-/* The activation (non-constant) inputs of node i as its layouts; returns their count. */
+/* Whether value v is made on the device: a graph input or a static node's output. */
 static bool cx_is_act(const tq_cuda_exec *x, int32_t v)
 {
     return v >= 0 && (x->vals[v].kind == CX_ACT || x->vals[v].kind == CX_INPUT);
 }
 
+/* Whether QConv node i's output is read by one tfmq.QAdd alone (*j, at input *slot 0 or 3), of
+ * the same rank-4 shape as its other operand *res, which is computed already (an input or an
+ * earlier node's output: nodes are planned in order), and is not a graph output. */
+static bool cx_fusable_add(const tq_cuda_exec *x, size_t i, int32_t *j, int32_t *slot,
+                           int32_t *res)
+{
+    const tq_graph *g = x->g;
+    const tq_node *n = &g->nodes[i];
+    const int32_t v = n->n_out == 1 ? n->out[0] : -1;
+    int32_t reader = -1, rk = -1;
+    if (v < 0 || (g->values[v].flags & TQ_VALUE_OUTPUT)) {
+        return false;
+    }
+    for (size_t q = i + 1; q < g->n_nodes; q++) {
+        for (int32_t k = 0; k < g->nodes[q].n_in; k++) {
+            if (g->nodes[q].in[k] != v) {
+                continue;
+            }
+            if (reader >= 0) {
+                return false; /* a second read */
+            }
+            reader = (int32_t)q;
+            rk = k;
+        }
+    }
+    if (reader < 0 || g->nodes[reader].op != TQ_OP_QADD || (rk != 0 && rk != 3) ||
+        g->nodes[reader].n_out != 1 || g->nodes[reader].out[0] < 0 ||
+        tq_exec_node_get_state(x->host, (size_t)reader) != TQ_EXEC_NODE_STATIC) {
+        return false;
+    }
+    const int32_t r = g->nodes[reader].in[rk == 0 ? 3 : 0];
+    const tq_tensor *tv = cx_t(x, v), *tr, *ty = cx_t(x, g->nodes[reader].out[0]);
+    if (r < 0 || r == v || !cx_is_act(x, r)) {
+        return false;
+    }
+    tr = cx_t(x, r);
+    if (tv->rank != 4 || tr->rank != 4 || ty->rank != 4) {
+        return false;
+    }
+    for (int32_t d = 0; d < 4; d++) {
+        if (tr->dims[d] != tv->dims[d] || ty->dims[d] != tv->dims[d]) {
+            return false;
+        }
+    }
+    *j = reader;
+    *slot = rk;
+    *res = r;
+    return true;
+}
+
+/* QConv node i's kernel took QAdd node j (fused_add): node i makes j's output (NHWC) from the
+ * residual `res`; its own output is never made and j runs nothing. */
+static tfmq_status cx_absorb_add(tq_cuda_exec *x, size_t i, int32_t j, int32_t res)
+{
+    const tq_node *n = &x->g->nodes[i];
+    cx_node *cn = &x->nodes[i];
+    const int32_t qo = x->g->nodes[j].out[0];
+    const int32_t pos = (int32_t)i + 1;
+    cx_val *ov = &x->vals[qo];
+    const tq_tensor *t = cx_t(x, qo);
+    size_t bytes = 0;
+    if (!tq_tensor_bytes(t, &bytes)) {
+        return tq_fail(TFMQ_ERR_INTERNAL, "cuda: output of node %d has no size", (int)j);
+    }
+    x->vals[n->out[0]].kind = CX_NONE;
+    x->vals[n->out[0]].bytes = 0;
+    ov->kind = CX_ACT;
+    ov->stored = false;
+    ov->layout = TQ_LAYOUT_NHWC;
+    ov->first = ov->last = pos;
+    ov->bytes = bytes;
+    x->nodes[j].absorbed = true;
+    cn->fused_res = res;
+    cn->fused_out = qo;
+    return cx_need(x, i, TQ_CUDA_ADD_RESIDUAL, res, TQ_LAYOUT_NHWC);
+}
+
 /* Try the families for node i with the layouts in cn->in_l/out_l. */
-static tfmq_status cx_prepare(tq_cuda_exec *x, size_t i, bool conv_family, tq_cuda_kernel **k)
+static tfmq_status cx_prepare(tq_cuda_exec *x, size_t i, bool conv_family,
+                              const tq_op_ctx *add, int32_t add_slot, tq_cuda_kernel **k)
 {
     cx_node *cn = &x->nodes[i];
     tq_op_ctx ctx;
@@ -274,7 +355,8 @@ static tfmq_status cx_prepare(tq_cuda_exec *x, size_t i, bool conv_family, tq_cu
     tq_cuda_prep p = {.ctx = &ctx, .in_layout = cn->in_l, .out_layout = cn->out_l,
                       .store = x->o.store, .math = x->o.math, .dev = &x->dev,
                       .alloc = x->alloc, .plan_cache = x->o.plan_cache,
-                      .share = &x->share, .quick_plans = x->o.quick_plans};
+                      .share = &x->share, .quick_plans = x->o.quick_plans,
+                      .add = add, .add_conv_slot = add_slot};
     tfmq_status st = TFMQ_OK;
     *k = NULL;
     if (conv_family) {
@@ -299,6 +381,9 @@ static tfmq_status cx_plan_node(tq_cuda_exec *x, size_t i)
     cx_node *cn = &x->nodes[i];
     tfmq_status st;
     int32_t pos = (int32_t)i + 1;
+    if (cn->absorbed) {
+        return TFMQ_OK; /* its output and inputs were planned with the QConv (cx_absorb_add) */
+    }
     for (int32_t k = 0; k < n->n_in; k++) {
         cn->in_l[k] = TQ_LAYOUT_NCHW;
     }
@@ -363,7 +448,7 @@ static tfmq_status cx_plan_node(tq_cuda_exec *x, size_t i)
         cx_feeds_convs_only(x, n->out[0])) {
         cn->in_l[0] = TQ_LAYOUT_NCHW;
         cn->out_l[0] = TQ_LAYOUT_NHWC;
-        TQ_TRY(st, cx_prepare(x, i, false, &k));
+        TQ_TRY(st, cx_prepare(x, i, false, NULL, 0, &k));
         if (!k) {
             cn->out_l[0] = TQ_LAYOUT_NCHW;
         }
@@ -376,7 +461,18 @@ static tfmq_status cx_plan_node(tq_cuda_exec *x, size_t i)
             }
         }
         cn->out_l[0] = L;
-        TQ_TRY(st, cx_prepare(x, i, conv, &k));
+        /* a QConv whose output only a same-shape QAdd reads, the other operand computed
+         * already: offered to the qconv family to fuse (tq_cuda_prep.add) */
+        tq_op_ctx actx;
+        tq_tensor a_in[TQ_MAX_IO];
+        int32_t aj = -1, aslot = 0, ares = -1;
+        if (n->op == TQ_OP_QCONV && cx_fusable_add(x, i, &aj, &aslot, &ares)) {
+            tq_exec_prep_ctx(x->host, (size_t)aj, &actx, a_in);
+        }
+        TQ_TRY(st, cx_prepare(x, i, conv, aj >= 0 ? &actx : NULL, aslot, &k));
+        if (k && k->fused_add) {
+            TQ_TRY(st, cx_absorb_add(x, i, aj, ares));
+        }
         if (!k) { /* no family takes it in NHWC: plain NCHW */
             L = TQ_LAYOUT_NCHW;
             for (int32_t j = 0; j < n->n_in; j++) {
@@ -386,7 +482,7 @@ static tfmq_status cx_plan_node(tq_cuda_exec *x, size_t i)
         }
     }
     if (!k) {
-        TQ_TRY(st, cx_prepare(x, i, true, &k));
+        TQ_TRY(st, cx_prepare(x, i, true, NULL, 0, &k));
     }
     cn->k = k;
     if (!k) {
@@ -543,7 +639,8 @@ static tfmq_status cx_bind(tq_cuda_exec *x)
     for (size_t i = 0; i < g->n_nodes && st == TFMQ_OK; i++) {
         const tq_node *n = &g->nodes[i];
         cx_node *cn = &x->nodes[i];
-        if (tq_exec_node_get_state(x->host, i) != TQ_EXEC_NODE_STATIC || cn->view) {
+        if (tq_exec_node_get_state(x->host, i) != TQ_EXEC_NODE_STATIC || cn->view ||
+            cn->absorbed) {
             continue;
         }
         for (int32_t k = 0; k < n->n_in && st == TFMQ_OK; k++) {
@@ -564,6 +661,11 @@ static tfmq_status cx_bind(tq_cuda_exec *x)
             if (n->out[k] >= 0) {
                 cn->out_ptr[k] = x->vals[n->out[k]].dptr;
             }
+        }
+        if (cn->k && cn->k->fused_add) {
+            cn->in_ptr[TQ_CUDA_ADD_RESIDUAL] =
+                cx_ptr(x, cn->fused_res, cn->in_shadow[TQ_CUDA_ADD_RESIDUAL]);
+            cn->out_ptr[0] = x->vals[cn->fused_out].dptr;
         }
         if (cn->k && cn->k->workspace_bytes > x->kspace_bytes) {
             x->kspace_bytes = cn->k->workspace_bytes;
@@ -909,8 +1011,8 @@ tfmq_status tq_cuda_exec_set_observer(tq_cuda_exec *x, const bool *want, tq_cuda
         if (step_of_node[i] >= 0) {
             p = step_of_node[i] + 1;
             last = p;
-        } else if (x->nodes[i].view) {
-            p = last;
+        } else if (x->nodes[i].view || x->nodes[i].absorbed) {
+            p = last; /* absorbed: made by an earlier step, alive until its readers */
         } else {
             continue; /* folded: its outputs are constants */
         }
@@ -1505,6 +1607,9 @@ const char *tq_cuda_exec_node_impl(const tq_cuda_exec *x, size_t i)
     const cx_node *cn = &x->nodes[i];
     if (cn->view) {
         return "view";
+    }
+    if (cn->absorbed) {
+        return "fused";
     }
     if (cn->host) {
         return "host:ref";

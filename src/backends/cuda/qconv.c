@@ -23,6 +23,15 @@
  *     int8 (nearest even, saturated). The reference rounds the exact (double)acc * m once; the
  *     two differ only where the float rounding moves a value across a .5 boundary: one unit,
  *     rarely (docs/QUANTIZATION.md, "Integer numerics").
+ *     1x1 convolutions that qconv_pw.cu takes (tq_qk_conv_pw_setup: C and K multiples of 64,
+ *     no padding, every |bias| < 2^30, sm_80+) have the pointwise tensor-core kernel as their
+ *     "direct kernel" in that timing ("cuda:qconv_pw"; TFMQ_CUDA_QCONV_PW=0 off).
+ *     Fused residual: where the exec offers the QAdd that alone reads the output
+ *     (tq_cuda_prep.add) and the pointwise kernel applies, the QAdd is timed fused into it
+ *     against the chosen path followed by the separate QAdd kernel, and fused where faster
+ *     (qk_decide_fusion; "cuda:qconv_pw+qadd*", tq_cuda_kernel.fused_add: the run then reads
+ *     the residual from args->in[TQ_CUDA_ADD_RESIDUAL] and writes the QAdd's output).
+ *     TFMQ_CUDA_QCONV_FUSE_ADD=0 never fuses, =1 fuses without timing.
  *  2. our direct kernels (qconv_direct.cu): bit-exact to the reference. Always for depthwise and
  *     grouped convolutions, the C = 3 stem, channel counts not multiple of 4, uint8 or non-zero
  *     zero points, and any shape cuDNN has no verified plan for. Few input channels (groups 1,
@@ -36,7 +45,8 @@
  * multiple of 16 take the 16-bytes-per-thread path ("cuda:qadd_v16"; the strided kernel where a
  * pointer is not 16-byte aligned); TFMQ_CUDA_QADD_SCALAR=1 turns it off. That path computes in
  * float without a division where such a form equals the definition on all 65536 byte pairs
- * ("cuda:qadd_v16_f32", or "_f32_checked" with near ties in double; tq_ql_add_form_plan):
+ * ("cuda:qadd_v16_f32", or "_f32_checked" with near ties in double, by the division-free
+ * double form where it is exact; tq_ql_add_form_plan):
  * the definition's double division made the kernel FP64-bound (~3 ms of ResNet-50's INT8 11 ms
  * at batch 256 on an H200). TFMQ_CUDA_QADD_F64=1 keeps the definition. */
 #include <math.h>
@@ -68,7 +78,8 @@ typedef enum qk_kind {
     QK_CONV_DIRECT = 0,
     QK_CONV_CUDNN = 1,
     QK_GEMM = 2,
-    QK_ADD = 3
+    QK_ADD = 3,
+    QK_CONV_PW_ADD = 4 /* the pointwise kernel with the consuming QAdd fused (tq_cuda_prep.add) */
 } qk_kind;
 
 /* The variant of the cuDNN graph. */
@@ -106,6 +117,13 @@ typedef struct qk_kernel {
     char label[80];
     char impl[96];
 } qk_kernel;
+
+/* An environment switch set to "0". */
+static bool qk_env_off(const char *name)
+{
+    const char *v = getenv(name);
+    return v && strcmp(v, "0") == 0;
+}
 
 /* ---- errors ---- */
 static tfmq_status qk_cuda_err(const qk_kernel *kq, const char *what, int e)
@@ -698,6 +716,15 @@ static tfmq_status qk_run(tq_cuda_kernel *k, const tq_cuda_args *a)
         q.y = a->out[0];
         return qk_cuda_err(kq, "int8 add kernel", tq_qk_add_launch(&q, a->stream));
     }
+    case QK_CONV_PW_ADD: {
+        tq_qk_conv c = kq->conv;
+        tq_qk_add q = kq->add;
+        c.x = a->in[TQ_QL_X];
+        q.b = a->in[TQ_CUDA_ADD_RESIDUAL];
+        q.y = a->out[0];
+        return qk_cuda_err(kq, "int8 pointwise convolution + add kernel",
+                           tq_qk_conv_pw(&c, &q, a->stream));
+    }
     }
     return tq_fail(TFMQ_ERR_INTERNAL, "node %s: bad kernel kind", kq->label);
 }
@@ -705,6 +732,7 @@ static tfmq_status qk_run(tq_cuda_kernel *k, const tq_cuda_args *a)
 /* ---- cuDNN plans: checked against the direct kernel and timed on random data ---- */
 typedef struct qk_tune {
     void *x, *y_ref, *y, *ws;
+    void *y2;               /* fusion timing (qk_decide_fusion): the QAdd's output */
     int8_t *h_ref, *h_y;
     size_t x_bytes, y_bytes;
     cudaEvent_t e0, e1;
@@ -716,6 +744,7 @@ static void qk_tune_free(qk_kernel *kq, qk_tune *t)
     cudaFree(t->y_ref);
     cudaFree(t->y);
     cudaFree(t->ws);
+    cudaFree(t->y2);
     tq_free(kq->base.alloc, t->h_ref, t->y_bytes);
     tq_free(kq->base.alloc, t->h_y, t->y_bytes);
     if (t->e0) {
@@ -773,20 +802,37 @@ fail:
     return st;
 }
 
-/* One run of what is timed: the cuDNN plan kq->plan, or (direct) our kernel. */
-static bool qk_enqueue_one(qk_kernel *kq, qk_tune *t, bool direct, void *stream)
+/* What is timed: the cuDNN plan kq->plan, our kernel, the path kq->kind chose followed by the
+ * QAdd kq->add reading its output (the residual: y_ref), or the pointwise kernel with that
+ * QAdd fused. */
+enum { QK_TIME_PLAN = 0, QK_TIME_DIRECT = 1, QK_TIME_CONV_ADD = 2, QK_TIME_PW_ADD = 3 };
+
+/* One run of what is timed (QK_TIME_*). */
+static bool qk_enqueue_one(qk_kernel *kq, qk_tune *t, int mode, void *stream)
 {
-    if (direct) {
-        tq_qk_conv c = kq->conv;
-        c.x = t->x;
-        c.y = t->y;
+    tq_qk_conv c = kq->conv;
+    tq_qk_add e = kq->add;
+    c.x = t->x;
+    c.y = t->y;
+    e.a = t->y;
+    e.b = t->y_ref;
+    e.y = t->y2;
+    switch (mode) {
+    case QK_TIME_DIRECT:
         return tq_qk_conv_direct(&c, stream) == (int)cudaSuccess;
+    case QK_TIME_CONV_ADD:
+        return (kq->kind == QK_CONV_CUDNN ? qk_conv_enqueue(kq, t->x, t->y, t->ws, stream) == TFMQ_OK
+                                          : tq_qk_conv_direct(&c, stream) == (int)cudaSuccess) &&
+               tq_qk_add_launch(&e, stream) == (int)cudaSuccess;
+    case QK_TIME_PW_ADD:
+        return tq_qk_conv_pw(&c, &e, stream) == (int)cudaSuccess;
+    default:
+        return qk_conv_enqueue(kq, t->x, t->y, t->ws, stream) == TFMQ_OK;
     }
-    return qk_conv_enqueue(kq, t->x, t->y, t->ws, stream) == TFMQ_OK;
 }
 
 /* Events around QK_TUNE_RUNS enqueues, or around one launch of ge (a graph of them). */
-static float qk_time_events(qk_kernel *kq, qk_tune *t, bool direct, cudaGraphExec_t ge,
+static float qk_time_events(qk_kernel *kq, qk_tune *t, int mode, cudaGraphExec_t ge,
                             void *stream)
 {
     cudaStream_t cs = (cudaStream_t)stream;
@@ -795,7 +841,7 @@ static float qk_time_events(qk_kernel *kq, qk_tune *t, bool direct, cudaGraphExe
         ok = ok && cudaGraphLaunch(ge, cs) == cudaSuccess;
     } else {
         for (int rep = 0; rep < QK_TUNE_RUNS && ok; rep++) {
-            ok = qk_enqueue_one(kq, t, direct, stream);
+            ok = qk_enqueue_one(kq, t, mode, stream);
         }
     }
     float ms = -1.0f;
@@ -816,7 +862,7 @@ static float qk_time_events(qk_kernel *kq, qk_tune *t, bool direct, cudaGraphExe
  * the host at batch 1, where a cuDNN plan's enqueue takes longer than its kernel, and picked
  * plans by their host cost (ResNet-50 INT8 batch 1 ran in 0.39 or 0.43 ms by the session).
  * Where capture fails, events around the enqueues. < 0: the run failed. */
-static float qk_time_runs(qk_kernel *kq, qk_tune *t, bool direct, void *stream)
+static float qk_time_runs(qk_kernel *kq, qk_tune *t, int mode, void *stream)
 {
     cudaStream_t cs = (cudaStream_t)stream;
     cudaGraph_t g = NULL;
@@ -824,7 +870,7 @@ static float qk_time_runs(qk_kernel *kq, qk_tune *t, bool direct, void *stream)
     if (cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal) == cudaSuccess) {
         bool enq = true;
         for (int rep = 0; rep < QK_TUNE_RUNS && enq; rep++) {
-            enq = qk_enqueue_one(kq, t, direct, stream);
+            enq = qk_enqueue_one(kq, t, mode, stream);
         }
         if (cudaStreamEndCapture(cs, &g) != cudaSuccess || !enq || !g ||
             cudaGraphInstantiate(&ge, g, 0) != cudaSuccess ||
@@ -840,7 +886,7 @@ static float qk_time_runs(qk_kernel *kq, qk_tune *t, bool direct, void *stream)
     } else {
         (void)cudaGetLastError();
     }
-    const float ms = qk_time_events(kq, t, direct, ge, stream);
+    const float ms = qk_time_events(kq, t, mode, ge, stream);
     if (ge) {
         cudaGraphExecDestroy(ge);
     }
@@ -894,7 +940,7 @@ static void qk_tune_cands(qk_kernel *kq, qk_tune *t, qk_cand *cands, int32_t n_c
             cands[i].n_diff1 = n1;
             continue;
         }
-        const float ms = qk_time_runs(kq, t, false, stream);
+        const float ms = qk_time_runs(kq, t, QK_TIME_PLAN, stream);
         if (ms < 0.0f) {
             continue;
         }
@@ -911,7 +957,7 @@ static void qk_tune_cands(qk_kernel *kq, qk_tune *t, qk_cand *cands, int32_t n_c
 /* Time the direct kernel on the tuning data (ms of QK_TUNE_RUNS runs). */
 static float qk_time_direct(qk_kernel *kq, qk_tune *t, void *stream)
 {
-    return qk_time_runs(kq, t, true, stream);
+    return qk_time_runs(kq, t, QK_TIME_DIRECT, stream);
 }
 
 /* The cuDNN float bias for a variant: bias_q (bias first) or bias_q * m (scale first). */
@@ -971,6 +1017,8 @@ static tfmq_status qk_try_cudnn(qk_kernel *kq, const qk_params *q, void *stream,
     }
     const float direct_ms = qk_time_direct(kq, &t, stream);
     chosen->ms = direct_ms;
+    tq_log(TFMQ_LOG_DEBUG, "cuda qconv %s: our kernel (%s): %.4f ms", kq->label, kq->impl,
+           (double)direct_ms / QK_TUNE_RUNS);
     kq->kind = QK_CONV_CUDNN;
     /* The first variant with a verified plan in each family (bias added before the scale, the
      * exact order of the reference; and scale first, the form of cuDNN's fast int8 engines in
@@ -1053,6 +1101,48 @@ out:
     return st;
 }
 
+/* The QAdd offered with the node (kq->add, from qk_fused_add): fused into the pointwise kernel
+ * where that is faster on random data than the path kq->kind chose (a cuDNN plan or our
+ * kernel) followed by the separate QAdd kernel, both timed as replayed CUDA graphs.
+ * TFMQ_CUDA_QCONV_FUSE_ADD=1 fuses without timing (=0: never; qk_prepare_conv). */
+static tfmq_status qk_decide_fusion(qk_kernel *kq, void *stream)
+{
+    const char *env = getenv("TFMQ_CUDA_QCONV_FUSE_ADD");
+    float sep_ms = -1.0f, fused_ms = 0.0f;
+    if (!(env && strcmp(env, "1") == 0)) {
+        qk_tune t;
+        tfmq_status st = qk_tune_init(kq, &t, stream);
+        if (st == TFMQ_OK && kq->base.workspace_bytes) {
+            st = qk_cuda_err(kq, "cudaMalloc (tuning)", cudaMalloc(&t.ws, kq->base.workspace_bytes));
+        }
+        if (st == TFMQ_OK) {
+            st = qk_cuda_err(kq, "cudaMalloc (tuning)", cudaMalloc(&t.y2, t.y_bytes + 1));
+        }
+        if (st != TFMQ_OK) {
+            qk_tune_free(kq, &t);
+            return st;
+        }
+        sep_ms = qk_time_runs(kq, &t, QK_TIME_CONV_ADD, stream);
+        fused_ms = qk_time_runs(kq, &t, QK_TIME_PW_ADD, stream);
+        qk_tune_free(kq, &t);
+        tq_clear_error();
+        tq_log(TFMQ_LOG_DEBUG, "cuda qconv %s: with its QAdd %.4f ms fused, %.4f ms apart (%s)",
+               kq->label, (double)fused_ms / QK_TUNE_RUNS, (double)sep_ms / QK_TUNE_RUNS,
+               kq->impl);
+    }
+    if (fused_ms < 0.0f || (sep_ms >= 0.0f && fused_ms >= sep_ms)) {
+        return TFMQ_OK; /* apart: the exec plans the QAdd as its own node */
+    }
+    kq->kind = QK_CONV_PW_ADD;
+    kq->base.fused_add = true;
+    kq->base.workspace_bytes = 0;
+    snprintf(kq->impl, sizeof(kq->impl), "cuda:qconv_pw+qadd%s",
+             kq->add.form == TQ_QK_ADD_F32           ? "_f32"
+             : kq->add.form == TQ_QK_ADD_F32_CHECKED ? "_f32_checked"
+                                                     : "");
+    return TFMQ_OK;
+}
+
 /* ---- plan cache (plan_cache.h) ---- */
 #define QK_PATH_DIRECT "direct"
 
@@ -1086,12 +1176,12 @@ static bool qk_key(const qk_kernel *kq, char *key, size_t cap)
     const int n = snprintf(
         key, cap,
         "qconv:s8:n%lld:c%lld:h%lld:w%lld:k%lld:r%lld:s%lld:g1:st%lldx%lld:dl%lldx%lld:"
-        "pb%lldx%lld:o%lldx%lld:bias%d:y%d..%d:tiled%d",
+        "pb%lldx%lld:o%lldx%lld:bias%d:y%d..%d:tiled%d%s",
         (long long)g->n, (long long)g->c, (long long)g->h, (long long)g->w, (long long)g->k,
         (long long)g->r, (long long)g->s, (long long)g->stride_h, (long long)g->stride_w,
         (long long)g->dil_h, (long long)g->dil_w, (long long)g->pad_t, (long long)g->pad_l,
         (long long)g->oh, (long long)g->ow, (int)kq->has_bias, (int)kq->y_lo, (int)kq->y_hi,
-        (int)g->tiled.on);
+        (int)g->tiled.on, g->pw ? ":pw" : "");
     return n > 0 && (size_t)n < cap && tq_plan_cache_key_ok(key);
 }
 
@@ -1333,6 +1423,9 @@ static tfmq_status qk_choose(qk_kernel *kq, const qk_params *q, const tq_cuda_pr
 }
 
 /* ---- QConv ---- */
+static tfmq_status qk_fused_add(const tq_cuda_prep *p, const tq_tensor *conv_y, tq_qk_add *e,
+                                bool *ok);
+
 static tfmq_status qk_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
 {
     const tq_op_ctx *ctx = p->ctx;
@@ -1422,10 +1515,23 @@ static tfmq_status qk_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out
     if (G == 1 && g.fast && g.c <= 4 && !getenv("TFMQ_CUDA_QCONV_UNTILED")) {
         (void)tq_qk_conv_tiled_setup(&g); /* 0: the shape or the device does not suit it */
     }
+    bool bias30 = true; /* the pointwise kernel adds the bias in int32 */
+    for (size_t c = 0; q.bias && c < q.n_oc; c++) {
+        bias30 = bias30 && q.bias[c] < (1 << 30) && q.bias[c] > -(1 << 30);
+    }
+    if (G == 1 && g.fast && !g.tiled.on && bias30) {
+        (void)tq_qk_conv_pw_setup(&g); /* 0: not a 1x1 shape it takes, or below sm_80 */
+    }
     kq->conv = g;
+    bool fuse = false; /* the QAdd offered fits the pointwise kernel (kq->add) */
+    if (g.pw && p->add && !qk_env_off("TFMQ_CUDA_QCONV_FUSE_ADD")) {
+        TQ_TRY(st, qk_fused_add(p, y, &kq->add, &fuse));
+    }
     if (g.tiled.on) {
         snprintf(kq->impl, sizeof(kq->impl), "%s",
                  g.tiled.mma ? "cuda:qconv_stem_mma" : "cuda:qconv_stem_tiled");
+    } else if (g.pw) {
+        snprintf(kq->impl, sizeof(kq->impl), "cuda:qconv_pw");
     } else {
         snprintf(kq->impl, sizeof(kq->impl), "cuda:qconv_%s%s",
                  g.cg == 1 ? "depthwise" : (G > 1 ? "grouped" : "direct"), g.fast ? "" : "_zp");
@@ -1438,6 +1544,9 @@ static tfmq_status qk_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out
     if (G == 1 && g.fast && q.y_signed && q.y_zp == 0 && g.c % 4 == 0 && g.k % 4 == 0 &&
         exact_bias && !getenv("TFMQ_CUDA_QCONV_DIRECT")) {
         TQ_TRY(st, qk_choose(kq, &q, p));
+    }
+    if (fuse) {
+        TQ_TRY(st, qk_decide_fusion(kq, p->dev->stream));
     }
     tq_free(p->alloc, hw, n_w ? n_w : 1);
     qk_params_free(p->alloc, &q);
@@ -1602,6 +1711,10 @@ static void qk_add_form(tq_qk_add *e, tfmq_dtype ydt)
     f.b_scale = e->bs;
     f.y_scale = e->ys;
     tq_ql_add_form_plan(&f);
+    e->use_dm = f.use_dm;
+    e->dka = f.dka;
+    e->dkb = f.dkb;
+    e->dc0 = f.dc0;
     if (!f.use_f && !f.use_fh) {
         return;
     }
@@ -1615,16 +1728,18 @@ static void qk_add_form(tq_qk_add *e, tfmq_dtype ydt)
     e->fh_tie = f.fh_tie;
 }
 
-static tfmq_status qk_prepare_add(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
+/* The scalar parameters of QAdd node ctx (scales, zero points, output bounds: every input but
+ * the operands 0 and 3 constant) into e; *ok false where the node is not ours (not int8/uint8,
+ * a non-constant parameter). */
+static tfmq_status qk_add_params(const tq_op_ctx *ctx, tq_qk_add *e, tfmq_dtype *ydt, bool *ok)
 {
-    const tq_op_ctx *ctx = p->ctx;
     const tq_tensor *y = ctx->out[0];
-    tfmq_dtype ydt;
-    tfmq_status st = tq_ql_check_add(ctx, &ydt);
+    *ok = false;
+    tfmq_status st = tq_ql_check_add(ctx, ydt);
     if (st != TFMQ_OK) {
         return st;
     }
-    if (ydt != y->dtype || !qk_is_q8(ydt) || !tq_tensor_shape_known(y)) {
+    if (*ydt != y->dtype || !qk_is_q8(*ydt) || !tq_tensor_shape_known(y)) {
         return TFMQ_OK;
     }
     for (int32_t i = 1; i < ctx->n_in; i++) {
@@ -1632,27 +1747,37 @@ static tfmq_status qk_prepare_add(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
             return TFMQ_OK;
         }
     }
-    /* a rank-4 output in NHWC needs every rank-4 activation in NHWC, and no constant rank-4
-     * operand that is not broadcast along C or HW (constants are NCHW) */
-    tq_qk_add e;
-    memset(&e, 0, sizeof(e));
-    if (!qk_add_geometry(p, &e)) {
-        return TFMQ_OK;
-    }
     const float ysf = *(const float *)ctx->in[6]->data;
     if (!(ysf > 0.0f) || !isfinite(ysf)) {
         return tq_op_fail(ctx, TFMQ_ERR_INVALID_ARG, "y_scale must be finite and > 0");
     }
-    e.as = (double)*(const float *)ctx->in[1]->data;
-    e.bs = (double)*(const float *)ctx->in[4]->data;
-    e.ys = (double)ysf;
-    e.a_signed = ctx->in[0]->dtype == TFMQ_DTYPE_INT8;
-    e.b_signed = ctx->in[3]->dtype == TFMQ_DTYPE_INT8;
-    e.y_signed = ydt == TFMQ_DTYPE_INT8;
-    e.a_zp = ctx->in[2] ? qk_load_q8(ctx->in[2]->dtype, ctx->in[2]->data, 0) : 0;
-    e.b_zp = ctx->in[5] ? qk_load_q8(ctx->in[5]->dtype, ctx->in[5]->data, 0) : 0;
-    e.y_zp = ctx->in[7] ? qk_load_q8(ctx->in[7]->dtype, ctx->in[7]->data, 0) : 0;
-    if ((st = tq_ql_bounds(ctx, ydt, ysf, e.y_zp, &e.lo, &e.hi)) != TFMQ_OK) {
+    e->as = (double)*(const float *)ctx->in[1]->data;
+    e->bs = (double)*(const float *)ctx->in[4]->data;
+    e->ys = (double)ysf;
+    e->a_signed = ctx->in[0]->dtype == TFMQ_DTYPE_INT8;
+    e->b_signed = ctx->in[3]->dtype == TFMQ_DTYPE_INT8;
+    e->y_signed = *ydt == TFMQ_DTYPE_INT8;
+    e->a_zp = ctx->in[2] ? qk_load_q8(ctx->in[2]->dtype, ctx->in[2]->data, 0) : 0;
+    e->b_zp = ctx->in[5] ? qk_load_q8(ctx->in[5]->dtype, ctx->in[5]->data, 0) : 0;
+    e->y_zp = ctx->in[7] ? qk_load_q8(ctx->in[7]->dtype, ctx->in[7]->data, 0) : 0;
+    if ((st = tq_ql_bounds(ctx, *ydt, ysf, e->y_zp, &e->lo, &e->hi)) != TFMQ_OK) {
+        return st;
+    }
+    *ok = true;
+    return TFMQ_OK;
+}
+
+static tfmq_status qk_prepare_add(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
+{
+    const tq_op_ctx *ctx = p->ctx;
+    tfmq_dtype ydt;
+    tq_qk_add e;
+    bool ok;
+    memset(&e, 0, sizeof(e));
+    tfmq_status st = qk_add_params(ctx, &e, &ydt, &ok);
+    /* a rank-4 output in NHWC needs every rank-4 activation in NHWC, and no constant rank-4
+     * operand that is not broadcast along C or HW (constants are NCHW) */
+    if (st != TFMQ_OK || !ok || !qk_add_geometry(p, &e)) {
         return st;
     }
     qk_kernel *kq = NULL;
@@ -1677,6 +1802,56 @@ static tfmq_status qk_prepare_add(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
              : e.form == TQ_QK_ADD_F32_CHECKED ? "cuda:qadd_v16_f32_checked"
                                                 : "cuda:qadd_v16");
     *k_out = &kq->base;
+    return TFMQ_OK;
+}
+
+/* The QAdd the exec offers to fuse into QConv kq (p->add, qk_prepare_conv), as the pointwise
+ * kernel's epilogue wants it: operand a the convolution's output, b the residual, same shape
+ * as the QAdd's output, the form of the 16-byte kernel. *ok false where it does not fit. */
+static tfmq_status qk_fused_add(const tq_cuda_prep *p, const tq_tensor *conv_y, tq_qk_add *e,
+                                bool *ok)
+{
+    const tq_op_ctx *ctx = p->add;
+    const int32_t cs = p->add_conv_slot, rs = cs == 0 ? 3 : 0;
+    tfmq_dtype ydt;
+    memset(e, 0, sizeof(*e));
+    *ok = false;
+    if ((cs != 0 && cs != 3) || ctx->n_in < 8 || !ctx->in[cs] || !ctx->in[rs] ||
+        ctx->in[rs]->data || ctx->in[cs]->dtype != conv_y->dtype) {
+        return TFMQ_OK;
+    }
+    const tq_tensor *y = ctx->out[0], *r = ctx->in[rs];
+    if (y->rank != 4 || r->rank != 4 || conv_y->rank != 4) {
+        return TFMQ_OK;
+    }
+    for (int32_t d = 0; d < 4; d++) {
+        if (y->dims[d] != conv_y->dims[d] || r->dims[d] != conv_y->dims[d]) {
+            return TFMQ_OK;
+        }
+    }
+    tfmq_status st = qk_add_params(ctx, e, &ydt, ok);
+    if (st != TFMQ_OK || !*ok) {
+        return st;
+    }
+    if (cs == 3) { /* the definition is symmetric in (a, b): swap so that a is the conv */
+        const int32_t sg = e->a_signed, zp = e->a_zp;
+        const double sc = e->as;
+        e->a_signed = e->b_signed;
+        e->a_zp = e->b_zp;
+        e->as = e->bs;
+        e->b_signed = sg;
+        e->b_zp = zp;
+        e->bs = sc;
+    }
+    e->rank = 1;
+    e->n = (int64_t)tq_tensor_numel(y);
+    e->dims[0] = e->n;
+    e->stride_a[0] = e->stride_b[0] = 1;
+    e->vec16 = 1;
+    e->form = TQ_QK_ADD_DEF;
+    if (!getenv("TFMQ_CUDA_QADD_F64")) {
+        qk_add_form(e, ydt);
+    }
     return TFMQ_OK;
 }
 

@@ -67,7 +67,10 @@ typedef struct tq_qk_conv {
     void *y;
     tq_qk_out o;
     tq_qk_tiled tiled;
+    int32_t pw;              /* tq_qk_conv_pw_setup: n8 tiles a warp (4: 128 channels a block,
+                                2: 64) of the pointwise tensor-core kernel; 0: not used */
 } tq_qk_conv;
+/* Runs the tiled, pointwise, depthwise or general kernel, whichever the setups chose. */
 int tq_qk_conv_direct(const tq_qk_conv *a, void *stream);
 
 /* The depthwise kernel tq_qk_conv_direct runs for `a` where it applies (cg == mg == 1, k == c,
@@ -81,6 +84,20 @@ int tq_qk_conv_dw_bytes(const tq_qk_conv *a);
  * current device: returns 1 and fills a->tiled when it applies (fast, groups 1, c <= 4,
  * s * c <= 64, r <= 16, its shared memory fits the device), else 0 with a->tiled.on = 0. */
 int tq_qk_conv_tiled_setup(tq_qk_conv *a);
+
+/* The pointwise kernel (qconv_pw.cu): 1x1 convolutions (any stride, no padding read, groups 1)
+ * with `fast` set (int8 x, zero points 0), c and k multiples of 64, every |bias| < 2^30 (the
+ * caller checks: sums and bias are added in int32), on sm_80 and later: an
+ * implicit GEMM on the tensor cores (mma.sync s8), requantised as the reference, bit-exact to
+ * the general kernel. Setup (shape and device; TFMQ_CUDA_QCONV_PW=0: off) returns 1 and sets
+ * a->pw where it applies, else 0. */
+int tq_qk_conv_pw_setup(tq_qk_conv *a);
+typedef struct tq_qk_add tq_qk_add;
+/* Launch it (a->pw set; x, wt, y or add's pointers 16-byte aligned). add != NULL fuses the QAdd
+ * that consumes the convolution's output: its operand a is the convolution's output (never
+ * stored), b the residual (add->b, NHWC, the output's shape), and the sum goes to add->y; `add`
+ * as tq_qk_add_launch takes it for same-shape operands (form set, rank and strides unused). */
+int tq_qk_conv_pw(const tq_qk_conv *a, const tq_qk_add *add, void *stream);
 
 /* QGemm: y[i][j] = requant(sum_k (x[i][k] - x_zp) * (w[j][k] - w_zp[j]) + bias[j]) for rows
  * i < m, j < n_out, reduction length kk <= 65536 (int32 partial sums cannot overflow). */
@@ -100,7 +117,7 @@ int tq_qk_gemm_launch(const tq_qk_gemm *a, void *stream);
  * y the same contiguous shape (rank 1, strides 1) with n % 16 == 0; where all three pointers
  * are 16-byte aligned a thread then does 16 elements with one 16-byte load per operand and one
  * store (else the strided kernel runs). */
-typedef struct tq_qk_add {
+struct tq_qk_add {
     int32_t rank;
     int32_t vec16;
     int64_t n;
@@ -116,9 +133,14 @@ typedef struct tq_qk_add {
      * (use_fh). Each equals the definition on every byte pair (checked when planned). */
     int32_t form;
     float ka, kb, c0, vlo, vhi, fyz, fh_tie;
+    /* the bytes the float form does not give (near ties; all for TQ_QK_ADD_DEF): use_dm, the
+     * division-free double form of tq_ql_add_form, round(fma(dka, a, fma(dkb, b, dc0))) +
+     * y_zp on the stored values, where it equals the definition; else the definition */
+    int32_t use_dm;
+    double dka, dkb, dc0;
     const void *a, *b;
     void *y;
-} tq_qk_add;
+};
 enum { TQ_QK_ADD_DEF = 0, TQ_QK_ADD_F32 = 1, TQ_QK_ADD_F32_CHECKED = 2 };
 int tq_qk_add_launch(const tq_qk_add *a, void *stream);
 

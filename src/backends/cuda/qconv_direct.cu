@@ -20,17 +20,22 @@
  *  - QGemm: one warp per output, lanes split the reduction (dp4a where aligned), a warp sum.
  *  - QAdd: one thread per output element, operands broadcast by strides; same-shape operands
  *    16 elements per thread with 16-byte loads and stores.
- * The requantisation (requant below) is the reference's: sat32 of the exact sum, the product
- * (double)acc * (double)m rounded once (IEEE, __dmul_rn so that nothing is contracted), rint
- * (round half to even), + zero point, clamp. */
+ *  - The 1x1 convolutions qconv_pw.cu takes go there (tq_qk_conv_pw_setup sets conv.pw).
+ * The requantisation (requant, qconv_dev.cuh) is the reference's: sat32 of the exact sum, the
+ * product (double)acc * (double)m rounded once (IEEE, __dmul_rn so that nothing is contracted),
+ * rint (round half to even), + zero point, clamp; QAdd's 16-byte arithmetic (qadd_16) is there
+ * too, shared with qconv_pw.cu's fused epilogue. */
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backends/cuda/qconv.h"
+#include "backends/cuda/qconv_dev.cuh"
 
 namespace {
+
+using namespace tq_qdev;
 
 unsigned grid_for(int64_t n, unsigned block)
 {
@@ -44,42 +49,6 @@ unsigned grid_for(int64_t n, unsigned block)
     return (unsigned)b;
 }
 
-__device__ __forceinline__ int32_t sat32(int64_t v)
-{
-    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
-}
-
-/* The requantised output of the exact sum `acc` with the multiplier m = (double)o.mult[c], as an
- * int32 in [lo, hi]: its low byte is the int8 or uint8 output. */
-__device__ __forceinline__ int32_t requant(const tq_qk_out &o, int64_t acc, double m)
-{
-    const int32_t a = sat32(acc);
-    /* The same result in float where it provably is (conversions to and from double run at a
-     * quarter of the float rate and bound the stem kernels): a is exact as a float (made from
-     * its bits: |a| < 2^22), p = a * m is the real product x within 2^-24 |x|, r = p rounded to
-     * an integer (adding 1.5 * 2^23: nearest even). When |p - r| < 1/2 - |p| 2^-21 (computed
-     * in float, off by at most 2^-26), x and the reference's double product (within 2^-53 |x|
-     * of x) lie in (r - 1/2, r + 1/2) for |p| > 0.04, and for smaller |p| r is 0 and so is the
-     * rounding of |x| < 0.05: both round to r. Near ties and |p| >= 2^21 take the double path. */
-    if (a > -(1 << 22) && a < (1 << 22)) {
-        const float magic = 12582912.0f;
-        const float af = __fsub_rn(__int_as_float(0x4B400000 + a), magic);
-        const float p = __fmul_rn(af, (float)m);
-        const float ap = fabsf(p);
-        const float r = __fsub_rn(__fadd_rn(p, magic), magic);
-        if (ap < 2097152.0f &&
-            fabsf(__fsub_rn(p, r)) < __fsub_rn(0.5f, __fmul_rn(ap, 4.76837158203125e-7f))) {
-            float v = __fadd_rn(r, (float)o.y_zp);
-            v = v < (float)o.lo ? (float)o.lo : v;
-            v = v > (float)o.hi ? (float)o.hi : v;
-            return __float_as_int(__fadd_rn(v, magic)) - 0x4B400000;
-        }
-    }
-    double v = rint(__dmul_rn((double)a, m)) + (double)o.y_zp;
-    v = v < (double)o.lo ? (double)o.lo : v;
-    v = v > (double)o.hi ? (double)o.hi : v;
-    return (int32_t)v;
-}
 
 __device__ __forceinline__ void requant_store(const tq_qk_out &o, void *y, int64_t i, int64_t acc,
                                               int64_t c)
@@ -665,22 +634,6 @@ __global__ void __launch_bounds__(TL_MAX_THREADS) qconv_tiled_kernel(const tq_qk
  * bank conflicts. Sums are exact int32 as the dp4a kernel's (the same products and bias),
  * requantised the same way: bit-exact to it and to the reference. At most 64 registers (two
  * blocks of 512 threads, four of the stem's 256, per SM): the tiles are latency-bound. */
-__device__ __forceinline__ void mma_s8(int32_t *c, const uint32_t *a, uint32_t b0, uint32_t b1)
-{
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, "
-                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                 : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#else
-    (void)c;
-    (void)a;
-    (void)b0;
-    (void)b1;
-    __trap(); /* never launched below sm_80 (tq_qk_conv_tiled_setup) */
-#endif
-}
-
 template <int C, int SS>
 __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const tq_qk_conv a,
                                                                            int vec_out)
@@ -842,69 +795,6 @@ template <bool FAST> __global__ void qgemm_kernel(const tq_qk_gemm a)
 }
 
 /* ---- QAdd ---- */
-/* One output value (the reference's order of double operations), av and bv with zero points
- * subtracted; returned as the output's byte. */
-__device__ __forceinline__ uint32_t qadd_one(const tq_qk_add &a, int32_t av, int32_t bv)
-{
-    const double s = __dadd_rn(__dmul_rn(a.as, (double)av), __dmul_rn(a.bs, (double)bv));
-    double v = rint(__ddiv_rn(s, a.ys)) + (double)a.y_zp;
-    v = v < (double)a.lo ? (double)a.lo : (v > (double)a.hi ? (double)a.hi : v);
-    return (uint32_t)(int32_t)v & 0xffu;
-}
-
-__device__ __forceinline__ int32_t q8_of_byte(uint32_t byte, int32_t is_signed)
-{
-    return is_signed ? (int32_t)(int8_t)(uint8_t)byte : (int32_t)byte;
-}
-
-/* The exact float of stored byte k of word x (its int8 or uint8 value; for int8 the word was
- * first XORed with 0x80808080) without a conversion instruction (those run at a quarter of the
- * float rate): one byte permute builds the bits of 2^23 + byte, minus 2^23 (+ 128 for int8). */
-__device__ __forceinline__ float q8_float(uint32_t x, int k, float sub)
-{
-    return __fsub_rn(__uint_as_float(__byte_perm(x, 0x4B000000u, 0x7440u | (uint32_t)k)), sub);
-}
-
-/* Byte k of QAdd's output in arithmetic F (TQ_QK_ADD_*) from the words xa and xb (int8 operands
- * XORed with 0x80808080 as q8_float wants), in the low byte of the result. The float forms round
- * by adding 1.5 * 2^23 (round to nearest even, as nearbyintf: |v| < 2^22 after clamping), and the
- * byte of r + y_zp is the low byte of that sum plus y_zp. */
-template <int F>
-__device__ __forceinline__ uint32_t qadd_byte(const tq_qk_add &a, uint32_t xa, uint32_t xb,
-                                              int k, float sub_a, float sub_b)
-{
-    if (F != TQ_QK_ADD_DEF) {
-        const float magic = 12582912.0f;
-        float v = __fmaf_rn(a.ka, q8_float(xa, k, sub_a),
-                            __fmaf_rn(a.kb, q8_float(xb, k, sub_b), a.c0));
-        v = fminf(fmaxf(v, a.vlo), a.vhi);
-        const float t = __fadd_rn(v, magic);
-        if (F == TQ_QK_ADD_F32 || fabsf(__fsub_rn(v, __fsub_rn(t, magic))) < a.fh_tie) {
-            return __float_as_uint(__fadd_rn(t, a.fyz));
-        }
-    }
-    const uint32_t ba = ((xa >> (8 * k)) & 0xffu) ^ (a.a_signed ? 0x80u : 0u);
-    const uint32_t bb = ((xb >> (8 * k)) & 0xffu) ^ (a.b_signed ? 0x80u : 0u);
-    return qadd_one(a, q8_of_byte(ba, a.a_signed) - a.a_zp, q8_of_byte(bb, a.b_signed) - a.b_zp);
-}
-
-/* Four elements packed in a word; the four low bytes of the results packed by byte permutes. */
-template <int F>
-__device__ __forceinline__ uint32_t qadd_word(const tq_qk_add &a, uint32_t wa, uint32_t wb)
-{
-    const uint32_t xa = a.a_signed ? wa ^ 0x80808080u : wa;
-    const uint32_t xb = a.b_signed ? wb ^ 0x80808080u : wb;
-    const float sub_a = a.a_signed ? 8388736.0f : 8388608.0f;
-    const float sub_b = a.b_signed ? 8388736.0f : 8388608.0f;
-    uint32_t r[4];
-#pragma unroll
-    for (int k = 0; k < 4; k++) {
-        r[k] = qadd_byte<F>(a, xa, xb, k, sub_a, sub_b);
-    }
-    return __byte_perm(__byte_perm(r[0], r[1], 0x0040u), __byte_perm(r[2], r[3], 0x0040u),
-                       0x5410u);
-}
-
 /* Same-shape contiguous operands, 16 elements per thread; I: index type (int32 where
  * n16 + the grid's thread count < 2^31); F: the arithmetic (TQ_QK_ADD_*). */
 template <typename I, int F> __global__ void qadd_vec16_kernel(const tq_qk_add a, I n16)
@@ -915,12 +805,7 @@ template <typename I, int F> __global__ void qadd_vec16_kernel(const tq_qk_add a
     for (I i = (I)blockIdx.x * (I)blockDim.x + (I)threadIdx.x; i < n16;
          i += (I)gridDim.x * (I)blockDim.x) {
         const uint4 va = __ldg(pa + i), vb = __ldg(pb + i);
-        uint4 vy;
-        vy.x = qadd_word<F>(a, va.x, vb.x);
-        vy.y = qadd_word<F>(a, va.y, vb.y);
-        vy.z = qadd_word<F>(a, va.z, vb.z);
-        vy.w = qadd_word<F>(a, va.w, vb.w);
-        py[i] = vy;
+        py[i] = qadd_16<F>(a, va, vb);
     }
 }
 
@@ -1111,6 +996,9 @@ extern "C" int tq_qk_conv_direct(const tq_qk_conv *a, void *stream)
         fn<<<(unsigned)t.grid, (unsigned)(t.kb / TL_KT * 32), (size_t)t.smem_bytes, s>>>(*a,
                                                                                         vec_out);
         return (int)cudaGetLastError();
+    }
+    if (a->pw) {
+        return tq_qk_conv_pw(a, nullptr, stream);
     }
     const int dw_bytes = qdw_bytes(a);
     if (dw_bytes > 0) {
