@@ -30,7 +30,8 @@
  *     (tq_cuda_prep.add) and the pointwise kernel applies, the QAdd is timed fused into it
  *     against the chosen path followed by the separate QAdd kernel, and fused where faster
  *     (qk_decide_fusion; "cuda:qconv_pw+qadd*", tq_cuda_kernel.fused_add: the run then reads
- *     the residual from args->in[TQ_CUDA_ADD_RESIDUAL] and writes the QAdd's output).
+ *     the residual from args->in[TQ_CUDA_ADD_RESIDUAL] and writes the QAdd's output); the
+ *     verdict is kept in the plan cache (path "fused" or "apart").
  *     TFMQ_CUDA_QCONV_FUSE_ADD=0 never fuses, =1 fuses without timing.
  *  2. our direct kernels (qconv_direct.cu): bit-exact to the reference. Always for depthwise and
  *     grouped convolutions, the C = 3 stem, channel counts not multiple of 4, uint8 or non-zero
@@ -1101,17 +1102,36 @@ out:
     return st;
 }
 
+static bool qk_key(const qk_kernel *kq, char *key, size_t cap);
+
 /* The QAdd offered with the node (kq->add, from qk_fused_add): fused into the pointwise kernel
  * where that is faster on random data than the path kq->kind chose (a cuDNN plan or our
- * kernel) followed by the separate QAdd kernel, both timed as replayed CUDA graphs.
+ * kernel) followed by the separate QAdd kernel, both timed as replayed CUDA graphs. With a
+ * plan cache the verdict is kept under the convolution's key + ":add" + the QAdd's arithmetic
+ * and signedness (path "fused" or "apart"), so that a warm session times nothing here.
  * TFMQ_CUDA_QCONV_FUSE_ADD=1 fuses without timing (=0: never; qk_prepare_conv). */
-static tfmq_status qk_decide_fusion(qk_kernel *kq, void *stream)
+static tfmq_status qk_decide_fusion(qk_kernel *kq, const tq_cuda_prep *p)
 {
     const char *env = getenv("TFMQ_CUDA_QCONV_FUSE_ADD");
     float sep_ms = -1.0f, fused_ms = 0.0f;
-    if (!(env && strcmp(env, "1") == 0)) {
+    char key[TQ_PC_MAX_KEY];
+    size_t kn = 0;
+    const bool keyed = p->plan_cache && qk_key(kq, key, sizeof(key)) &&
+                       (kn = strlen(key)) + 32 < sizeof(key);
+    if (keyed) {
+        snprintf(key + kn, sizeof(key) - kn, ":add:f%d:a%d:b%d", (int)kq->add.form,
+                 (int)kq->add.a_signed, (int)kq->add.b_signed);
+    }
+    const tq_pc_choice *c = keyed ? tq_plan_cache_find(p->plan_cache, key) : NULL;
+    const bool cached = c && (strcmp(c->path, "fused") == 0 || strcmp(c->path, "apart") == 0);
+    if (env && strcmp(env, "1") == 0) {
+        /* forced: fused */
+    } else if (cached) {
+        tq_plan_cache_count(p->plan_cache, true);
+        fused_ms = strcmp(c->path, "fused") == 0 ? 0.0f : -1.0f;
+    } else {
         qk_tune t;
-        tfmq_status st = qk_tune_init(kq, &t, stream);
+        tfmq_status st = qk_tune_init(kq, &t, p->dev->stream);
         if (st == TFMQ_OK && kq->base.workspace_bytes) {
             st = qk_cuda_err(kq, "cudaMalloc (tuning)", cudaMalloc(&t.ws, kq->base.workspace_bytes));
         }
@@ -1122,15 +1142,29 @@ static tfmq_status qk_decide_fusion(qk_kernel *kq, void *stream)
             qk_tune_free(kq, &t);
             return st;
         }
-        sep_ms = qk_time_runs(kq, &t, QK_TIME_CONV_ADD, stream);
-        fused_ms = qk_time_runs(kq, &t, QK_TIME_PW_ADD, stream);
+        sep_ms = qk_time_runs(kq, &t, QK_TIME_CONV_ADD, p->dev->stream);
+        fused_ms = qk_time_runs(kq, &t, QK_TIME_PW_ADD, p->dev->stream);
         qk_tune_free(kq, &t);
         tq_clear_error();
         tq_log(TFMQ_LOG_DEBUG, "cuda qconv %s: with its QAdd %.4f ms fused, %.4f ms apart (%s)",
                kq->label, (double)fused_ms / QK_TUNE_RUNS, (double)sep_ms / QK_TUNE_RUNS,
                kq->impl);
     }
-    if (fused_ms < 0.0f || (sep_ms >= 0.0f && fused_ms >= sep_ms)) {
+    const bool fuse = fused_ms >= 0.0f && (sep_ms < 0.0f || fused_ms < sep_ms);
+    if (keyed && !cached && !(env && strcmp(env, "1") == 0)) {
+        tq_pc_choice rec;
+        memset(&rec, 0, sizeof(rec));
+        snprintf(rec.path, sizeof(rec.path), "%s", fuse ? "fused" : "apart");
+        rec.engine = -1;
+        const float ms = fuse ? fused_ms : sep_ms;
+        rec.ms = ms > 0.0f ? (double)ms / QK_TUNE_RUNS : 0.0;
+        tq_plan_cache_count(p->plan_cache, false);
+        if (tq_plan_cache_put(p->plan_cache, key, &rec) != TFMQ_OK) {
+            tq_log(TFMQ_LOG_DEBUG, "cuda qconv %s: plan cache: %s", kq->label, tfmq_last_error());
+            tq_clear_error();
+        }
+    }
+    if (!fuse) {
         return TFMQ_OK; /* apart: the exec plans the QAdd as its own node */
     }
     kq->kind = QK_CONV_PW_ADD;
@@ -1546,7 +1580,7 @@ static tfmq_status qk_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out
         TQ_TRY(st, qk_choose(kq, &q, p));
     }
     if (fuse) {
-        TQ_TRY(st, qk_decide_fusion(kq, p->dev->stream));
+        TQ_TRY(st, qk_decide_fusion(kq, p));
     }
     tq_free(p->alloc, hw, n_w ? n_w : 1);
     qk_params_free(p->alloc, &q);
