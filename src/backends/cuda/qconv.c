@@ -1138,9 +1138,13 @@ static tfmq_status qk_decide_fusion(qk_kernel *kq, const tq_cuda_prep *p)
         if (st == TFMQ_OK) {
             st = qk_cuda_err(kq, "cudaMalloc (tuning)", cudaMalloc(&t.y2, t.y_bytes + 1));
         }
-        if (st != TFMQ_OK) {
+        if (st != TFMQ_OK) { /* no room to time it (a large batch): apart, as before */
+            tq_log(TFMQ_LOG_DEBUG, "cuda qconv %s: QAdd not fused: %s", kq->label,
+                   tfmq_last_error());
+            tq_clear_error();
+            (void)cudaGetLastError();
             qk_tune_free(kq, &t);
-            return st;
+            return TFMQ_OK;
         }
         sep_ms = qk_time_runs(kq, &t, QK_TIME_CONV_ADD, p->dev->stream);
         fused_ms = qk_time_runs(kq, &t, QK_TIME_PW_ADD, p->dev->stream);
