@@ -5,7 +5,7 @@
  * kernel in every layout combination its role allows (inputs converted to NHWC and outputs back
  * in the test), and checks: role/prepare agreement, no allocation during a run, the impl string,
  * and the results (bit-exact for Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Add/Sub/Mul/Div,
- * MaxPool and AveragePool, Q/DQ and QAdd; relative 1e-6 for Sigmoid/Tanh and GlobalAveragePool
+ * MaxPool and AveragePool, Q/DQ, QAdd and Pad; relative 1e-6 for Sigmoid/Tanh and GlobalAveragePool
  * (its planar sum runs in several lanes); 1e-5 for
  * Softmax and LayerNormalization). Data are random with fixed seeds, never left zero, with NaN,
  * +-Inf, signed zeros, denormals and quantization ties mixed in. */
@@ -25,6 +25,8 @@ static size_t esize(tfmq_dtype dt)
     case TFMQ_DTYPE_INT8:
     case TFMQ_DTYPE_UINT8:
         return 1;
+    case TFMQ_DTYPE_INT64:
+        return 8;
     default:
         return 4; /* float32, int32 */
     }
@@ -1053,6 +1055,74 @@ static void test_qadd(tq_rng *unused)
     }
 }
 
+/* ---- Pad (constant mode): the input's rows copied between runs of the constant ---- */
+/* x of dtype dt and dims, pads (begin for every axis, then end), the constant as an input of
+ * x's dtype (has_value; else the default 0); expect: taken (crops and other modes are not). */
+static void check_pad(tq_rng *rng, tfmq_dtype dt, int32_t rank, const int64_t *dims,
+                      const int64_t *pads, bool has_value, double value, const char *mode,
+                      bool expect)
+{
+    tq_tensor x = mk(dt, rank, dims);
+    if (dt == TFMQ_DTYPE_FLOAT32) {
+        fill_f32(rng, &x, -3.0f, 3.0f, 11);
+    } else {
+        fill_bytes(rng, &x);
+    }
+    const int64_t pd[1] = {2 * rank};
+    tq_tensor pt = mk(TFMQ_DTYPE_INT64, 1, pd);
+    memcpy(pt.data, pads, (size_t)(2 * rank) * sizeof(int64_t));
+    tq_tensor cv = mk(dt, 0, NULL);
+    tq_store_f64(dt, cv.data, 0, value);
+    tq_attr attrs[1] = {a_str("mode", mode)};
+    char label[96];
+    snprintf(label, sizeof(label), "pad %s rank %d n %zu %s%s", mode, rank, tq_tensor_numel(&x),
+             dt == TFMQ_DTYPE_FLOAT32 ? "f32" : (dt == TFMQ_DTYPE_INT8 ? "s8" : "u8"),
+             has_value ? " value" : "");
+    op_case oc = {.op = TQ_OP_PAD,
+                  .attrs = attrs,
+                  .n_attrs = 1,
+                  .in = {&x, &pt, has_value ? &cv : NULL},
+                  .n_in = has_value ? 3 : 2,
+                  .const_mask = 6,
+                  .cmp = CMP_EXACT,
+                  .expect_taken = expect,
+                  .what = expect ? "pad" : NULL,
+                  .label = label};
+    check_case(&oc);
+    rm(&x);
+    rm(&pt);
+    rm(&cv);
+}
+
+static void test_pad(tq_rng *unused)
+{
+    (void)unused;
+    tq_rng rng = {0x5EED0010u};
+    /* ResNet-20's option-A shortcut: channels padded on both sides */
+    static const int64_t r20[] = {2, 16, 8, 8}, r20p[] = {0, 8, 0, 0, 0, 8, 0, 0};
+    check_pad(&rng, TFMQ_DTYPE_INT8, 4, r20, r20p, false, 0.0, "constant", true);
+    check_pad(&rng, TFMQ_DTYPE_FLOAT32, 4, r20, r20p, false, 0.0, "constant", true);
+    check_pad(&rng, TFMQ_DTYPE_INT8, 4, r20, r20p, true, -5.0, "constant", true);
+    /* every axis, the last included, a non-zero constant of each type */
+    static const int64_t d3[] = {3, 5, 7}, p3[] = {1, 0, 2, 2, 3, 1};
+    check_pad(&rng, TFMQ_DTYPE_UINT8, 3, d3, p3, true, 200.0, "constant", true);
+    check_pad(&rng, TFMQ_DTYPE_FLOAT32, 3, d3, p3, true, 1.5, "constant", true);
+    check_pad(&rng, TFMQ_DTYPE_FLOAT32, 3, d3, p3, true, -0.0, "constant", true);
+    /* rank 1, and rows long enough to be split over threads */
+    static const int64_t d1[] = {9}, p1[] = {4, 3}, big[] = {4, 70000}, pb[] = {1, 5, 2, 0};
+    check_pad(&rng, TFMQ_DTYPE_INT8, 1, d1, p1, true, 7.0, "constant", true);
+    check_pad(&rng, TFMQ_DTYPE_FLOAT32, 2, big, pb, false, 0.0, "constant", true);
+    /* an empty input axis: the output is the constant alone; no pads at all */
+    static const int64_t d0[] = {3, 0, 4}, p0[] = {0, 2, 1, 0, 1, 0}, z[] = {0, 0, 0, 0, 0, 0};
+    check_pad(&rng, TFMQ_DTYPE_INT8, 3, d0, p0, true, 3.0, "constant", true);
+    check_pad(&rng, TFMQ_DTYPE_FLOAT32, 3, d3, z, false, 0.0, "constant", true);
+    /* not taken: a crop, the other modes */
+    static const int64_t crop[] = {0, -1, 1, 0, 1, 0};
+    check_pad(&rng, TFMQ_DTYPE_FLOAT32, 3, d3, crop, false, 0.0, "constant", false);
+    check_pad(&rng, TFMQ_DTYPE_FLOAT32, 3, d3, p3, false, 0.0, "reflect", false);
+    check_pad(&rng, TFMQ_DTYPE_INT8, 3, d3, p3, false, 0.0, "edge", false);
+}
+
 /* ---- empty tensors: nothing to write, nothing read ---- */
 static void test_empty(tq_rng *unused)
 {
@@ -1175,6 +1245,7 @@ int main(int argc, char **argv)
     TQ_RUN(test_layer_norm);
     TQ_RUN(test_qdq);
     TQ_RUN(test_qadd);
+    TQ_RUN(test_pad);
     TQ_RUN(test_empty);
     TQ_RUN(test_not_taken_and_oom);
     TQ_RUN(test_isa_summary);

@@ -12,6 +12,7 @@
 #include "backends/cpu/simd/simd.h"
 #include "backends/ref/qlinear.h"
 #include "backends/ref/ref.h"
+#include "ir/ops/shape_ops.h"
 
 const tq_cpu_simd_isa *tq_cpu_simd_isa_for(tq_cpu_isa isa)
 {
@@ -440,6 +441,59 @@ static bool simd_plan_layer_norm(const tq_op_ctx *ctx, simd_plan *pl)
     return true;
 }
 
+/* Pad: constant mode, every pad known at prepare and >= 0 (a crop is left to the reference). */
+static bool simd_plan_pad(const tq_op_ctx *ctx, simd_plan *pl)
+{
+    const tq_tensor *x = ctx->in[0], *y = ctx->out[0];
+    tq_cpu_simd_pad *pd = &pl->k.pad;
+    tq_pad_params pp;
+    const size_t es = tq_dtype_size(x->dtype);
+    for (int32_t i = 1; i < ctx->n_in; i++) {
+        if (ctx->in[i] && !ctx->in[i]->data) {
+            return false; /* pads, value or axes computed at run time */
+        }
+    }
+    if (es == 0 || es > sizeof(pd->value) || x->rank < 1 || x->rank > TQ_MAX_RANK ||
+        y->rank != x->rank || y->dtype != x->dtype || x->data) {
+        return false;
+    }
+    if (tq_pad_params_get(ctx, &pp) != TFMQ_OK) {
+        tq_clear_error();
+        return false;
+    }
+    if (pp.mode != TQ_PAD_CONSTANT) {
+        return false;
+    }
+    pd->rank = x->rank;
+    pd->es = es;
+    for (int32_t d = 0; d < x->rank; d++) {
+        if (!pp.known[d] || pp.begin[d] < 0 || pp.end[d] < 0 || x->dims[d] < 0 ||
+            y->dims[d] != x->dims[d] + pp.begin[d] + pp.end[d]) {
+            return false;
+        }
+        pd->xd[d] = x->dims[d];
+        pd->yd[d] = y->dims[d];
+        pd->begin[d] = pp.begin[d];
+    }
+    const tq_tensor *cv = ctx->n_in > 2 ? ctx->in[2] : NULL;
+    if (cv && cv->data && tq_tensor_numel(cv) > 0) {
+        memcpy(pd->value, cv->data, es); /* shape inference checked its dtype */
+    } else {
+        tq_store_f64(x->dtype, pd->value, 0, pp.value);
+    }
+    pd->zero = true;
+    for (size_t b = 0; b < es; b++) {
+        pd->zero = pd->zero && pd->value[b] == 0;
+    }
+    pl->k.kind = TQ_CPU_SIMD_K_PAD;
+    pl->k.n = tq_tensor_numel(y);
+    pl->k.inner = (size_t)y->dims[y->rank - 1];
+    pl->k.rows = pl->k.inner ? pl->k.n / pl->k.inner : 0;
+    pl->what = "pad";
+    pl->role = TQ_CPU_ROLE_PLAIN;
+    return true;
+}
+
 static bool simd_plan_node(const tq_op_ctx *ctx, simd_plan *pl)
 {
     memset(pl, 0, sizeof(*pl));
@@ -473,6 +527,8 @@ static bool simd_plan_node(const tq_op_ctx *ctx, simd_plan *pl)
         return simd_plan_softmax(ctx, pl);
     case TQ_OP_LAYER_NORM:
         return simd_plan_layer_norm(ctx, pl);
+    case TQ_OP_PAD:
+        return simd_plan_pad(ctx, pl);
     default:
         return false;
     }
@@ -527,6 +583,7 @@ static bool simd_fit_layouts(const tq_cpu_prep *p, simd_plan *pl)
         return true;
     case TQ_CPU_SIMD_K_SOFTMAX:
     case TQ_CPU_SIMD_K_LAYER_NORM:
+    case TQ_CPU_SIMD_K_PAD:
         return lx == TQ_LAYOUT_NCHW && ly == TQ_LAYOUT_NCHW;
     }
     return false;
@@ -632,6 +689,51 @@ static void simd_layer_norm_rows(void *arg, size_t r0, size_t r1)
     }
 }
 
+/* n elements of Pad's constant at dst */
+static void simd_pad_fill(const tq_cpu_simd_pad *p, char *dst, size_t n)
+{
+    if (p->zero) {
+        memset(dst, 0, n * p->es);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memcpy(dst + i * p->es, p->value, p->es);
+    }
+}
+
+/* Output rows [r0, r1) of Pad along its last axis: the input row the leading coordinates
+ * select, if they all lie inside the input, between the constant's runs; else the constant. */
+static void simd_pad_rows(void *arg, size_t r0, size_t r1)
+{
+    const simd_job *j = arg;
+    const tq_cpu_simd_pad *p = &j->k->pad;
+    const int32_t last = p->rank - 1;
+    const size_t es = p->es, w = (size_t)p->yd[last], xw = (size_t)p->xd[last];
+    const size_t lead = (size_t)p->begin[last], tail = w - lead - xw;
+    for (size_t r = r0; r < r1; r++) {
+        size_t rem = r;
+        int64_t xrow = 0, mul = 1;
+        bool inside = true;
+        for (int32_t d = last - 1; d >= 0; d--) {
+            const int64_t c = (int64_t)(rem % (size_t)p->yd[d]) - p->begin[d];
+            rem /= (size_t)p->yd[d];
+            inside = inside && c >= 0 && c < p->xd[d];
+            xrow += c * mul;
+            mul *= p->xd[d];
+        }
+        char *y = (char *)j->y + r * w * es;
+        if (!inside) {
+            simd_pad_fill(p, y, w);
+            continue;
+        }
+        simd_pad_fill(p, y, lead);
+        if (xw) {
+            memcpy(y + lead * es, (const char *)j->a + (size_t)xrow * xw * es, xw * es);
+        }
+        simd_pad_fill(p, y + (lead + xw) * es, tail);
+    }
+}
+
 /* rows per work item so that an item has about TQ_CPU_SIMD_GRAIN elements */
 static size_t simd_row_grain(size_t row_len)
 {
@@ -696,6 +798,9 @@ static tfmq_status simd_run(tq_cpu_kernel *base, tq_op_ctx *ctx)
                             simd_layer_norm_rows, &j);
         break;
     }
+    case TQ_CPU_SIMD_K_PAD:
+        tq_cpu_parallel_for(k->rows, simd_row_grain(k->inner), nt, simd_pad_rows, &j);
+        break;
     case TQ_CPU_SIMD_K_POOL:
     case TQ_CPU_SIMD_K_GAP:
         return TFMQ_ERR_INTERNAL; /* own run functions */

@@ -114,8 +114,19 @@ typedef enum tq_cpu_simd_kind {
     TQ_CPU_SIMD_K_POOL,
     TQ_CPU_SIMD_K_GAP,
     TQ_CPU_SIMD_K_SOFTMAX,
-    TQ_CPU_SIMD_K_LAYER_NORM
+    TQ_CPU_SIMD_K_LAYER_NORM,
+    TQ_CPU_SIMD_K_PAD
 } tq_cpu_simd_kind;
+
+/* Pad in constant mode with no crop (NCHW, any dtype up to 16 bytes): each output row along the
+ * last axis is the input's row (memcpy) between runs of the constant, or the constant alone. */
+typedef struct tq_cpu_simd_pad {
+    int32_t rank;
+    size_t es;                      /* element size */
+    int64_t xd[TQ_MAX_RANK], yd[TQ_MAX_RANK], begin[TQ_MAX_RANK];
+    unsigned char value[16];        /* the constant's bytes */
+    bool zero;                      /* all of them 0: memset */
+} tq_cpu_simd_pad;
 
 /* Binary broadcast patterns:
  *  SAME    equal shapes;
@@ -166,6 +177,7 @@ typedef struct tq_cpu_simd_kernel {
     tfmq_dtype dt; /* Q: output dtype; DQ: input dtype */
     double eps;    /* layer norm */
     tq_cpu_simd_pool pool;
+    tq_cpu_simd_pad pad;
     void *scratch; /* made at prepare time (planar pooling), TQ_ALIGN-aligned */
     size_t scratch_bytes;
     char impl[48];
