@@ -8,7 +8,7 @@
  *    packed weights and scratchpads are made at prepare time; a run only sets data pointers.
  *  - simd/: our own vectorised kernels (AVX-512, AVX2 and portable C, chosen by
  *    tq_cpu_isa_level()) for element-wise ops, pooling, softmax, layer norm,
- *    QuantizeLinear/DequantizeLinear and tfmq.QAdd.
+ *    QuantizeLinear/DequantizeLinear, tfmq.QAdd and constant-mode Pad (row copies).
  *
  * Layouts. The IR's shapes are always NCHW. Between kernels that can, rank-4 activations are
  * kept channels-last (NHWC) in memory while their tq_tensor shape still reads NCHW; the exec
