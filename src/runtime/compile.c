@@ -1,5 +1,6 @@
 /* compile.c: the graph a session runs. Graphs with QuantizeLinear/DequantizeLinear get a clone
- * (constants shared with the model) whose QDQ patterns are lowered onto integer kernels; float
+ * (constants shared with the model) whose QDQ patterns are lowered onto integer kernels (and, on
+ * the fast backends, whose float layer normalizations are fused); float
  * graphs get, when asked (fast CPU backend), a clone with FP16/BF16 rounding pairs dropped
  * (passes/strip_half.c) and the default passes applied (folding and fusion: passes/manager.c);
  * others run as they are. Compilation happens per session, so the
@@ -36,6 +37,12 @@ tfmq_status tq_compile(const tq_graph *src, bool fuse, tq_arena *arena,
         return st;
     }
     st = qdq ? tq_pass_lower_qdq(g, NULL) : tq_pass_run(g, "strip_half,default");
+    if (st == TFMQ_OK && qdq && fuse) {
+        /* the float layer normalizations an INT8 transformer keeps between its integer ops
+         * (the other fusions would break the QDQ patterns, which are lowered by now anyway:
+         * this one touches float ops only) */
+        st = tq_pass_run(g, "fuse_layernorm");
+    }
     if (st == TFMQ_OK && qdq) {
         /* what nothing reads: e.g. the Q/DQ pair tfmq_quantize leaves on a graph output (the
          * output itself stays float), which lowering turned into a second, integer Gemm */

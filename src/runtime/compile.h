@@ -10,7 +10,8 @@
 
 /* *out is src itself (nothing to compile, *owned false) or a new graph in `arena` (*owned true;
  * destroy it with tq_graph_destroy before src). fuse: apply the fusion passes to graphs without
- * QDQ (sessions on the fast backend; the quantizer's fidelity runs keep every layer's value). */
+ * QDQ, and fuse_layernorm to lowered QDQ graphs (sessions on the fast backends; the quantizer's
+ * fidelity runs keep every layer's value). */
 tfmq_status tq_compile(const tq_graph *src, bool fuse, tq_arena *arena,
                        const tfmq_allocator *alloc, const tq_graph **out, bool *owned);
 

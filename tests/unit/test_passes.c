@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "ir/rewrite.h"
 #include "passes/pass.h"
+#include "runtime/compile.h"
 #include "runtime/exec.h"
 #include "runtime/model.h"
 
@@ -394,6 +395,14 @@ static void build_layernorm(tq_rng *rng, tq_graph *g, int variant, int64_t c_dim
 {
     int64_t xd[3] = {-1, 5, c_dim}, one = 1, cd = variant == 4 ? c_dim - 1 : c_dim;
     int32_t x = input(g, "X", 3, xd);
+    if (variant == 5) { /* x through a QuantizeLinear / DequantizeLinear pair: a QDQ graph */
+        int32_t sc = cnst(g, rng, "x_scale", 0, &one, 0, 0), xq = val(g, "Xq");
+        int32_t xdq = val(g, "Xdq");
+        ((float *)g->values[sc].t.data)[0] = 0.05f;
+        node(g, TQ_OP_QUANTIZE_LINEAR, 2, (int32_t[]){x, sc}, xq, 0);
+        node(g, TQ_OP_DEQUANTIZE_LINEAR, 2, (int32_t[]){xq, sc}, xdq, 0);
+        x = xdq;
+    }
     int32_t ex = cnst(g, rng, "two", 0, &one, 0, 0), eps = cnst(g, rng, "eps", 0, &one, 0, 0);
     ((float *)g->values[ex].t.data)[0] = variant == 1 ? 4.0f : 2.0f;
     ((float *)g->values[eps].t.data)[0] = 1e-5f;
@@ -412,8 +421,8 @@ static void build_layernorm(tq_rng *rng, tq_graph *g, int variant, int64_t c_dim
     node(g, TQ_OP_DIV, 2, (int32_t[]){d, sq}, n, 0);
     node(g, TQ_OP_MUL, 2, (int32_t[]){n, gam}, y, 0);
     node(g, TQ_OP_ADD, 2, (int32_t[]){bet, y}, z, 0);
-    int32_t outs[2] = {z, d};
-    TQ_EXPECT_OK(tq_graph_set_io(g, &x, 1, outs, variant == 3 ? 2 : 1));
+    int32_t outs[2] = {z, d}, in = tq_graph_find_value(g, "X");
+    TQ_EXPECT_OK(tq_graph_set_io(g, &in, 1, outs, variant == 3 ? 2 : 1));
     TQ_EXPECT_OK(tq_graph_finalize(g));
 }
 
@@ -450,6 +459,35 @@ static void test_fuse_layernorm(tq_rng *rng)
         tq_test_free_all();
         fx_done(&f);
     }
+}
+
+/* A QDQ graph's float layer normalization: sessions on the fast backends compile it fused
+ * (runtime/compile.c: lower_qdq, then fuse_layernorm), the quantizer's fidelity runs (fuse
+ * false) keep the elementary ops. */
+static void test_compile_qdq_layernorm(tq_rng *rng)
+{
+    fixture f;
+    fx_init(&f);
+    f.g->opset = 13;
+    build_layernorm(rng, f.g, 5, 16);
+    for (int fuse = 0; fuse < 2; fuse++) {
+        const tq_graph *c = NULL;
+        bool owned = false;
+        TQ_EXPECT_OK(tq_compile(f.g, fuse != 0, &f.arena, f.g->alloc, &c, &owned));
+        TQ_CHECK(owned && c != f.g);
+        if (c) {
+            printf("  fuse %d: %zu nodes, %zu LayerNormalization, %zu ReduceMean\n", fuse,
+                   c->n_nodes, count_op(c, TQ_OP_LAYER_NORM), count_op(c, TQ_OP_REDUCE_MEAN));
+            TQ_EXPECT_EQ_I64(count_op(c, TQ_OP_LAYER_NORM), fuse ? 1 : 0);
+            TQ_EXPECT_EQ_I64(count_op(c, TQ_OP_REDUCE_MEAN), fuse ? 0 : 2);
+            TQ_EXPECT_EQ_I64(count_op(c, TQ_OP_DEQUANTIZE_LINEAR), 1);
+            if (owned) {
+                tq_graph_destroy((tq_graph *)(uintptr_t)c);
+            }
+        }
+    }
+    tq_test_free_all();
+    fx_done(&f);
 }
 
 /* Unused chains go; graph outputs stay; unknown pass names are refused. */
@@ -537,6 +575,7 @@ int main(int argc, char **argv)
     TQ_RUN(test_fuse_conv_bias_act);
     TQ_RUN(test_fuse_residual);
     TQ_RUN(test_fuse_layernorm);
+    TQ_RUN(test_compile_qdq_layernorm);
     TQ_RUN(test_dce_and_run);
     TQ_RUN(test_real_models);
     return tq_test_end();
