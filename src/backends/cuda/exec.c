@@ -24,6 +24,7 @@
 #include "backends/cpu/cpu.h" /* tq_layout */
 #include "backends/cuda/dev.h"
 #include "backends/cuda/exec.h"
+#include "ir/rewrite.h"
 #include "runtime/mem_plan.h"
 
 #define CX_ALIGN 256
@@ -277,19 +278,15 @@ static bool cx_fusable_add(const tq_cuda_exec *x, size_t i, int32_t *j, int32_t 
     const tq_node *n = &g->nodes[i];
     const int32_t v = n->n_out == 1 ? n->out[0] : -1;
     int32_t reader = -1, rk = -1;
-    if (v < 0 || (g->values[v].flags & TQ_VALUE_OUTPUT)) {
-        return false;
+    if (v < 0 || tq_value_n_uses(g, v) != 1) {
+        return false; /* read twice, or a graph output */
     }
-    for (size_t q = i + 1; q < g->n_nodes; q++) {
+    for (size_t q = i + 1; q < g->n_nodes && reader < 0; q++) {
         for (int32_t k = 0; k < g->nodes[q].n_in; k++) {
-            if (g->nodes[q].in[k] != v) {
-                continue;
+            if (g->nodes[q].in[k] == v) {
+                reader = (int32_t)q;
+                rk = k;
             }
-            if (reader >= 0) {
-                return false; /* a second read */
-            }
-            reader = (int32_t)q;
-            rk = k;
         }
     }
     if (reader < 0 || g->nodes[reader].op != TQ_OP_QADD || (rk != 0 && rk != 3) ||

@@ -1113,6 +1113,7 @@ static bool qk_key(const qk_kernel *kq, char *key, size_t cap);
 static tfmq_status qk_decide_fusion(qk_kernel *kq, const tq_cuda_prep *p)
 {
     const char *env = getenv("TFMQ_CUDA_QCONV_FUSE_ADD");
+    const bool forced = env && strcmp(env, "1") == 0;
     float sep_ms = -1.0f, fused_ms = 0.0f;
     char key[TQ_PC_MAX_KEY];
     size_t kn = 0;
@@ -1124,8 +1125,8 @@ static tfmq_status qk_decide_fusion(qk_kernel *kq, const tq_cuda_prep *p)
     }
     const tq_pc_choice *c = keyed ? tq_plan_cache_find(p->plan_cache, key) : NULL;
     const bool cached = c && (strcmp(c->path, "fused") == 0 || strcmp(c->path, "apart") == 0);
-    if (env && strcmp(env, "1") == 0) {
-        /* forced: fused */
+    if (forced) {
+        /* fused, untimed */
     } else if (cached) {
         tq_plan_cache_count(p->plan_cache, true);
         fused_ms = strcmp(c->path, "fused") == 0 ? 0.0f : -1.0f;
@@ -1155,7 +1156,7 @@ static tfmq_status qk_decide_fusion(qk_kernel *kq, const tq_cuda_prep *p)
                kq->impl);
     }
     const bool fuse = fused_ms >= 0.0f && (sep_ms < 0.0f || fused_ms < sep_ms);
-    if (keyed && !cached && !(env && strcmp(env, "1") == 0)) {
+    if (keyed && !cached && !forced) {
         tq_pc_choice rec;
         memset(&rec, 0, sizeof(rec));
         snprintf(rec.path, sizeof(rec.path), "%s", fuse ? "fused" : "apart");
