@@ -647,6 +647,7 @@ static const conv_spec tiled_specs[] = {
     {"3x3 d2 C3 K8 p2 20x20 dilated", 1, 3, 20, 20, 8, 3, 3, 1, 2, 1, 2},
     {"3x3 C4 K18 p1 30x30 b2", 2, 4, 30, 30, 18, 3, 3, 1, 1, 1, 1},
     {"4x4 s3 C2 K32 p1 50x37", 1, 2, 50, 37, 32, 4, 4, 3, 1, 1, 1},
+    {"7x7 s2 C3 K60 p3 45x38 b2 (byte stores)", 2, 3, 45, 38, 60, 7, 7, 2, 3, 1, 1},
 };
 
 /* The kernel qconv_direct.cu takes for a stem-like case: the tensor-core variant on sm_80 and
@@ -661,7 +662,7 @@ static const char *tiled_impl(const conv_spec *s, bool mma_on)
 
 static void test_qconv_tiled(tq_rng *rng)
 {
-    static const int acts[] = {1, 0, 2, 1, 0, 2, 1, 0};
+    static const int acts[] = {1, 0, 2, 1, 0, 2, 1, 0, 1};
     const size_t n = sizeof(tiled_specs) / sizeof(tiled_specs[0]);
     for (int pass = 0; pass < 2; pass++) {
         const bool mma_on = pass == 0;

@@ -15,8 +15,9 @@
  *    (s, c), 8 channels x 4 pixels per thread in int32 registers with __dp4a, the outputs
  *    requantised into shared memory and stored coalesced (16 bytes per thread where K % 16 == 0).
  *    On sm_80 and later, where the k tile is a multiple of 32 channels (the stem's 64), the same
- *    tiles run on the tensor cores instead (qconv_stem_mma_kernel, mma.sync s8): the dp4a
- *    kernel took 1.17 ms of ResNet-50's 9.3 ms INT8 batch 256 on an H200.
+ *    tiles run on the tensor cores instead (qconv_stem_mma_kernel, mma.sync s8, requantised in
+ *    integers and stored straight to y): the dp4a kernel took 1.17 ms of ResNet-50's 9.3 ms
+ *    INT8 batch 256 on an H200, this one 0.56 ms.
  *  - QGemm: one warp per output, lanes split the reduction (dp4a where aligned), a warp sum.
  *  - QAdd: one thread per output element, operands broadcast by strides; same-shape operands
  *    16 elements per thread with 16-byte loads and stores.
@@ -451,12 +452,35 @@ __device__ void tl_stage_input(const tq_qk_conv &a, const tl_pos &q, uint32_t *x
     const int sh = (int)a.stride_h, sw = (int)a.stride_w, dw = (int)a.dil_w;
     const int8_t *xi = static_cast<const int8_t *>(a.x) + (int64_t)q.n * H * W * C;
     const int ih0 = q.oh0 * sh - (int)a.pad_t, n_e = XR * TW;
+    /* SS > 0, dilation 1: an entry inside the image whose aligned words (SCW + 1 from its
+     * address rounded down to 4 bytes) end inside its row is read as those words, funnel-shifted
+     * by its address mod 4: SCW + 1 word loads instead of S * C byte loads (the bytes past
+     * S * C in its last word meet zero weights). */
+    constexpr int NW = SS > 0 ? (SS * C + 3) / 4 + 1 : 1;
+    const bool words = SS > 0 && dw == 1;
     for (int e = threadIdx.x; e < n_e; e += blockDim.x) {
         const int row = e / TW, col = e - row * TW;
         const int ih = ih0 + row, iw0 = (q.ow0 + col) * sw - (int)a.pad_l;
         const bool row_ok = ih >= 0 && ih < H;
         const int8_t *xr = xi + (row_ok ? ih : 0) * W * C;
         uint32_t *dst = xs + row * SCW * TWP + col;
+        const uintptr_t addr = reinterpret_cast<uintptr_t>(xr) + (uintptr_t)(intptr_t)(iw0 * C);
+        const uintptr_t row_end = reinterpret_cast<uintptr_t>(xr + W * C);
+        if (words && row_ok && iw0 >= 0 && iw0 + S <= W &&
+            (addr & ~(uintptr_t)3) + 4 * NW <= row_end) {
+            const uint32_t *wp = reinterpret_cast<const uint32_t *>(addr & ~(uintptr_t)3);
+            const uint32_t shift = 8u * (uint32_t)(addr & 3u);
+            uint32_t v[NW];
+#pragma unroll
+            for (int i = 0; i < NW; i++) {
+                v[i] = __ldg(wp + i);
+            }
+#pragma unroll
+            for (int i = 0; i + 1 < NW; i++) {
+                dst[i * TWP] = __funnelshift_r(v[i], v[i + 1], shift);
+            }
+            continue;
+        }
         uint32_t word = 0;
         int qq = 0, j = 0;
 #pragma unroll
@@ -625,31 +649,159 @@ __global__ void __launch_bounds__(TL_MAX_THREADS) qconv_tiled_kernel(const tq_qk
     }
 }
 
-/* The same tiles on the tensor cores (sm_80 and later; tq_qk_tiled.mma): an implicit GEMM of
- * [128 pixels] x [kb channels] over k = (r, the s * c bytes of a kernel row zero-padded to
- * 32-byte steps), one mma.sync m16n8k32 s8 x s8 -> s32 per 16 pixels x 8 channels x 32 bytes.
- * Warp w computes pixels 32 (w % 4) .. + 31 and channels 32 (w / 4) .. + 31 (kb % 32 == 0,
- * 4 * kb threads). The staged weight rows are kb + 8 words apart and the input rows twp words
- * with twp % 16 == 8 (tq_qk_conv_tiled_setup), so that the fragments' 32-bit loads are free of
- * bank conflicts. Sums are exact int32 as the dp4a kernel's (the same products and bias),
- * requantised the same way: bit-exact to it and to the reference. At most 64 registers (two
- * blocks of 512 threads, four of the stem's 256, per SM): the tiles are latency-bound. */
+/* ---- the tiled QConv on the tensor cores (qconv_stem_mma_kernel) ---- */
+
+/* The output channel (within its 32-channel slice) of column k of the staged weights: column
+ * cw + 8 nt + j (mma n tile nt, its column j) holds channel cw + 8 (j / 2) + 2 nt + j % 2, so
+ * that the sums a thread receives for one pixel (columns 2t, 2t + 1 of each of the 4 n tiles)
+ * are those of the 8 neighbouring channels cw + 8t .. + 7: one 8-byte store. */
+__device__ __forceinline__ int tm_channel(int k)
+{
+    return (k & ~31) | (((k & 7) >> 1) << 3) | (((k >> 3) & 3) << 1) | (k & 1);
+}
+
+/* Words per output channel of the k tile: the integer form of the requantisation (tm_int_form:
+ * M, sh, KZ low and high words), the float multiplier and the bias. */
+constexpr int TM_CH_WORDS = 6;
+
+/* Shared memory of a tensor-core block (bytes): weights [r][scw8][kb + 8] words (scw8: scw
+ * rounded up to 8, the words past scw zero), input windows [xr][scw][twp] words and 8 twp words
+ * after them that the compute loop's last k step may read (meeting zero weights), the channels'
+ * constants. */
+int64_t tm_smem(int64_t r, int64_t scw, int64_t kb, int64_t xr, int64_t twp)
+{
+    const int64_t scw8 = (scw + 7) / 8 * 8;
+    return 4 * (r * scw8 * (kb + 8) + xr * scw * twp + 8 * twp + TM_CH_WORDS * kb);
+}
+
+struct tm_smem_t {
+    uint32_t *ws, *xs, *xpad;
+    uint4 *ik;   /* [kb]: M, sh, KZ low, KZ high */
+    float *ms;   /* [kb] */
+    int32_t *bs; /* [kb] */
+};
+
+__device__ __forceinline__ tm_smem_t tm_carve(const tq_qk_conv &a, unsigned char *base)
+{
+    const int KB = a.tiled.kb, SCW = a.tiled.scw, SCW8 = (SCW + 7) & ~7, TWP = a.tiled.twp;
+    tm_smem_t m;
+    m.ws = reinterpret_cast<uint32_t *>(base);
+    m.xs = m.ws + (int)a.r * SCW8 * (KB + 8);
+    m.xpad = m.xs + a.tiled.xr * SCW * TWP;
+    m.ik = reinterpret_cast<uint4 *>(m.xpad + 8 * TWP); /* 16-byte aligned: twp % 16 == 8 */
+    m.ms = reinterpret_cast<float *>(m.ik + KB);
+    m.bs = reinterpret_cast<int32_t *>(m.ms + KB);
+    return m;
+}
+
+/* The integer form of requant (qconv_dev.cuh) for the multiplier mv, zero point zp and sums
+ * a = acc + bias with |a| < 2^29: mv = M 2^-s exactly (M < 2^31, 32 <= s <= 54; sh = s - 32),
+ * and requant(a) = clamp(q), q = ((a M + KZ + b) >> s), KZ = 2^(s-1) - 1 + zp 2^s, b = bit s of
+ * a M (the floor's parity: ties go to even). Equal to the reference's rint((double)a * mv) + zp:
+ * |a M24| < 2^53 (M24 the 24-bit mantissa), so the double product is exact, and the integer
+ * rounding is exact. False where mv is not a positive normal float below 2^-1 and at least
+ * 2^-31, or 0 (then M 0), or |bias| + accmax reaches 2^29. */
+__device__ __forceinline__ bool tm_int_form(float mv, int32_t bv, int32_t zp, int64_t accmax,
+                                            uint4 *ik)
+{
+    const uint32_t bits = __float_as_uint(mv);
+    const int e = (int)((bits >> 23) & 0xffu);
+    uint32_t mm = 0;
+    int s = 32;
+    if (bits != 0) {
+        if ((bits >> 31) != 0 || e == 0 || e == 255) {
+            return false;
+        }
+        mm = (bits & 0x7fffffu) | 0x800000u;
+        s = 150 - e;
+        if (s < 32) {
+            if (32 - s > 7) {
+                return false;
+            }
+            mm <<= 32 - s;
+            s = 32;
+        }
+        if (s > 54) {
+            return false;
+        }
+    }
+    if ((bv < 0 ? -(int64_t)bv : (int64_t)bv) + accmax >= ((int64_t)1 << 29)) {
+        return false;
+    }
+    const int64_t kz = (((int64_t)1 << (s - 1)) - 1) + (int64_t)zp * ((int64_t)1 << s);
+    *ik = make_uint4(mm, (uint32_t)(s - 32), (uint32_t)(uint64_t)kz,
+                     (uint32_t)((uint64_t)kz >> 32));
+    return true;
+}
+
+/* Stage the weights of output channels k0 .. k0 + kb - 1 (column k: channel
+ * k0 + tm_channel(k)) as words [r][j][k] (rows kb + 8 words, zero past K and past s * c, scw8
+ * words a kernel row) and the channels' constants. Returns this thread's verdict on the integer
+ * form (true where all its channels have one). Whole block. */
+template <int C>
+__device__ bool tm_stage_weights(const tq_qk_conv &a, int k0, const tm_smem_t &m)
+{
+    const int KB = a.tiled.kb, KBP = KB + 8, SCW = a.tiled.scw, SCW8 = (SCW + 7) & ~7;
+    const int K = (int)a.k, R = (int)a.r, SC = (int)a.s * C;
+    const int tid = threadIdx.x, n_thr = blockDim.x, n_w = R * SCW8 * KB;
+    for (int i = tid; i < n_w; i += n_thr) {
+        const int k = i % KB, rj = i / KB;
+        const int r = rj / SCW8, j = rj - r * SCW8, gk = k0 + tm_channel(k);
+        uint32_t word = 0;
+        if (gk < K && j < SCW) {
+            const int8_t *wp = a.wt + ((int64_t)gk * R + r) * SC;
+            for (int b = 0; b < 4; b++) {
+                if (4 * j + b < SC) {
+                    word |= (uint32_t)(uint8_t)wp[4 * j + b] << (8 * b);
+                }
+            }
+        }
+        m.ws[rj * KBP + k] = word;
+    }
+    const int64_t accmax = (int64_t)C * a.r * a.s * 16384; /* |x w| <= 128 * 128 */
+    bool ok = true;
+    for (int i = tid; i < KB; i += n_thr) {
+        const int gk = k0 + i;
+        const float mv = gk < K ? a.o.mult[gk] : 0.0f;
+        const int32_t bv = gk < K && a.o.bias ? a.o.bias[gk] : 0;
+        m.ms[i] = mv;
+        m.bs[i] = bv;
+        uint4 ik = make_uint4(0u, 0u, 0u, 0u);
+        ok = tm_int_form(mv, bv, a.o.y_zp, accmax, &ik) && ok;
+        m.ik[i] = ik;
+    }
+    return ok;
+}
+
+/* The tiles of the dp4a kernel on the tensor cores (sm_80 and later; tq_qk_tiled.mma): an
+ * implicit GEMM of [128 pixels] x [kb channels] over k = (r, the s * c bytes of a kernel row
+ * zero-padded to 32-byte steps), one mma.sync m16n8k32 s8 x s8 -> s32 per 16 pixels x 8
+ * channels x 32 bytes. Warp w computes pixels 32 (w % 4) .. + 31 and channels 32 (w / 4) .. +
+ * 31 (kb % 32 == 0, 4 * kb threads). The staged weight rows are kb + 8 words apart and the
+ * input rows twp words with twp % 16 == 8 (tq_qk_conv_tiled_setup), so that the fragments'
+ * 32-bit loads are free of bank conflicts; weight rows are padded to whole k steps with zeros,
+ * so that the loads need no bounds. Epilogue: where every channel of the k tile has the integer
+ * form (tm_int_form; the block agrees with __syncthreads_and), the sums start from the bias and
+ * are requantised with integer operations only; else by requant. Either way a thread stores its
+ * 8 neighbouring channels of a pixel (tm_channel) straight to y: 8 bytes at once where vec8
+ * (K % 8 == 0, y 8-byte aligned), else byte by byte. Bit-exact to the dp4a kernel and to the
+ * reference. ResNet-50's stem at batch 256 on an H200: 0.56 ms (ncu: 1,750 instructions per
+ * warp and tile); before, with predicated fragment loads (branches around each), the float
+ * requantisation and a shared-memory output tile, 0.72-0.74 ms and 2,600. */
 template <int C, int SS>
 __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const tq_qk_conv a,
-                                                                           int vec_out)
+                                                                           int vec8)
 {
     extern __shared__ __align__(16) unsigned char tl_shared[];
     const int KB = a.tiled.kb, KBP = KB + 8, TW = a.tiled.tw, SCW = a.tiled.scw;
-    const int TWP = a.tiled.twp, R = (int)a.r;
+    const int SCW8 = (SCW + 7) & ~7, TWP = a.tiled.twp, R = (int)a.r;
     const int sh = (int)a.stride_h, dh = (int)a.dil_h;
-    const tl_smem m = tl_carve(a, tl_shared, KBP);
-    const uint32_t *xs = m.xs, *ws = m.ws;
-    unsigned char *os = m.os;
-
+    const int K = (int)a.k, OH = (int)a.oh, OW = (int)a.ow;
+    const tm_smem_t m = tm_carve(a, tl_shared);
     const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     const int g = lane >> 2, t = lane & 3;
-    const int pw = (warp & 3) * 32, cw = (warp >> 2) * 32;
-    /* this thread's fragment rows: pixels pw + 16 mt + g + 8 h, as offsets into xs */
+    const int pw = (warp & 3) * 32, cw = (warp >> 2) * 32, kc = cw + 8 * t;
+    /* this thread's fragment rows (pixels pw + 16 mt + g + 8 h) as offsets into xs */
     int xoff[2][2];
 #pragma unroll
     for (int mt = 0; mt < 2; mt++) {
@@ -659,38 +811,55 @@ __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const
             xoff[mt][h] = (p / TW) * sh * SCW * TWP + p % TW;
         }
     }
+    const int tw_log2 = __ffs(TW) - 1; /* tw: 8, 16 or 32 */
+    for (int i = threadIdx.x; i < 8 * TWP; i += blockDim.x) {
+        m.xpad[i] = 0u;
+    }
+    const int32_t ylo = a.o.lo, yhi = a.o.hi;
     int cur_kt = -1;
+    bool int_ok = false;
     for (int tile = blockIdx.x; tile < a.tiled.n_tiles; tile += gridDim.x) {
-        const tl_pos q = tl_begin_tile<C, SS>(a, tile, KBP, m, &cur_kt);
+        const tl_pos q = tl_decode(a, tile);
+        __syncthreads();
+        if (q.kt != cur_kt) { /* block-uniform */
+            int_ok = __syncthreads_and(tm_stage_weights<C>(a, q.kt * KB, m)) != 0;
+            cur_kt = q.kt;
+        }
+        tl_stage_input<C, SS>(a, q, m.xs);
+        __syncthreads();
         int32_t acc[2][4][4];
+        {
+            const int4 b0 = *reinterpret_cast<const int4 *>(m.bs + kc);
+            const int4 b1 = *reinterpret_cast<const int4 *>(m.bs + kc + 4);
+            const int32_t bi[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
 #pragma unroll
-        for (int mt = 0; mt < 2; mt++) {
+            for (int mt = 0; mt < 2; mt++) {
 #pragma unroll
-            for (int nt = 0; nt < 4; nt++) {
+                for (int nt = 0; nt < 4; nt++) {
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    acc[mt][nt][e] = 0;
+                    for (int e = 0; e < 4; e++) {
+                        acc[mt][nt][e] = int_ok ? bi[2 * nt + (e & 1)] : 0;
+                    }
                 }
             }
         }
         for (int r = 0; r < R; r++) {
-            const int xr = r * dh * SCW * TWP;
-            const uint32_t *wr = ws + r * SCW * KBP + cw + g;
-            for (int jc = 0; jc < SCW; jc += 8) {
+            const uint32_t *xr = m.xs + r * dh * SCW * TWP;
+            const uint32_t *wr = m.ws + r * SCW8 * KBP + cw + g;
+            for (int jc = 0; jc < SCW8; jc += 8) {
                 const int j0 = jc + t, j1 = jc + t + 4;
-                const bool ok0 = j0 < SCW, ok1 = j1 < SCW;
                 uint32_t af[2][4];
 #pragma unroll
                 for (int mt = 0; mt < 2; mt++) {
-                    af[mt][0] = ok0 ? xs[xoff[mt][0] + xr + j0 * TWP] : 0u;
-                    af[mt][1] = ok0 ? xs[xoff[mt][1] + xr + j0 * TWP] : 0u;
-                    af[mt][2] = ok1 ? xs[xoff[mt][0] + xr + j1 * TWP] : 0u;
-                    af[mt][3] = ok1 ? xs[xoff[mt][1] + xr + j1 * TWP] : 0u;
+                    af[mt][0] = xr[xoff[mt][0] + j0 * TWP];
+                    af[mt][1] = xr[xoff[mt][1] + j0 * TWP];
+                    af[mt][2] = xr[xoff[mt][0] + j1 * TWP];
+                    af[mt][3] = xr[xoff[mt][1] + j1 * TWP];
                 }
 #pragma unroll
                 for (int nt = 0; nt < 4; nt++) {
-                    const uint32_t b0 = ok0 ? wr[j0 * KBP + 8 * nt] : 0u;
-                    const uint32_t b1 = ok1 ? wr[j1 * KBP + 8 * nt] : 0u;
+                    const uint32_t b0 = wr[j0 * KBP + 8 * nt];
+                    const uint32_t b1 = wr[j1 * KBP + 8 * nt];
 #pragma unroll
                     for (int mt = 0; mt < 2; mt++) {
                         mma_s8(acc[mt][nt], af[mt], b0, b1);
@@ -698,22 +867,60 @@ __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const
                 }
             }
         }
-        /* requantise into the output tile, [pixel][k] bytes: c0, c1 at pixel g, channels 2t,
-         * 2t + 1 of the 8-channel tile; c2, c3 at pixel g + 8 */
+        /* requantise: channel kc + i of pixel (mt, h) is acc[mt][i / 2][2h + i % 2]; channel by
+         * channel (its constants loaded once), the byte inserted into the pixel's words */
+        uint32_t wd[2][2][2];
 #pragma unroll
-        for (int mt = 0; mt < 2; mt++) {
+        for (int i = 0; i < 8; i++) {
+            const uint4 c = m.ik[kc + i];
+            const float mv = m.ms[kc + i];
+            const int32_t bv = m.bs[kc + i];
+            const uint32_t sel = (0x3210u & ~(0xfu << (4 * (i & 3)))) | (4u << (4 * (i & 3)));
 #pragma unroll
-            for (int nt = 0; nt < 4; nt++) {
-                const int ch = cw + 8 * nt + 2 * t, p0 = pw + 16 * mt + g;
+            for (int mt = 0; mt < 2; mt++) {
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    const int pix = p0 + 8 * (e >> 1), k = ch + (e & 1);
-                    os[pix * KB + k] = (unsigned char)tl_requant(a.o, m.ms, m.bs, k, acc[mt][nt][e]);
+                for (int h = 0; h < 2; h++) {
+                    const int32_t av = acc[mt][i >> 1][2 * h + (i & 1)];
+                    uint32_t v;
+                    if (int_ok) {
+                        const int64_t tt = (int64_t)av * (int64_t)(int32_t)c.x;
+                        const uint32_t odd = ((uint32_t)((uint64_t)tt >> 32) >> c.y) & 1u;
+                        const uint64_t u = (uint64_t)tt + (((uint64_t)c.w << 32) | c.z) + odd;
+                        v = (uint32_t)min(max((int32_t)(u >> 32) >> c.y, ylo), yhi);
+                    } else {
+                        v = (uint32_t)requant(a.o, (int64_t)av + bv, (double)mv);
+                    }
+                    uint32_t &w = wd[mt][h][i >> 2];
+                    w = (i & 3) == 0 ? v : __byte_perm(w, v, sel);
                 }
             }
         }
-        __syncthreads();
-        tl_store_tile(a, q, os, vec_out);
+        const int k0 = q.kt * KB + kc;
+        unsigned char *y = static_cast<unsigned char *>(a.y);
+#pragma unroll
+        for (int mt = 0; mt < 2; mt++) {
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const uint32_t lo = wd[mt][h][0], hi = wd[mt][h][1];
+                const int p = pw + 16 * mt + g + 8 * h;
+                const int oh = q.oh0 + (p >> tw_log2), ow = q.ow0 + (p & (TW - 1));
+                if (oh >= OH || ow >= OW || k0 >= K) {
+                    continue;
+                }
+                unsigned char *dst = y + (((int64_t)q.n * OH + oh) * OW + ow) * K + k0;
+                if (vec8) {
+                    *reinterpret_cast<uint2 *>(dst) = make_uint2(lo, hi);
+                } else {
+#pragma unroll
+                    for (int i = 0; i < 8; i++) {
+                        if (k0 + i < K) {
+                            dst[i] = (unsigned char)((i < 4 ? lo >> (8 * i) : hi >> (8 * (i - 4))) &
+                                                     0xffu);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -981,7 +1188,8 @@ extern "C" int tq_qk_conv_direct(const tq_qk_conv *a, void *stream)
         const tq_qk_tiled &t = a->tiled;
         const tiled_fn fn = tiled_kernel_for(a->c, a->s, t.mma != 0);
         if (!fn || t.kb < TL_KT || t.kb > TL_MAX_KB || t.kb % TL_KT != 0 ||
-            (t.mma && (t.kb % 32 != 0 || t.twp % 16 != 8)) || t.tw * t.th != TL_PIX ||
+            (t.mma && (t.kb % 32 != 0 || t.twp % 16 != 8 || (t.tw & (t.tw - 1)) != 0)) ||
+            t.tw * t.th != TL_PIX ||
             t.grid < 1) {
             return (int)cudaErrorInvalidValue;
         }
@@ -992,7 +1200,9 @@ extern "C" int tq_qk_conv_direct(const tq_qk_conv *a, void *stream)
                 return (int)e;
             }
         }
-        const int vec_out = a->k % 16 == 0 && t.n_kt == 1 && aligned(a->y, 16);
+        /* the tensor-core kernel: 8-byte stores; the dp4a one: 16-byte rows of one k tile */
+        const int vec_out = t.mma ? a->k % 8 == 0 && aligned(a->y, 8)
+                                       : a->k % 16 == 0 && t.n_kt == 1 && aligned(a->y, 16);
         fn<<<(unsigned)t.grid, (unsigned)(t.kb / TL_KT * 32), (size_t)t.smem_bytes, s>>>(*a,
                                                                                         vec_out);
         return (int)cudaGetLastError();
@@ -1104,7 +1314,7 @@ extern "C" int tq_qk_conv_tiled_setup(tq_qk_conv *a)
         while (twp % 16 != 8) {
             twp++;
         }
-        const int64_t smem_m = tiled_smem(a->r, t.scw, kb, kb + 8, t.xr, twp);
+        const int64_t smem_m = tm_smem(a->r, t.scw, kb, t.xr, twp);
         if (smem_m <= smem_max) {
             t.mma = 1;
             t.twp = (int32_t)twp;
