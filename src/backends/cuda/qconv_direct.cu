@@ -661,8 +661,8 @@ __device__ __forceinline__ int tm_channel(int k)
 }
 
 /* Words per output channel of the k tile: the integer form of the requantisation (tm_int_form:
- * M, sh, KZ low and high words), the float multiplier and the bias. */
-constexpr int TM_CH_WORDS = 6;
+ * M, sh, KZ low and high words; BM low and high words), the float multiplier and the bias. */
+constexpr int TM_CH_WORDS = 8;
 
 /* Shared memory of a tensor-core block (bytes): weights [r][scw8][kb + 8] words (scw8: scw
  * rounded up to 8, the words past scw zero), input windows [xr][scw][twp] words and 8 twp words
@@ -677,6 +677,7 @@ int64_t tm_smem(int64_t r, int64_t scw, int64_t kb, int64_t xr, int64_t twp)
 struct tm_smem_t {
     uint32_t *ws, *xs, *xpad;
     uint4 *ik;   /* [kb]: M, sh, KZ low, KZ high */
+    int64_t *bm; /* [kb]: BM */
     float *ms;   /* [kb] */
     int32_t *bs; /* [kb] */
 };
@@ -689,20 +690,22 @@ __device__ __forceinline__ tm_smem_t tm_carve(const tq_qk_conv &a, unsigned char
     m.xs = m.ws + (int)a.r * SCW8 * (KB + 8);
     m.xpad = m.xs + a.tiled.xr * SCW * TWP;
     m.ik = reinterpret_cast<uint4 *>(m.xpad + 8 * TWP); /* 16-byte aligned: twp % 16 == 8 */
-    m.ms = reinterpret_cast<float *>(m.ik + KB);
+    m.bm = reinterpret_cast<int64_t *>(m.ik + KB);
+    m.ms = reinterpret_cast<float *>(m.bm + KB);
     m.bs = reinterpret_cast<int32_t *>(m.ms + KB);
     return m;
 }
 
 /* The integer form of requant (qconv_dev.cuh) for the multiplier mv, zero point zp and sums
  * a = acc + bias with |a| < 2^29: mv = M 2^-s exactly (M < 2^31, 32 <= s <= 54; sh = s - 32),
- * and requant(a) = clamp(q), q = ((a M + KZ + b) >> s), KZ = 2^(s-1) - 1 + zp 2^s, b = bit s of
- * a M (the floor's parity: ties go to even). Equal to the reference's rint((double)a * mv) + zp:
+ * and requant(a) = clamp(q), q = ((t + KZ + b) >> s) with t = acc M + BM, BM = bias M,
+ * KZ = 2^(s-1) - 1 + zp 2^s, b = bit s of t (the floor's parity: ties go to even). Equal to the
+ * reference's rint((double)a * mv) + zp:
  * |a M24| < 2^53 (M24 the 24-bit mantissa), so the double product is exact, and the integer
  * rounding is exact. False where mv is not a positive normal float below 2^-1 and at least
  * 2^-31, or 0 (then M 0), or |bias| + accmax reaches 2^29. */
 __device__ __forceinline__ bool tm_int_form(float mv, int32_t bv, int32_t zp, int64_t accmax,
-                                            uint4 *ik)
+                                            uint4 *ik, int64_t *bm)
 {
     const uint32_t bits = __float_as_uint(mv);
     const int e = (int)((bits >> 23) & 0xffu);
@@ -731,6 +734,7 @@ __device__ __forceinline__ bool tm_int_form(float mv, int32_t bv, int32_t zp, in
     const int64_t kz = (((int64_t)1 << (s - 1)) - 1) + (int64_t)zp * ((int64_t)1 << s);
     *ik = make_uint4(mm, (uint32_t)(s - 32), (uint32_t)(uint64_t)kz,
                      (uint32_t)((uint64_t)kz >> 32));
+    *bm = (int64_t)bv * (int64_t)mm;
     return true;
 }
 
@@ -767,10 +771,65 @@ __device__ bool tm_stage_weights(const tq_qk_conv &a, int k0, const tm_smem_t &m
         m.ms[i] = mv;
         m.bs[i] = bv;
         uint4 ik = make_uint4(0u, 0u, 0u, 0u);
-        ok = tm_int_form(mv, bv, a.o.y_zp, accmax, &ik) && ok;
+        int64_t bm = 0;
+        ok = tm_int_form(mv, bv, a.o.y_zp, accmax, &ik, &bm) && ok;
         m.ik[i] = ik;
+        m.bm[i] = bm;
     }
     return ok;
+}
+
+/* a * b + c, a and b int32, c and the result int64: one instruction (mad.wide.s32) */
+__device__ __forceinline__ int64_t tm_mad_wide(int32_t a, int32_t b, int64_t c)
+{
+    int64_t d;
+    asm("mad.wide.s32 %0, %1, %2, %3;" : "=l"(d) : "r"(a), "r"(b), "l"(c));
+    return d;
+}
+
+/* Requantise the 16 sums of a thread's m tile (qconv_stem_mma_kernel): channel kc + i of its
+ * pixel h is acc[i / 2][2h + i % 2]; the output byte goes to byte i % 4 of wd[h][i / 4].
+ * Channel by channel, its constants loaded once. INT: the integer form (tm_int_form), else
+ * requant. */
+template <bool INT>
+__device__ __forceinline__ void tm_requant(const tq_qk_conv &a, const tm_smem_t &m,
+                                           const int32_t (&acc)[4][4], int kc,
+                                           uint32_t (&wd)[2][2])
+{
+    const int32_t ylo = a.o.lo, yhi = a.o.hi;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const uint32_t sel = (0x3210u & ~(0xfu << (4 * (i & 3)))) | (4u << (4 * (i & 3)));
+        uint4 c = make_uint4(0u, 0u, 0u, 0u);
+        int64_t bm = 0;
+        float mv = 0.0f;
+        int32_t bv = 0;
+        if (INT) {
+            c = m.ik[kc + i];
+            bm = m.bm[kc + i];
+        } else {
+            mv = m.ms[kc + i];
+            bv = m.bs[kc + i];
+        }
+        const uint64_t kz = ((uint64_t)c.w << 32) | c.z;
+        {
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                const int32_t av = acc[i >> 1][2 * h + (i & 1)];
+                uint32_t v;
+                if (INT) {
+                    const int64_t t = tm_mad_wide(av, (int32_t)c.x, bm);
+                    const uint32_t odd = ((uint32_t)((uint64_t)t >> 32) >> c.y) & 1u;
+                    const uint64_t u = (uint64_t)t + kz + odd;
+                    v = (uint32_t)min(max((int32_t)(u >> 32) >> c.y, ylo), yhi);
+                } else {
+                    v = (uint32_t)requant(a.o, (int64_t)av + bv, (double)mv);
+                }
+                uint32_t &w = wd[h][i >> 2];
+                w = (i & 3) == 0 ? v : __byte_perm(w, v, sel);
+            }
+        }
+    }
 }
 
 /* The tiles of the dp4a kernel on the tensor cores (sm_80 and later; tq_qk_tiled.mma): an
@@ -780,9 +839,9 @@ __device__ bool tm_stage_weights(const tq_qk_conv &a, int k0, const tm_smem_t &m
  * 31 (kb % 32 == 0, 4 * kb threads). The staged weight rows are kb + 8 words apart and the
  * input rows twp words with twp % 16 == 8 (tq_qk_conv_tiled_setup), so that the fragments'
  * 32-bit loads are free of bank conflicts; weight rows are padded to whole k steps with zeros,
- * so that the loads need no bounds. Epilogue: where every channel of the k tile has the integer
- * form (tm_int_form; the block agrees with __syncthreads_and), the sums start from the bias and
- * are requantised with integer operations only; else by requant. Either way a thread stores its
+ * so that the loads need no bounds. Epilogue (tm_requant): where every channel of the k tile has
+ * the integer form (tm_int_form; the block agrees with __syncthreads_and), integer operations
+ * only (about 9 an output); else requant. Either way a thread stores its
  * 8 neighbouring channels of a pixel (tm_channel) straight to y: 8 bytes at once where vec8
  * (K % 8 == 0, y 8-byte aligned), else byte by byte. Bit-exact to the dp4a kernel and to the
  * reference. ResNet-50's stem at batch 256 on an H200: 0.56 ms (ncu: 1,750 instructions per
@@ -815,7 +874,6 @@ __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const
     for (int i = threadIdx.x; i < 8 * TWP; i += blockDim.x) {
         m.xpad[i] = 0u;
     }
-    const int32_t ylo = a.o.lo, yhi = a.o.hi;
     int cur_kt = -1;
     bool int_ok = false;
     for (int tile = blockIdx.x; tile < a.tiled.n_tiles; tile += gridDim.x) {
@@ -828,18 +886,13 @@ __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const
         tl_stage_input<C, SS>(a, q, m.xs);
         __syncthreads();
         int32_t acc[2][4][4];
-        {
-            const int4 b0 = *reinterpret_cast<const int4 *>(m.bs + kc);
-            const int4 b1 = *reinterpret_cast<const int4 *>(m.bs + kc + 4);
-            const int32_t bi[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
 #pragma unroll
-            for (int mt = 0; mt < 2; mt++) {
+        for (int mt = 0; mt < 2; mt++) {
 #pragma unroll
-                for (int nt = 0; nt < 4; nt++) {
+            for (int nt = 0; nt < 4; nt++) {
 #pragma unroll
-                    for (int e = 0; e < 4; e++) {
-                        acc[mt][nt][e] = int_ok ? bi[2 * nt + (e & 1)] : 0;
-                    }
+                for (int e = 0; e < 4; e++) {
+                    acc[mt][nt][e] = 0;
                 }
             }
         }
@@ -867,46 +920,25 @@ __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const
                 }
             }
         }
-        /* requantise: channel kc + i of pixel (mt, h) is acc[mt][i / 2][2h + i % 2]; channel by
-         * channel (its constants loaded once), the byte inserted into the pixel's words */
-        uint32_t wd[2][2][2];
-#pragma unroll
-        for (int i = 0; i < 8; i++) {
-            const uint4 c = m.ik[kc + i];
-            const float mv = m.ms[kc + i];
-            const int32_t bv = m.bs[kc + i];
-            const uint32_t sel = (0x3210u & ~(0xfu << (4 * (i & 3)))) | (4u << (4 * (i & 3)));
-#pragma unroll
-            for (int mt = 0; mt < 2; mt++) {
-#pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    const int32_t av = acc[mt][i >> 1][2 * h + (i & 1)];
-                    uint32_t v;
-                    if (int_ok) {
-                        const int64_t tt = (int64_t)av * (int64_t)(int32_t)c.x;
-                        const uint32_t odd = ((uint32_t)((uint64_t)tt >> 32) >> c.y) & 1u;
-                        const uint64_t u = (uint64_t)tt + (((uint64_t)c.w << 32) | c.z) + odd;
-                        v = (uint32_t)min(max((int32_t)(u >> 32) >> c.y, ylo), yhi);
-                    } else {
-                        v = (uint32_t)requant(a.o, (int64_t)av + bv, (double)mv);
-                    }
-                    uint32_t &w = wd[mt][h][i >> 2];
-                    w = (i & 3) == 0 ? v : __byte_perm(w, v, sel);
-                }
-            }
-        }
+        /* requantise and store, one m tile at a time (registers are short) */
         const int k0 = q.kt * KB + kc;
         unsigned char *y = static_cast<unsigned char *>(a.y);
 #pragma unroll
         for (int mt = 0; mt < 2; mt++) {
+            uint32_t wd[2][2];
+            if (int_ok) {
+                tm_requant<true>(a, m, acc[mt], kc, wd);
+            } else {
+                tm_requant<false>(a, m, acc[mt], kc, wd);
+            }
 #pragma unroll
             for (int h = 0; h < 2; h++) {
-                const uint32_t lo = wd[mt][h][0], hi = wd[mt][h][1];
                 const int p = pw + 16 * mt + g + 8 * h;
                 const int oh = q.oh0 + (p >> tw_log2), ow = q.ow0 + (p & (TW - 1));
                 if (oh >= OH || ow >= OW || k0 >= K) {
                     continue;
                 }
+                const uint32_t lo = wd[h][0], hi = wd[h][1];
                 unsigned char *dst = y + (((int64_t)q.n * OH + oh) * OW + ow) * K + k0;
                 if (vec8) {
                     *reinterpret_cast<uint2 *>(dst) = make_uint2(lo, hi);
