@@ -1,23 +1,50 @@
 /* cpu.c: the CPU backend's process-wide facts: the instruction-set level (cpuid, capped by
  * TFMQ_CPU_ISA, applied to oneDNN too) and the default thread count. See cpu.h. */
+#define _DEFAULT_SOURCE /* NOLINT: syscall() (arch_prctl), hidden under plain C11 */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <pthread.h>
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#endif
 
 #include <oneapi/dnnl/dnnl.h>
 
 #include "backends/cpu/cpu.h"
 
 static const char *const tq_isa_names[] = {"scalar", "avx2", "avx512", "avx512_vnni",
-                                           "avx512_bf16"};
+                                           "avx512_bf16", "amx"};
 
 const char *tq_cpu_isa_name(tq_cpu_isa isa)
 {
     return (unsigned)isa < sizeof(tq_isa_names) / sizeof(tq_isa_names[0]) ? tq_isa_names[isa]
                                                                           : "?";
+}
+
+/* AMX-TILE, AMX-INT8 and AMX-BF16 (cpuid leaf 7, edx bits 24, 25, 22), and the kernel's leave
+ * to use the tile data (Linux 5.16+: arch_prctl ARCH_REQ_XCOMP_PERM, which oneDNN also asks
+ * for; asking twice is harmless). */
+static bool tq_cpu_amx_usable(void)
+{
+#if defined(__x86_64__) && defined(__linux__)
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) {
+        return false;
+    }
+    const unsigned need = (1u << 24) | (1u << 25) | (1u << 22);
+    if ((edx & need) != need) {
+        return false;
+    }
+    const long arch_req_xcomp_perm = 0x1023, xfeature_xtiledata = 18;
+    return syscall(SYS_arch_prctl, arch_req_xcomp_perm, xfeature_xtiledata) == 0;
+#else
+    return false;
+#endif
 }
 
 tq_cpu_isa tq_cpu_isa_detected(void)
@@ -37,7 +64,7 @@ tq_cpu_isa tq_cpu_isa_detected(void)
     if (!__builtin_cpu_supports("avx512bf16")) {
         return TQ_CPU_ISA_AVX512_VNNI;
     }
-    return TQ_CPU_ISA_AVX512_BF16;
+    return tq_cpu_amx_usable() ? TQ_CPU_ISA_AMX : TQ_CPU_ISA_AVX512_BF16;
 #else
     return TQ_CPU_ISA_SCALAR;
 #endif
@@ -51,7 +78,7 @@ static void tq_isa_init(void)
     tq_cpu_isa isa = tq_cpu_isa_detected();
     const char *env = getenv("TFMQ_CPU_ISA");
     if (env && *env) {
-        for (int i = 0; i <= (int)TQ_CPU_ISA_AVX512_BF16; i++) {
+        for (int i = 0; i <= (int)TQ_CPU_ISA_AMX; i++) {
             if (strcmp(env, tq_isa_names[i]) == 0) {
                 if ((tq_cpu_isa)i < isa) {
                     isa = (tq_cpu_isa)i;
@@ -64,7 +91,8 @@ static void tq_isa_init(void)
     static const dnnl_cpu_isa_t to_dnnl[] = {dnnl_cpu_isa_sse41, dnnl_cpu_isa_avx2,
                                              dnnl_cpu_isa_avx512_core,
                                              dnnl_cpu_isa_avx512_core_vnni,
-                                             dnnl_cpu_isa_avx512_core_bf16};
+                                             dnnl_cpu_isa_avx512_core_bf16,
+                                             dnnl_cpu_isa_avx512_core_amx};
     (void)dnnl_set_max_cpu_isa(to_dnnl[isa]);
     tq_isa_level = isa;
 }

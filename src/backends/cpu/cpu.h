@@ -29,13 +29,16 @@ typedef enum tq_cpu_isa {
     TQ_CPU_ISA_AVX2 = 1,        /* AVX2 + FMA */
     TQ_CPU_ISA_AVX512 = 2,      /* AVX-512 F/BW/DQ/VL */
     TQ_CPU_ISA_AVX512_VNNI = 3, /* + VNNI (vpdpbusd) */
-    TQ_CPU_ISA_AVX512_BF16 = 4  /* + BF16 (vdpbf16ps) */
+    TQ_CPU_ISA_AVX512_BF16 = 4, /* + BF16 (vdpbf16ps) */
+    TQ_CPU_ISA_AMX = 5          /* + AMX tiles for int8 and bf16 (Sapphire Rapids and later),
+                                   the OS permitting them: oneDNN's convolutions and matmuls
+                                   only; our own kernels stay at AVX512_BF16 */
 } tq_cpu_isa;
 
 /* The level in use: the CPU's, lowered by the environment variable TFMQ_CPU_ISA
- * (scalar | avx2 | avx512 | avx512_vnni | avx512_bf16; a level above the CPU's is lowered to
- * the CPU's). Thread-safe; the first call decides for the whole process and also caps oneDNN
- * (dnnl_set_max_cpu_isa). */
+ * (scalar | avx2 | avx512 | avx512_vnni | avx512_bf16 | amx; a level above the CPU's is lowered
+ * to the CPU's). Thread-safe; the first call decides for the whole process and also caps
+ * oneDNN (dnnl_set_max_cpu_isa). */
 tq_cpu_isa tq_cpu_isa_level(void);
 const char *tq_cpu_isa_name(tq_cpu_isa isa);
 /* The CPU's own level, before TFMQ_CPU_ISA. */
