@@ -314,6 +314,7 @@ static size_t diff_q8(tfmq_dtype dt, const void *y, const void *ref, size_t n, i
 }
 
 static bool g_verbose; /* TFMQ_ONEDNN_VERBOSE_TEST=1 */
+static int g_amx_runs; /* cases whose oneDNN implementation runs on AMX tiles ("amx") */
 /* When set, check_case asserts that the implementation's name contains (g_impl_has) or lacks
  * (g_impl_lacks) this text. */
 static const char *g_impl_has, *g_impl_lacks;
@@ -366,6 +367,7 @@ static void check_case(tcase *tc, const char *label, bool expect_take)
         if (g_verbose) {
             printf("  %-48s [%d%d] %s\n", label, lx, ly, r.impl);
         }
+        g_amx_runs += strstr(r.impl, "amx") != NULL;
         TQ_EXPECT(!g_impl_has || strstr(r.impl, g_impl_has), "%s [%d%d]: %s, expected %s",
                   label, lx, ly, r.impl, g_impl_has);
         TQ_EXPECT(!g_impl_lacks || !strstr(r.impl, g_impl_lacks), "%s [%d%d]: %s, not %s", label,
@@ -647,6 +649,13 @@ static void test_qconv(tq_rng *rng)
     build_qconv(rng, &tc, &conv_specs[1], U8, U8, "", true);
     check_case(&tc, "QConv with w_zp != 0", false);
     tc_free(&tc);
+    /* the level reaches oneDNN: AMX tiles exactly where the level is amx (the cap stopped at
+     * avx512_core_bf16 before, and a CPU with AMX never used them) */
+    const bool amx = tq_cpu_isa_level() >= TQ_CPU_ISA_AMX;
+    TQ_EXPECT(amx == (g_amx_runs > 0), "level %s, but %d QConv cases ran on AMX",
+              tq_cpu_isa_name(tq_cpu_isa_level()), g_amx_runs);
+    printf("  level %s: %d QConv cases on AMX tiles\n", tq_cpu_isa_name(tq_cpu_isa_level()),
+           g_amx_runs);
 }
 
 /* ---- matrix products ---- */
