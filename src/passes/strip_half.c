@@ -69,7 +69,7 @@ static tfmq_status strip_pairs(tq_graph *g, bool *any_out)
     return TFMQ_OK;
 }
 
-/* Step 2: mark Conv / Gemm with BF16 weights behind a Cast (re-created with one more
+/* Step 2: mark Conv / Gemm / MatMul with BF16 weights (B) behind a Cast (re-created with one more
  * attribute: a node's attribute array has a fixed size). */
 static tfmq_status mark_bf16(tq_graph *g, bool *any)
 {
@@ -77,7 +77,8 @@ static tfmq_status mark_bf16(tq_graph *g, bool *any)
     size_t n_nodes = g->n_nodes;
     for (size_t i = 0; i < n_nodes; i++) {
         const tq_node *n = &g->nodes[i];
-        if (tq_node_is_dead(n) || (n->op != TQ_OP_CONV && n->op != TQ_OP_GEMM) || n->n_in < 2 ||
+        if (tq_node_is_dead(n) ||
+            (n->op != TQ_OP_CONV && n->op != TQ_OP_GEMM && n->op != TQ_OP_MATMUL) || n->n_in < 2 ||
             n->in[1] < 0 || n->n_out != 1 || n->out[0] < 0 || n->n_attrs >= 63) {
             continue;
         }

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "backends/cpu/cpu.h"
+#include "core/core.h"
 #include "backends/ref/qlinear.h"
 #include "harness.h"
 #include "ir/ir.h"
@@ -768,6 +769,68 @@ static void test_matmul(tq_rng *rng)
     matmul_case(rng, "MatMul 1-D A", 1, a1, 3, b3, false);
 }
 
+/* BF16 compute (passes/strip_half.c marks a Gemm or MatMul whose constant B came from BF16
+ * weights `compute=bf16`): on AVX512_BF16 or AMX, oneDNN must read A rounded to BF16 and B as
+ * BF16 and accumulate in float32. B here holds BF16 values (as the stored model's weights) and A
+ * does not, so the float32 reference on A rounded to BF16 matches the kernel within float32
+ * accumulation error, and the reference on A itself must not (that would mean float32 compute).
+ * Below AVX512_BF16 the kernel computes in float32: the reference on A itself matches. */
+static void bf16_case(tcase *tc, const char *label)
+{
+    const bool bf16 = tq_cpu_isa_level() >= TQ_CPU_ISA_AVX512_BF16;
+    tc_attr_str(tc, "compute", "bf16");
+    float *a = tc->in[0].data, *b = tc->in[1].data;
+    const size_t na = tq_tensor_numel(&tc->in[0]), nb = tq_tensor_numel(&tc->in[1]);
+    for (size_t i = 0; i < nb; i++) {
+        b[i] = tq_bf16_to_f32(tq_f32_to_bf16(b[i]));
+    }
+    tq_tensor y_exact, y_round;
+    TQ_EXPECT_OK(run_ref(tc, &y_exact));
+    float *a_saved = malloc(na * sizeof(float));
+    memcpy(a_saved, a, na * sizeof(float));
+    for (size_t i = 0; i < na; i++) {
+        a[i] = tq_bf16_to_f32(tq_f32_to_bf16(a[i]));
+    }
+    TQ_EXPECT_OK(run_ref(tc, &y_round));
+    memcpy(a, a_saved, na * sizeof(float));
+    free(a_saved);
+    const size_t n = tq_tensor_numel(&y_exact);
+    float *out = malloc(n * sizeof(float) + 1);
+    dnnl_run r;
+    tfmq_status st = run_dnnl(tc, &y_exact, 0, 0, 1, false, out, &r);
+    TQ_EXPECT(st == TFMQ_OK && r.taken, "%s: %s", label, st ? tfmq_last_error() : "declined");
+    if (st == TFMQ_OK && r.taken) {
+        const double e_round = rel_err_f32(out, y_round.data, n);
+        const double e_exact = rel_err_f32(out, y_exact.data, n);
+        printf("  %-40s %s: error %.2g against A in BF16, %.2g against A (%s)\n", label, r.impl,
+               e_round, e_exact, bf16 ? "BF16 compute" : "float32 compute");
+        TQ_EXPECT((bf16 ? e_round : e_exact) <= 1e-5, "%s (%s): relative error %.3g", label,
+                  r.impl, bf16 ? e_round : e_exact);
+        TQ_EXPECT(!bf16 || e_exact > 1e-4, "%s (%s): A was not rounded to BF16 (error %.3g)",
+                  label, r.impl, e_exact);
+        TQ_EXPECT(r.live_after_destroy == 0 && r.allocs_in_run == 0, "%s: leak or run allocation",
+                  label);
+    }
+    free(out);
+    free(y_exact.data);
+    free(y_round.data);
+}
+
+static void test_matmul_bf16(tq_rng *rng)
+{
+    tcase tc;
+    const int64_t a3[3] = {8, 16, 256}, b2[2] = {256, 1024};
+    build_matmul(rng, &tc, 3, a3, 2, b2, true);
+    bf16_case(&tc, "MatMul [8,16,256] x constant [256,1024]");
+    tc_free(&tc);
+    build_gemm(rng, &tc, TQ_OP_GEMM, 5, 64, 40, false, true, 1, true, 1.0f, 1.0f);
+    bf16_case(&tc, "Gemm transB + bias");
+    tc_free(&tc);
+    build_gemm(rng, &tc, TQ_OP_GEMM, 7, 33, 9, true, false, 2, true, 0.5f, 1.0f);
+    bf16_case(&tc, "Gemm transA, alpha 0.5, constant C");
+    tc_free(&tc);
+}
+
 static void test_qgemm(tq_rng *rng)
 {
     const tfmq_dtype U8 = TFMQ_DTYPE_UINT8, I8 = TFMQ_DTYPE_INT8;
@@ -1060,6 +1123,7 @@ int main(int argc, char **argv)
     TQ_RUN(test_gemm);
     TQ_RUN(test_fused_gemm);
     TQ_RUN(test_matmul);
+    TQ_RUN(test_matmul_bf16);
     TQ_RUN(test_qgemm);
     TQ_RUN(test_qgemm_ties);
     TQ_RUN(test_int8_summary);

@@ -11,7 +11,12 @@
  * post-op (beta 1 only). FusedGemm adds R (binary add) and the activation (eltwise). MatMul: numpy
  * semantics, 1-D operands promoted, batch dims broadcast by oneDNN. QGemm: x [..., K] flattened
  * to rows, w [N, K] (y = x w^T), requantised as in onednn_int8.c. Roles are PLAIN: a node
- * oneDNN has no implementation for is declined (its reference kernel runs). */
+ * oneDNN has no implementation for is declined (its reference kernel runs).
+ *
+ * BF16: a Gemm or MatMul that passes/strip_half.c marked `compute=bf16` (its constant B came
+ * from BF16 weights) reads A as BF16 (rounded to nearest even by a reorder stage, as the stored
+ * model's Cast did) and B as BF16, and accumulates and writes float32, on AVX512_BF16 or the
+ * AMX tiles; the same on a lower level computes in float32. */
 #include <math.h>
 #include <string.h>
 
@@ -28,6 +33,7 @@ typedef enum mm_c_mode {
 
 typedef struct mm_plan {
     bool quant;                           /* tfmq.QGemm */
+    bool bf16;                            /* A and constant B read as BF16 (compute=bf16) */
     int nd;                               /* rank of the matmul (>= 2) */
     int64_t a[TQ_MAX_RANK], b[TQ_MAX_RANK], y[TQ_MAX_RANK]; /* logical dims */
     bool ta, tb;                          /* A, B stored with their last two dims swapped */
@@ -327,9 +333,9 @@ static tfmq_status mm_pd(const tq_cpu_prep *p, const mm_plan *cp, dnnl_primitive
 {
     const tq_op_ctx *ctx = p->ctx;
     const int nd = cp->nd;
-    const dnnl_data_type_t wdt = cp->quant ? dnnl_s8 : dnnl_f32;
+    const dnnl_data_type_t wdt = cp->quant ? dnnl_s8 : (cp->bf16 ? dnnl_bf16 : dnnl_f32);
     dnnl_memory_desc_t src, wei, bias, dst;
-    mm_md(&src, nd, cp->a, tq_cpu_onednn_dt(ctx->in[0]->dtype), cp->ta);
+    mm_md(&src, nd, cp->a, cp->bf16 ? dnnl_bf16 : tq_cpu_onednn_dt(ctx->in[0]->dtype), cp->ta);
     mm_md(&dst, nd, cp->y, tq_cpu_onednn_dt(ctx->out[0]->dtype), false);
     if (cp->b_const) {
         tq_cpu_onednn_md(&wei, nd, cp->b, wdt, dnnl_format_tag_any);
@@ -402,7 +408,14 @@ static tfmq_status mm_args(const tq_cpu_prep *p, const mm_plan *cp,
     const dnnl_memory_desc_t *src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *dst = dnnl_primitive_desc_query_md(pd, dnnl_query_dst_md, 0);
     const dnnl_memory_desc_t *wei = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-    if ((st = tq_cpu_onednn_bind(k, ctx, DNNL_ARG_SRC, src, 0)) != TFMQ_OK ||
+    if (cp->bf16) { /* A rounded to BF16 by a reorder stage */
+        dnnl_memory_desc_t a_user;
+        mm_md(&a_user, cp->nd, cp->a, dnnl_f32, cp->ta);
+        st = tq_cpu_onednn_bind_staged(p, k, DNNL_ARG_SRC, src, &a_user, 0);
+    } else {
+        st = tq_cpu_onednn_bind(k, ctx, DNNL_ARG_SRC, src, 0);
+    }
+    if (st != TFMQ_OK ||
         (st = tq_cpu_onednn_bind(k, ctx, DNNL_ARG_DST, dst, TQ_ONEDNN_BIND_OUT)) != TFMQ_OK) {
         return st;
     }
@@ -455,9 +468,19 @@ tfmq_status tq_cpu_onednn_prepare_matmul(const tq_cpu_prep *p, tq_cpu_kernel **k
     if (p->out_layout[0] != TQ_LAYOUT_NCHW) {
         return TFMQ_OK;
     }
+    const char *compute = "";
+    if (tq_attr_string(p->ctx->node, "compute", "", &compute) != TFMQ_OK) {
+        tq_clear_error();
+    }
+    cp.bf16 = !cp.quant && cp.b_const && strcmp(compute, "bf16") == 0 &&
+              p->isa >= TQ_CPU_ISA_AVX512_BF16;
     dnnl_primitive_desc_t pd = NULL;
     tq_onednn_kernel *k = NULL;
     tfmq_status st = mm_pd(p, &cp, &pd);
+    if (st == TFMQ_OK && !pd && cp.bf16) { /* no BF16 implementation: in float32 */
+        cp.bf16 = false;
+        st = mm_pd(p, &cp, &pd);
+    }
     if (st != TFMQ_OK || !pd) {
         return st; /* no implementation: the reference kernel runs */
     }
