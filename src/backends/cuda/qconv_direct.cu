@@ -380,12 +380,12 @@ constexpr int TL_PIX = 32 * TL_PT;  /* output pixels per tile: one warp's lanes 
 constexpr int TL_MAX_THREADS = 512; /* kb <= 128: 16 warps */
 constexpr int TL_MAX_KB = 128;
 
-/* Shared memory (bytes, all parts 16-byte aligned): weights [r][j][kstride] words (kstride kb,
- * or kb + 8 for the mma variant), input windows [xr][j][twp] words, outputs [TL_PIX][kb] bytes,
- * multipliers and bias [kb] each. */
-int64_t tiled_smem(int64_t r, int64_t scw, int64_t kb, int64_t kstride, int64_t xr, int64_t twp)
+/* Shared memory of a dp4a block (bytes, all parts 16-byte aligned): weights [r][j][kb] words,
+ * input windows [xr][j][twp] words, outputs [TL_PIX][kb] bytes, multipliers and bias [kb] each.
+ * (The tensor-core kernel's: tm_smem.) */
+int64_t tiled_smem(int64_t r, int64_t scw, int64_t kb, int64_t xr, int64_t twp)
 {
-    return 4 * r * scw * kstride + 4 * xr * scw * twp + TL_PIX * kb + 8 * kb;
+    return 4 * r * scw * kb + 4 * xr * scw * twp + TL_PIX * kb + 8 * kb;
 }
 
 /* The tile loop's index of `tile`: k tile, image and the output tile's first row and column. */
@@ -409,11 +409,11 @@ __device__ __forceinline__ tl_pos tl_decode(const tq_qk_conv &a, int tile)
     return q;
 }
 
-/* Stage the weights of output channels k0 .. k0 + kb - 1 as words [r][j][k], rows of `kstride`
- * words (zero past K and past s * c), and their multipliers and bias. Whole block. */
+/* Stage the weights of output channels k0 .. k0 + kb - 1 as words [r][j][k], rows of kb words
+ * (zero past K and past s * c), and their multipliers and bias. Whole block. */
 template <int C>
-__device__ void tl_stage_weights(const tq_qk_conv &a, int k0, int kstride, uint32_t *ws,
-                                 float *ms, int32_t *bs)
+__device__ void tl_stage_weights(const tq_qk_conv &a, int k0, uint32_t *ws, float *ms,
+                                 int32_t *bs)
 {
     const int KB = a.tiled.kb, SCW = a.tiled.scw, K = (int)a.k, R = (int)a.r;
     const int SC = (int)a.s * C, tid = threadIdx.x, n_thr = blockDim.x;
@@ -430,7 +430,7 @@ __device__ void tl_stage_weights(const tq_qk_conv &a, int k0, int kstride, uint3
                 }
             }
         }
-        ws[rj * kstride + k] = word;
+        ws[rj * KB + k] = word;
     }
     for (int i = tid; i < KB; i += n_thr) {
         const int gk = k0 + i;
@@ -540,7 +540,7 @@ __device__ void tl_store_tile(const tq_qk_conv &a, const tl_pos &q, const unsign
     }
 }
 
-/* The shared memory of a tiled block (tiled_smem), weight rows kstride words apart. */
+/* The shared memory of a dp4a block (tiled_smem). */
 struct tl_smem {
     uint32_t *ws, *xs;
     unsigned char *os;
@@ -548,12 +548,12 @@ struct tl_smem {
     int32_t *bs;
 };
 
-__device__ __forceinline__ tl_smem tl_carve(const tq_qk_conv &a, unsigned char *base, int kstride)
+__device__ __forceinline__ tl_smem tl_carve(const tq_qk_conv &a, unsigned char *base)
 {
     const int KB = a.tiled.kb, SCW = a.tiled.scw;
     tl_smem m;
     m.ws = reinterpret_cast<uint32_t *>(base);
-    m.xs = m.ws + (int)a.r * SCW * kstride;
+    m.xs = m.ws + (int)a.r * SCW * KB;
     m.os = reinterpret_cast<unsigned char *>(m.xs + a.tiled.xr * SCW * a.tiled.twp);
     m.ms = reinterpret_cast<float *>(m.os + TL_PIX * KB);
     m.bs = reinterpret_cast<int32_t *>(m.ms + KB);
@@ -563,13 +563,13 @@ __device__ __forceinline__ tl_smem tl_carve(const tq_qk_conv &a, unsigned char *
 /* Start `tile`: wait until the block is done with the previous one, stage the weights when the
  * k tile changes (*cur_kt) and the tile's input windows, and wait for them. Whole block. */
 template <int C, int SS>
-__device__ __forceinline__ tl_pos tl_begin_tile(const tq_qk_conv &a, int tile, int kstride,
-                                                const tl_smem &m, int *cur_kt)
+__device__ __forceinline__ tl_pos tl_begin_tile(const tq_qk_conv &a, int tile, const tl_smem &m,
+                                                int *cur_kt)
 {
     const tl_pos q = tl_decode(a, tile);
     __syncthreads();
     if (q.kt != *cur_kt) { /* block-uniform */
-        tl_stage_weights<C>(a, q.kt * a.tiled.kb, kstride, m.ws, m.ms, m.bs);
+        tl_stage_weights<C>(a, q.kt * a.tiled.kb, m.ws, m.ms, m.bs);
         *cur_kt = q.kt;
     }
     tl_stage_input<C, SS>(a, q, m.xs);
@@ -586,7 +586,7 @@ __global__ void __launch_bounds__(TL_MAX_THREADS) qconv_tiled_kernel(const tq_qk
     const int KB = a.tiled.kb, TW = a.tiled.tw, SCW = a.tiled.scw;
     const int TWP = a.tiled.twp, R = (int)a.r;
     const int sh = (int)a.stride_h, dh = (int)a.dil_h;
-    const tl_smem m = tl_carve(a, tl_shared, KB);
+    const tl_smem m = tl_carve(a, tl_shared);
     const uint32_t *xs = m.xs, *ws = m.ws;
     unsigned char *os = m.os;
 
@@ -596,7 +596,7 @@ __global__ void __launch_bounds__(TL_MAX_THREADS) qconv_tiled_kernel(const tq_qk
     const int kl = warp * TL_KT; /* this warp's channels in the k tile */
     int cur_kt = -1;
     for (int tile = blockIdx.x; tile < a.tiled.n_tiles; tile += gridDim.x) {
-        const tl_pos q = tl_begin_tile<C, SS>(a, tile, KB, m, &cur_kt);
+        const tl_pos q = tl_begin_tile<C, SS>(a, tile, m, &cur_kt);
         int32_t acc[TL_KT][TL_PT];
 #pragma unroll
         for (int kk = 0; kk < TL_KT; kk++) {
@@ -812,22 +812,20 @@ __device__ __forceinline__ void tm_requant(const tq_qk_conv &a, const tm_smem_t 
             bv = m.bs[kc + i];
         }
         const uint64_t kz = ((uint64_t)c.w << 32) | c.z;
-        {
 #pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const int32_t av = acc[i >> 1][2 * h + (i & 1)];
-                uint32_t v;
-                if (INT) {
-                    const int64_t t = tm_mad_wide(av, (int32_t)c.x, bm);
-                    const uint32_t odd = ((uint32_t)((uint64_t)t >> 32) >> c.y) & 1u;
-                    const uint64_t u = (uint64_t)t + kz + odd;
-                    v = (uint32_t)min(max((int32_t)(u >> 32) >> c.y, ylo), yhi);
-                } else {
-                    v = (uint32_t)requant(a.o, (int64_t)av + bv, (double)mv);
-                }
-                uint32_t &w = wd[h][i >> 2];
-                w = (i & 3) == 0 ? v : __byte_perm(w, v, sel);
+        for (int h = 0; h < 2; h++) {
+            const int32_t av = acc[i >> 1][2 * h + (i & 1)];
+            uint32_t v;
+            if (INT) {
+                const int64_t t = tm_mad_wide(av, (int32_t)c.x, bm);
+                const uint32_t odd = ((uint32_t)((uint64_t)t >> 32) >> c.y) & 1u;
+                const uint64_t u = (uint64_t)t + kz + odd;
+                v = (uint32_t)min(max((int32_t)(u >> 32) >> c.y, ylo), yhi);
+            } else {
+                v = (uint32_t)requant(a.o, (int64_t)av + bv, (double)mv);
             }
+            uint32_t &w = wd[h][i >> 2];
+            w = (i & 3) == 0 ? v : __byte_perm(w, v, sel);
         }
     }
 }
@@ -1327,7 +1325,7 @@ extern "C" int tq_qk_conv_tiled_setup(tq_qk_conv *a)
     int64_t n_kt = (k8 + TL_MAX_KB - 1) / TL_MAX_KB, kb = 0, smem = 0;
     for (;; n_kt++) {
         kb = ((k8 + n_kt - 1) / n_kt + TL_KT - 1) / TL_KT * TL_KT;
-        smem = tiled_smem(a->r, t.scw, kb, kb, t.xr, t.twp);
+        smem = tiled_smem(a->r, t.scw, kb, t.xr, t.twp);
         if (smem <= smem_max || kb <= TL_KT) {
             break;
         }

@@ -58,6 +58,16 @@ dnnl_format_tag_t tq_cpu_onednn_act_tag(uint8_t layout)
     return layout == TQ_LAYOUT_NHWC ? dnnl_acdb : dnnl_abcd;
 }
 
+bool tq_cpu_onednn_compute_bf16(const tq_node *node)
+{
+    const char *compute = "";
+    if (tq_attr_string(node, "compute", "", &compute) != TFMQ_OK) {
+        tq_clear_error();
+        return false;
+    }
+    return strcmp(compute, "bf16") == 0;
+}
+
 dnnl_data_type_t tq_cpu_onednn_dt(tfmq_dtype dt)
 {
     switch (dt) {

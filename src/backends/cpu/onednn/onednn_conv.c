@@ -428,15 +428,8 @@ static tfmq_status conv_pd_best(const tq_cpu_prep *p, conv_plan *cp, dnnl_primit
 bool tq_cpu_dnnl_bf16_io(const tq_op_ctx *ctx, tq_cpu_isa isa)
 {
     conv_plan cp;
-    const char *compute = "";
-    if (isa < TQ_CPU_ISA_AVX512_BF16 || !conv_plan_make(ctx, &cp) || cp.quant) {
-        return false;
-    }
-    if (tq_attr_string(ctx->node, "compute", "", &compute) != TFMQ_OK) {
-        tq_clear_error();
-        return false;
-    }
-    return strcmp(compute, "bf16") == 0;
+    return isa >= TQ_CPU_ISA_AVX512_BF16 && conv_plan_make(ctx, &cp) && !cp.quant &&
+           tq_cpu_onednn_compute_bf16(ctx->node);
 }
 
 tfmq_status tq_cpu_onednn_prepare_conv(const tq_cpu_prep *p, tq_cpu_kernel **k_out)
@@ -446,11 +439,8 @@ tfmq_status tq_cpu_onednn_prepare_conv(const tq_cpu_prep *p, tq_cpu_kernel **k_o
     if (!conv_plan_make(p->ctx, &cp)) {
         return TFMQ_OK;
     }
-    const char *compute = "";
-    if (tq_attr_string(p->ctx->node, "compute", "", &compute) != TFMQ_OK) {
-        tq_clear_error();
-    }
-    cp.bf16 = !cp.quant && strcmp(compute, "bf16") == 0 && p->isa >= TQ_CPU_ISA_AVX512_BF16;
+    cp.bf16 = !cp.quant && p->isa >= TQ_CPU_ISA_AVX512_BF16 &&
+              tq_cpu_onednn_compute_bf16(p->ctx->node);
     /* output written over the residual (exec in-place): the sum post-op accumulates onto R where
      * it already is (its copy stage is skipped at run, source and destination being the same) */
     cp.r_sum = cp.r_slot == 3 && p->out0_over_residual;

@@ -69,6 +69,8 @@ void tq_cpu_onednn_md(dnnl_memory_desc_t *md, int nd, const int64_t *dims, dnnl_
 dnnl_format_tag_t tq_cpu_onednn_act_tag(uint8_t layout);
 /* The dnnl data type of a tfmq dtype (f32, s8, u8, s32), or dnnl_data_type_undef. */
 dnnl_data_type_t tq_cpu_onednn_dt(tfmq_dtype dt);
+/* The node carries passes/strip_half.c's mark `compute=bf16` (its weights were BF16). */
+bool tq_cpu_onednn_compute_bf16(const tq_node *node);
 
 /* Create a primitive descriptor for op descriptor `desc` under `attr` with the run's thread
  * count in effect (oneDNN sizes work splits and scratchpads by it). *pd_out is NULL when oneDNN

@@ -468,12 +468,8 @@ tfmq_status tq_cpu_onednn_prepare_matmul(const tq_cpu_prep *p, tq_cpu_kernel **k
     if (p->out_layout[0] != TQ_LAYOUT_NCHW) {
         return TFMQ_OK;
     }
-    const char *compute = "";
-    if (tq_attr_string(p->ctx->node, "compute", "", &compute) != TFMQ_OK) {
-        tq_clear_error();
-    }
-    cp.bf16 = !cp.quant && cp.b_const && strcmp(compute, "bf16") == 0 &&
-              p->isa >= TQ_CPU_ISA_AVX512_BF16;
+    cp.bf16 = !cp.quant && cp.b_const && p->isa >= TQ_CPU_ISA_AVX512_BF16 &&
+              tq_cpu_onednn_compute_bf16(p->ctx->node);
     dnnl_primitive_desc_t pd = NULL;
     tq_onednn_kernel *k = NULL;
     tfmq_status st = mm_pd(p, &cp, &pd);
