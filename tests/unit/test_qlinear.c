@@ -4,6 +4,7 @@
  * depthwise, strides, pads, dilations, odd K), activations, saturation and ties. Bit-exact. */
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -441,6 +442,59 @@ static void test_qadd_broadcast(tq_rng *rng)
     }
 }
 
+/* QAdd's integer form (tq_ql_add_form.use_i: clamp((ia a + ib b + ic) >> ish)), planned for
+ * random scales (ratios as in residual blocks), zero points, signedness and Relu bounds:
+ * found for most, and where found equal to the definition (written out here) on all 65536
+ * byte pairs, its sums within int32. */
+static void test_qadd_int_form(tq_rng *rng)
+{
+    const int32_t n_plans = 200;
+    int32_t n_int = 0, n_bad = 0, n_big = 0, n_f = 0;
+    for (int32_t p = 0; p < n_plans; p++) {
+        tq_ql_add_form q;
+        memset(&q, 0, sizeof(q));
+        q.a_s8 = tq_rng_below(rng, 4) != 0;
+        q.b_s8 = tq_rng_below(rng, 4) != 0;
+        q.y_s8 = true;
+        q.a_zp = q.a_s8 ? 0 : (int32_t)tq_rng_below(rng, 256);
+        q.b_zp = q.b_s8 ? (int32_t)tq_rng_below(rng, 9) - 4 : (int32_t)tq_rng_below(rng, 256);
+        q.y_zp = tq_rng_below(rng, 2) ? 0 : (int32_t)tq_rng_below(rng, 41) - 20;
+        const bool relu = tq_rng_below(rng, 2) != 0;
+        q.lo = relu ? q.y_zp : -128;
+        q.hi = 127;
+        q.y_scale = (double)tq_rng_uniform(rng, 0.01f, 0.1f);
+        q.a_scale = q.y_scale * (double)tq_rng_uniform(rng, 0.2f, 3.0f);
+        q.b_scale = q.y_scale * (double)tq_rng_uniform(rng, 0.2f, 3.0f);
+        tq_ql_add_form_plan(&q);
+        n_f += q.use_f;
+        if (!q.use_i) {
+            continue;
+        }
+        n_int++;
+        const int32_t a0 = q.a_s8 ? -128 : 0, b0 = q.b_s8 ? -128 : 0;
+        for (int32_t a = a0; a < a0 + 256; a++) {
+            for (int32_t b = b0; b < b0 + 256; b++) {
+                const int64_t sum = (int64_t)q.ia * a + (int64_t)q.ib * b + (int64_t)q.ic;
+                n_big += sum >= INT32_MAX || sum <= INT32_MIN;
+                const int64_t f = (int64_t)floor(ldexp((double)sum, -q.ish));
+                const int64_t v = f < q.lo ? q.lo : (f > q.hi ? q.hi : f);
+                double d = rint((q.a_scale * (double)(a - q.a_zp) +
+                                 q.b_scale * (double)(b - q.b_zp)) /
+                                q.y_scale) +
+                           (double)q.y_zp;
+                d = d < (double)q.lo ? (double)q.lo : (d > (double)q.hi ? (double)q.hi : d);
+                n_bad += (double)v != d;
+            }
+        }
+    }
+    TQ_EXPECT(n_bad == 0 && n_big == 0, "integer form: %d pairs differ, %d sums beyond int32",
+              (int)n_bad, (int)n_big);
+    TQ_EXPECT(n_int >= n_plans * 19 / 20, "integer form found for %d of %d scale sets", (int)n_int,
+              (int)n_plans);
+    printf("  integer form for %d of %d QAdd scale sets (%d with an exact float form)\n", (int)n_int,
+           (int)n_plans, (int)n_f);
+}
+
 static void test_errors(tq_rng *rng)
 {
     (void)rng;
@@ -471,6 +525,7 @@ int main(int argc, char **argv)
     TQ_RUN(test_qgemm_random);
     TQ_RUN(test_ties_and_saturation);
     TQ_RUN(test_qadd_broadcast);
+    TQ_RUN(test_qadd_int_form);
     TQ_RUN(test_errors);
     return tq_test_end();
 }

@@ -4,6 +4,7 @@
  * (double)M[c]) + y_zp) with M[c] = (float)(x_scale * w_scale[c] / y_scale) computed in double.
  * QAdd: y = round_half_even((a_s*(a - a_zp) + b_s*(b - b_zp)) / y_s) + y_zp, all in double. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "backends/ref/qlinear.h"
@@ -516,6 +517,77 @@ static float ql_add_tie(const tq_ql_add_form *q)
     return (double)tf > t ? nextafterf(tf, 0.0f) : tf;
 }
 
+/* The integer form (use_i) when one with ish in [8, 24] equals the definition on every byte
+ * pair. For each shift (the most precise first) and multipliers ia, ib within one unit of
+ * dka 2^ish and dkb 2^ish, the offsets ic that work form an interval, found in one pass over
+ * the pairs: each unclamped result d needs d 2^ish <= ia a + ib b + ic < (d + 1) 2^ish, a
+ * result clamped to lo only the upper bound, to hi only the lower. The first nonempty one,
+ * whose sums stay within int32 at the corners (they are affine in a and b), is taken. The
+ * definition's results are tabled once (tab, 65536 entries). */
+static void ql_add_try_int(tq_ql_add_form *q)
+{
+    q->use_i = false;
+    if (!isfinite(q->dka) || !isfinite(q->dkb) || !isfinite(q->dc0)) {
+        return;
+    }
+    const int32_t a0 = q->a_s8 ? -128 : 0, b0 = q->b_s8 ? -128 : 0;
+    int16_t *tab = tq_alloc(NULL, 65536 * sizeof(*tab));
+    if (!tab) {
+        return; /* the other forms serve */
+    }
+    for (int32_t a = 0; a < 256; a++) {
+        for (int32_t b = 0; b < 256; b++) {
+            tab[a * 256 + b] = (int16_t)ql_add_clamp(q, ql_add_def(q, a0 + a, b0 + b));
+        }
+    }
+    for (int32_t sh = 24; sh >= 8 && !q->use_i; sh--) {
+        const int64_t one = (int64_t)1 << sh;
+        const double f = ldexp(1.0, sh);
+        const double ra = nearbyint(q->dka * f), rb = nearbyint(q->dkb * f);
+        if (!(fabs(ra) < 0x1p23 && fabs(rb) < 0x1p23)) {
+            continue;
+        }
+        for (int32_t v = 0; v < 9 && !q->use_i; v++) {
+            const int64_t ia = (int64_t)ra + v % 3 - 1, ib = (int64_t)rb + v / 3 - 1;
+            int64_t lo_ic = INT64_MIN, hi_ic = INT64_MAX;
+            for (int32_t a = 0; a < 256 && lo_ic <= hi_ic; a++) {
+                for (int32_t b = 0; b < 256; b++) {
+                    const int64_t d = tab[a * 256 + b];
+                    const int64_t sum = ia * (a0 + a) + ib * (b0 + b);
+                    if (d > q->lo || d == q->hi) { /* a lower bound on the result */
+                        const int64_t l = d * one - sum;
+                        lo_ic = l > lo_ic ? l : lo_ic;
+                    }
+                    if (d < q->hi || d == q->lo) { /* an upper bound */
+                        const int64_t h = (d + 1) * one - 1 - sum;
+                        hi_ic = h < hi_ic ? h : hi_ic;
+                    }
+                }
+            }
+            if (lo_ic > hi_ic) {
+                continue;
+            }
+            /* the offset nearest the rounded one, then int32 at the four corners */
+            const double rc = floor((q->dc0 + (double)q->y_zp + 0.5) * f);
+            int64_t ic = rc < -0x1p40 ? lo_ic : (rc > 0x1p40 ? hi_ic : (int64_t)rc);
+            ic = ic < lo_ic ? lo_ic : (ic > hi_ic ? hi_ic : ic);
+            bool fits = ic > INT32_MIN && ic < INT32_MAX;
+            for (int32_t c = 0; c < 4 && fits; c++) {
+                const int64_t sum = ia * (a0 + 255 * (c & 1)) + ib * (b0 + 255 * (c >> 1)) + ic;
+                fits = sum > INT32_MIN && sum < INT32_MAX;
+            }
+            if (fits) {
+                q->use_i = true;
+                q->ia = (int32_t)ia;
+                q->ib = (int32_t)ib;
+                q->ic = (int32_t)ic;
+                q->ish = sh;
+            }
+        }
+    }
+    tq_free(NULL, tab, 65536 * sizeof(*tab));
+}
+
 /* Choose the float form of q when it gives the definition's result for all 65536 byte pairs
  * (after clamping); the division-free float32 arithmetic is the vector kernels' fast path.
  * Else the checked float form when, with near ties taken from the definition, it gives the
@@ -529,6 +601,7 @@ void tq_ql_add_form_plan(tq_ql_add_form *q)
     q->use_f = false;
     q->use_fh = false;
     ql_add_try_double(q);
+    ql_add_try_int(q);
     q->ka = (float)q->dka;
     q->kb = (float)q->dkb;
     q->c0 = (float)q->dc0;

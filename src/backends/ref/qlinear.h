@@ -80,6 +80,13 @@ typedef struct tq_ql_add_form {
      * exact likewise; else the definition itself */
     bool use_dm;
     double dka, dkb, dc0;
+    /* the integer form, independent of the others, when it equals the definition (clamped)
+     * for every byte pair: y = clamp((ia * a + ib * b + ic) >> ish, lo, hi) on the stored
+     * values, in int32 without overflow (the shift arithmetic: a floor); ic carries y_zp and
+     * the rounding. For kernels whose operand a is already an integer in a register (the
+     * CUDA pointwise convolution with its QAdd fused). */
+    bool use_i;
+    int32_t ia, ib, ic, ish;
 } tq_ql_add_form;
 
 void tq_ql_add_form_plan(tq_ql_add_form *q);
