@@ -472,7 +472,8 @@ static const conv_spec conv_specs[] = {
 /* The QAdd reading a QConv's output [n, m, oh, ow] (int8, scale ys) at input `slot` (0 or 3)
  * and a random residual (int8, or uint8 with a zero point where res_u8), activation add_act. */
 /* The QAdd's form wanted of qadd_fuse_build: 0 any (residual and output scales 0.8 and 1.3
- * times the conv's), 1 the checked float form (scales searched; Relu, int8 residual) */
+ * times the conv's), 1 the checked float form, 2 the exact float form (scales searched; Relu,
+ * int8 residual) */
 static int g_fuse_form;
 
 /* Residual and output scales for conv scale ys whose QAdd plans to form `want` (g_fuse_form). */
@@ -490,7 +491,7 @@ static bool qadd_fuse_scales(tq_rng *rng, float ys, int want, float *rs, float *
         q.b_scale = (double)*rs;
         q.y_scale = (double)*os;
         tq_ql_add_form_plan(&q);
-        if (want == 1 && !q.use_f && q.use_fh) {
+        if ((want == 1 && !q.use_f && q.use_fh) || (want == 2 && q.use_f)) {
             return true;
         }
     }
@@ -526,6 +527,25 @@ static void qadd_fuse_build(tcase *ac, tq_rng *rng, const int64_t *yd, float ys,
 /* x int8 (symmetric) or uint8 with zero point; weights int8 per channel; bias int32. With
  * fuse_slot 0 or 3 the QAdd of qadd_fuse_build (activation add_act, the residual uint8 where
  * asym) reads the output and is offered for fusion; -1: the QConv alone. */
+/* Multipliers (x_scale w_scale / y_scale) qconv_case_fused sets for the pointwise kernel's
+ * requantisation paths: 1 channel 0's 0.6, outside the integer forms' range (int_form: below
+ * 2^-1), so that the block holding it takes the float path; 2 every channel's exactly 2^-12,
+ * whose products can be ties (one sum in 4096 is one), so that the kernel takes the
+ * high-word form with its tie test (requant_hi_tie); 3 those, but channel 0's 0.3, outside the
+ * high-word form's range (int_hi_form: below 2^-2), so that the blocks use the integer form
+ * with its parity step, ties included. */
+static int g_mult_mode;
+
+/* A weight scale giving the multiplier m exactly (tq_ql_multiplier) for scales xs, ys. */
+static float w_scale_for(float xs, float ys, float m)
+{
+    float w = (float)((double)m * (double)ys / (double)xs);
+    for (int i = 0; i < 64 && tq_ql_multiplier(xs, w, ys) != m; i++) {
+        w = nextafterf(w, tq_ql_multiplier(xs, w, ys) < m ? INFINITY : 0.0f);
+    }
+    return w;
+}
+
 static void qconv_case_fused(tq_rng *rng, const conv_spec *s, int act, bool asym,
                              bool with_bias, const char *want_impl, int32_t fuse_slot,
                              int add_act)
@@ -564,6 +584,13 @@ static void qconv_case_fused(tq_rng *rng, const conv_spec *s, int act, bool asym
     const double acc_sd = 74.0 * 73.0 * sqrt((double)(cg * s->r * s->s));
     const float ys = (float)((double)xs * 0.01 * acc_sd / 40.0);
     *(float *)tc_in(&tc, TQ_QL_Y_SCALE, TFMQ_DTYPE_FLOAT32, 0, NULL, true) = ys;
+    for (int64_t c = 0; g_mult_mode >= 2 && c < s->m; c++) {
+        ws[c] = w_scale_for(xs, ys, 0x1p-12f);
+        TQ_EXPECT(tq_ql_multiplier(xs, ws[c], ys) == 0x1p-12f, "multiplier 2^-12 not made");
+    }
+    if (g_mult_mode == 1 || g_mult_mode == 3) {
+        ws[0] = (g_mult_mode == 1 ? 0.6f : 0.3f) * ys / xs;
+    }
     *(uint8_t *)tc_in(&tc, TQ_QL_Y_ZP, xasym ? TFMQ_DTYPE_UINT8 : TFMQ_DTYPE_INT8, 0, NULL,
                       true) = (uint8_t)yz;
     if (with_bias) {
@@ -720,6 +747,13 @@ static void test_qconv_pw(tq_rng *rng)
     for (size_t i = 0; i < n; i++) {
         qconv_case_impl(rng, &pw_specs[i], (int)(i % 3), false, i != 4, pw_impl());
     }
+    /* the requantisation's other paths (g_mult_mode): a block on the float path; the
+     * high-word form with ties; the integer form with ties */
+    for (g_mult_mode = 1; g_mult_mode <= 3; g_mult_mode++) {
+        qconv_case_impl(rng, &pw_specs[5], 0, false, true, pw_impl());
+        qconv_case_impl(rng, &pw_specs[1], 1, false, true, pw_impl());
+    }
+    g_mult_mode = 0;
     /* shapes and types it does not take */
     qconv_case_impl(rng, &padded, 1, false, true, "cuda:qconv_direct");
     qconv_case_impl(rng, &c96, 0, false, true, "cuda:qconv_direct");
@@ -744,11 +778,24 @@ static void test_qconv_pw_add(tq_rng *rng)
         qconv_case_fused(rng, &pw_specs[i], (int)(i % 2), i == 2, i != 4, NULL,
                          i % 2 ? 3 : 0, (int)((i + 1) % 3));
     }
-    /* scales whose QAdd takes the checked float form, found by qadd_fuse_build's search */
+    /* the QAdd's integer form (tq_ql_add_form.use_i), at either input, residual int8 and
+     * uint8 with a zero point; a block whose requantisation takes the float path */
+    qconv_case_fused(rng, &pw_specs[0], 0, false, true, "cuda:qconv_pw+qadd_int", 0, 1);
+    qconv_case_fused(rng, &pw_specs[7], 1, true, true, "cuda:qconv_pw+qadd_int", 3, 1);
+    for (g_mult_mode = 1; g_mult_mode <= 3; g_mult_mode++) {
+        qconv_case_fused(rng, &pw_specs[1], 0, false, true, "cuda:qconv_pw+qadd_int", 0, 1);
+    }
+    g_mult_mode = 0;
+    /* its float forms with the integer one off: scales whose QAdd takes the checked float
+     * form, found by qadd_fuse_build's search, and the plain float form */
+    setenv("TFMQ_CUDA_QADD_INT", "0", 1);
+    g_fuse_form = 2;
+    qconv_case_fused(rng, &pw_specs[6], 1, false, true, "cuda:qconv_pw+qadd_f32", 3, 1);
     g_fuse_form = 1;
     qconv_case_fused(rng, &pw_specs[0], 0, false, true, "cuda:qconv_pw+qadd_f32_checked", 0, 1);
     qconv_case_fused(rng, &pw_specs[3], 0, false, true, "cuda:qconv_pw+qadd_f32_checked", 3, 1);
     g_fuse_form = 0;
+    unsetenv("TFMQ_CUDA_QADD_INT");
     setenv("TFMQ_CUDA_QADD_F64", "1", 1); /* the definition's arithmetic in the epilogue */
     qconv_case_fused(rng, &pw_specs[0], 0, false, true, "cuda:qconv_pw+qadd", 0, 1);
     unsetenv("TFMQ_CUDA_QADD_F64");

@@ -1176,7 +1176,8 @@ static tfmq_status qk_decide_fusion(qk_kernel *kq, const tq_cuda_prep *p)
     kq->base.fused_add = true;
     kq->base.workspace_bytes = 0;
     snprintf(kq->impl, sizeof(kq->impl), "cuda:qconv_pw+qadd%s",
-             kq->add.form == TQ_QK_ADD_F32           ? "_f32"
+             kq->add.use_i                           ? "_int"
+             : kq->add.form == TQ_QK_ADD_F32         ? "_f32"
              : kq->add.form == TQ_QK_ADD_F32_CHECKED ? "_f32_checked"
                                                      : "");
     return TFMQ_OK;
@@ -1559,7 +1560,16 @@ static tfmq_status qk_prepare_conv(const tq_cuda_prep *p, tq_cuda_kernel **k_out
         bias30 = bias30 && q.bias[c] < (1 << 30) && q.bias[c] > -(1 << 30);
     }
     if (G == 1 && g.fast && !g.tiled.on && bias30) {
-        (void)tq_qk_conv_pw_setup(&g); /* 0: not a 1x1 shape it takes, or below sm_80 */
+        /* 0: not a 1x1 shape it takes, or below sm_80 */
+        (void)tq_qk_conv_pw_setup(&g, q.mult, q.bias);
+        const int64_t miss = g.pw && !g.pw_nt ? tq_qk_conv_pw_hi_miss(&g, q.mult, q.bias) : -1;
+        if (miss >= 0) {
+            tq_log(TFMQ_LOG_DEBUG,
+                   "cuda qconv %s: the pointwise kernel's requantisation without the high-word "
+                   "form (channel %lld: multiplier %.9g, bias %d)",
+                   kq->label, (long long)miss, (double)q.mult[miss],
+                   q.bias ? (int)q.bias[miss] : 0);
+        }
     }
     kq->conv = g;
     bool fuse = false; /* the QAdd offered fits the pointwise kernel (kq->add) */
@@ -1754,6 +1764,11 @@ static void qk_add_form(tq_qk_add *e, tfmq_dtype ydt)
     e->dka = f.dka;
     e->dkb = f.dkb;
     e->dc0 = f.dc0;
+    e->use_i = f.use_i && !qk_env_off("TFMQ_CUDA_QADD_INT");
+    e->ia = f.ia;
+    e->ib = f.ib;
+    e->ic = f.ic;
+    e->ish = f.ish;
     if (!f.use_f && !f.use_fh) {
         return;
     }

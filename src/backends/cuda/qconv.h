@@ -69,6 +69,9 @@ typedef struct tq_qk_conv {
     tq_qk_tiled tiled;
     int32_t pw;              /* tq_qk_conv_pw_setup: n8 tiles a warp (4: 128 channels a block,
                                 2: 64) of the pointwise tensor-core kernel; 0: not used */
+    int32_t pw_nt;           /* tq_qk_conv_pw_setup: where every channel has the high-word
+                                form of the requantisation (qconv_dev.cuh, int_hi_form), 1
+                                (no channel can meet a tie) or 2; else 0 */
 } tq_qk_conv;
 /* Runs the tiled, pointwise, depthwise or general kernel, whichever the setups chose. */
 int tq_qk_conv_direct(const tq_qk_conv *a, void *stream);
@@ -90,8 +93,12 @@ int tq_qk_conv_tiled_setup(tq_qk_conv *a);
  * caller checks: sums and bias are added in int32), on sm_80 and later: an
  * implicit GEMM on the tensor cores (mma.sync s8), requantised as the reference, bit-exact to
  * the general kernel. Setup (shape and device; TFMQ_CUDA_QCONV_PW=0: off) returns 1 and sets
- * a->pw where it applies, else 0. */
-int tq_qk_conv_pw_setup(tq_qk_conv *a);
+ * a->pw where it applies, else 0; from the host copies of the multipliers and bias (k each;
+ * bias NULL: 0) it sets a->pw_nt. */
+int tq_qk_conv_pw_setup(tq_qk_conv *a, const float *mult, const int32_t *bias);
+/* The first output channel without the high-word form (its multiplier 2^-2 or more, or no
+ * integer form: qconv_dev.cuh, int_hi_form), or -1 where every channel has it (then pw_nt). */
+int64_t tq_qk_conv_pw_hi_miss(const tq_qk_conv *a, const float *mult, const int32_t *bias);
 typedef struct tq_qk_add tq_qk_add;
 /* Launch it (a->pw set; x, wt, y or add's pointers 16-byte aligned). add != NULL fuses the QAdd
  * that consumes the convolution's output: its operand a is the convolution's output (never
@@ -138,6 +145,10 @@ struct tq_qk_add {
      * y_zp on the stored values, where it equals the definition; else the definition */
     int32_t use_dm;
     double dka, dkb, dc0;
+    /* tq_ql_add_form's integer form, where one exists: clamp((ia * a + ib * b + ic) >> ish,
+     * lo, hi) on the stored values; the pointwise kernel's fused QAdd takes it before the
+     * float forms */
+    int32_t use_i, ia, ib, ic, ish;
     const void *a, *b;
     void *y;
 };

@@ -7,6 +7,7 @@
 
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "backends/cuda/qconv.h"
 
@@ -63,6 +64,145 @@ __device__ __forceinline__ int32_t requant(const tq_qk_out &o, int64_t acc, doub
         return __float_as_int(__fadd_rn(q, 12582912.0f)) - 0x4B400000;
     }
     return requant_slow(o, a, m);
+}
+
+/* The integer form of requant (above) for the multiplier mv, zero point zp and sums
+ * a = acc + bias with |a| < 2^29: mv = M 2^-s exactly (M < 2^31, 32 <= s <= 54; sh = s - 32),
+ * and requant(a) = clamp(q), q = ((t + KZ + b) >> s) with t = acc M + BM, BM = bias M,
+ * KZ = 2^(s-1) - 1 + zp 2^s, b = bit s of t (the floor's parity: ties go to even). Equal to the
+ * reference's rint((double)a * mv) + zp:
+ * |a M24| < 2^53 (M24 the 24-bit mantissa), so the double product is exact, and the integer
+ * rounding is exact. False where mv is not a positive normal float below 2^-1 and at least
+ * 2^-31, or 0 (then M 0), or |bias| + accmax reaches 2^29. */
+__host__ __device__ __forceinline__ bool int_form(float mv, int32_t bv, int32_t zp,
+                                                     int64_t accmax, uint4 *ik, int64_t *bm)
+{
+    uint32_t bits;
+    memcpy(&bits, &mv, sizeof(bits));
+    const int e = (int)((bits >> 23) & 0xffu);
+    uint32_t mm = 0;
+    int s = 32;
+    if (bits != 0) {
+        if ((bits >> 31) != 0 || e == 0 || e == 255) {
+            return false;
+        }
+        mm = (bits & 0x7fffffu) | 0x800000u;
+        s = 150 - e;
+        if (s < 32) {
+            if (32 - s > 7) {
+                return false;
+            }
+            mm <<= 32 - s;
+            s = 32;
+        }
+        if (s > 54) {
+            return false;
+        }
+    }
+    if ((bv < 0 ? -(int64_t)bv : (int64_t)bv) + accmax >= ((int64_t)1 << 29)) {
+        return false;
+    }
+    const int64_t kz = (((int64_t)1 << (s - 1)) - 1) + (int64_t)zp * ((int64_t)1 << s);
+    *ik = make_uint4(mm, (uint32_t)(s - 32), (uint32_t)(uint64_t)kz,
+                     (uint32_t)((uint64_t)kz >> 32));
+    *bm = (int64_t)bv * (int64_t)mm;
+    return true;
+}
+
+/* a * b + c, a and b int32, c and the result int64: one instruction (mad.wide.s32) */
+__device__ __forceinline__ int64_t mad_wide(int32_t a, int32_t b, int64_t c)
+{
+    int64_t d;
+    asm("mad.wide.s32 %0, %1, %2, %3;" : "=l"(d) : "r"(a), "r"(b), "l"(c));
+    return d;
+}
+
+/* requant by the integer form (int_form: m = M, sh = s - 32, kz = KZ, bm = BM) of the sum
+ * acc (its bias in BM), clamped to [lo, hi]: some 7 integer instructions. */
+__device__ __forceinline__ int32_t requant_int(int32_t acc, uint32_t m, uint32_t sh, uint64_t kz,
+                                               int64_t bm, int32_t lo, int32_t hi)
+{
+    const int64_t t = mad_wide(acc, (int32_t)m, bm);
+    const uint32_t odd = ((uint32_t)((uint64_t)t >> 32) >> sh) & 1u;
+    const uint64_t u = (uint64_t)t + kz + odd;
+    return min(max((int32_t)(u >> 32) >> sh, lo), hi);
+}
+
+/* The high-word form of requant: with the sum a = acc + bias (the caller starts its
+ * accumulation from the bias), q = (hi32(a M) + H) >> sh, hi32 the high word of the 64-bit
+ * product (mul.hi: a floor), M, sh = s - 32 >= 1 the integer form's multiplier (int_form:
+ * mv = M 2^-s; M shifted left and s raised to 33 where s < 33 and M allows, M < 2^31) and
+ * H = 2^(sh-1) + zp 2^sh: then a M + H 2^32 = a M + 2^(s-1) + zp 2^s, whose floor over 2^s is
+ * a mv rounded half up, plus zp. That is the reference's rounding (half to even) except at
+ * ties, a mv = x.5 exactly: a M = 2^(s-1) times an odd number, i.e. v2(a) = need = s - 1 -
+ * v2(M), possible only where 2^need <= |a| <= amax (the sums' bound, with the bias). *hf =
+ * {M, sh, H, need}, need = 32 where no tie can occur (requant_hi), else below 29
+ * (requant_hi_tie). False where int_form fails, s cannot reach 33 or H leaves int32. */
+__host__ __device__ __forceinline__ bool int_hi_form(float mv, int32_t bv, int32_t zp,
+                                                     int64_t accmax, uint4 *hf)
+{
+    uint4 ik;
+    int64_t bm;
+    if (!int_form(mv, bv, zp, accmax, &ik, &bm)) {
+        return false;
+    }
+    uint32_t m = ik.x;
+    int s = 32 + (int)ik.y;
+    while (s < 33) {
+        if (m >= 0x40000000u) {
+            return false;
+        }
+        m <<= 1;
+        s++;
+    }
+    const int sh = s - 32;
+    const int64_t h = ((int64_t)1 << (sh - 1)) + (int64_t)zp * ((int64_t)1 << sh);
+    if (h > INT32_MAX || h < INT32_MIN) {
+        return false;
+    }
+    int need = 32; /* no tie */
+    if (m != 0) {
+        int v2 = 0; /* trailing zero bits of M */
+        while (((m >> v2) & 1u) == 0) {
+            v2++;
+        }
+        const int64_t amax = accmax + (bv < 0 ? -(int64_t)bv : (int64_t)bv); /* < 2^29 */
+        if (s - 1 - v2 < 29 && ((int64_t)1 << (s - 1 - v2)) <= amax) {
+            need = s - 1 - v2;
+        }
+    }
+    *hf = make_uint4(m, (uint32_t)sh, (uint32_t)(int32_t)h, (uint32_t)need);
+    return true;
+}
+
+/* requant by the high-word form (int_hi_form: hf.x = M, hf.y = sh, hf.z = H) of a = acc +
+ * bias for a channel without ties (hf.w = 32): a mul.hi with H added, a shift, the clamp. */
+__device__ __forceinline__ int32_t requant_hi(int32_t a, const uint4 &hf, int32_t lo, int32_t hi)
+{
+    int32_t d;
+    asm("mad.hi.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"((int32_t)hf.x), "r"((int32_t)hf.z));
+    return min(max(d >> hf.y, lo), hi);
+}
+
+/* The same where ties can occur: a tie (a & tmask) == tval (tmask = 2^(need+1) - 1, tval =
+ * 2^need; 0 and 1 for a channel without ties) rounded up to an odd a mv rounding is taken one
+ * down, to the even neighbour: the odd test is on q - zp, i.e. (q ^ zp) & 1. */
+__device__ __forceinline__ int32_t requant_hi_tie(int32_t a, const uint4 &hf, uint32_t tmask,
+                                                  uint32_t tval, int32_t zp, int32_t lo,
+                                                  int32_t hi)
+{
+    int32_t d;
+    asm("mad.hi.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"((int32_t)hf.x), "r"((int32_t)hf.z));
+    d >>= hf.y;
+    d -= ((uint32_t)a & tmask) == tval ? (d ^ zp) & 1 : 0;
+    return min(max(d, lo), hi);
+}
+
+/* requant_hi_tie's tie test constants of hf (int_hi_form) */
+__device__ __forceinline__ void hi_tie_consts(const uint4 &hf, uint32_t *tmask, uint32_t *tval)
+{
+    *tmask = hf.w < 32 ? (2u << hf.w) - 1u : 0u;
+    *tval = hf.w < 32 ? 1u << hf.w : 1u;
 }
 
 /* One output value of QAdd (the reference's order of double operations), av and bv with zero

@@ -660,7 +660,7 @@ __device__ __forceinline__ int tm_channel(int k)
     return (k & ~31) | (((k & 7) >> 1) << 3) | (((k >> 3) & 3) << 1) | (k & 1);
 }
 
-/* Words per output channel of the k tile: the integer form of the requantisation (tm_int_form:
+/* Words per output channel of the k tile: the integer form of the requantisation (int_form:
  * M, sh, KZ low and high words; BM low and high words), the float multiplier and the bias. */
 constexpr int TM_CH_WORDS = 8;
 
@@ -696,54 +696,17 @@ __device__ __forceinline__ tm_smem_t tm_carve(const tq_qk_conv &a, unsigned char
     return m;
 }
 
-/* The integer form of requant (qconv_dev.cuh) for the multiplier mv, zero point zp and sums
- * a = acc + bias with |a| < 2^29: mv = M 2^-s exactly (M < 2^31, 32 <= s <= 54; sh = s - 32),
- * and requant(a) = clamp(q), q = ((t + KZ + b) >> s) with t = acc M + BM, BM = bias M,
- * KZ = 2^(s-1) - 1 + zp 2^s, b = bit s of t (the floor's parity: ties go to even). Equal to the
- * reference's rint((double)a * mv) + zp:
- * |a M24| < 2^53 (M24 the 24-bit mantissa), so the double product is exact, and the integer
- * rounding is exact. False where mv is not a positive normal float below 2^-1 and at least
- * 2^-31, or 0 (then M 0), or |bias| + accmax reaches 2^29. */
-__device__ __forceinline__ bool tm_int_form(float mv, int32_t bv, int32_t zp, int64_t accmax,
-                                            uint4 *ik, int64_t *bm)
-{
-    const uint32_t bits = __float_as_uint(mv);
-    const int e = (int)((bits >> 23) & 0xffu);
-    uint32_t mm = 0;
-    int s = 32;
-    if (bits != 0) {
-        if ((bits >> 31) != 0 || e == 0 || e == 255) {
-            return false;
-        }
-        mm = (bits & 0x7fffffu) | 0x800000u;
-        s = 150 - e;
-        if (s < 32) {
-            if (32 - s > 7) {
-                return false;
-            }
-            mm <<= 32 - s;
-            s = 32;
-        }
-        if (s > 54) {
-            return false;
-        }
-    }
-    if ((bv < 0 ? -(int64_t)bv : (int64_t)bv) + accmax >= ((int64_t)1 << 29)) {
-        return false;
-    }
-    const int64_t kz = (((int64_t)1 << (s - 1)) - 1) + (int64_t)zp * ((int64_t)1 << s);
-    *ik = make_uint4(mm, (uint32_t)(s - 32), (uint32_t)(uint64_t)kz,
-                     (uint32_t)((uint64_t)kz >> 32));
-    *bm = (int64_t)bv * (int64_t)mm;
-    return true;
-}
+/* How a k tile of the tensor-core stem requantises: by the high-word form without ties
+ * (int_hi_form, requant_hi; the sums start from the bias), the integer form (int_form) or
+ * requant's float path. */
+enum { TM_RQ_FLOAT = 0, TM_RQ_INT = 1, TM_RQ_HI = 2 };
 
 /* Stage the weights of output channels k0 .. k0 + kb - 1 (column k: channel
  * k0 + tm_channel(k)) as words [r][j][k] (rows kb + 8 words, zero past K and past s * c, scw8
- * words a kernel row) and the channels' constants. Returns this thread's verdict on the integer
- * form (true where all its channels have one). Whole block. */
+ * words a kernel row) and the channels' constants, and return the block's TM_RQ_* (with
+ * TM_RQ_HI, m.ik holds the high-word forms). Whole block. */
 template <int C>
-__device__ bool tm_stage_weights(const tq_qk_conv &a, int k0, const tm_smem_t &m)
+__device__ int tm_stage_weights(const tq_qk_conv &a, int k0, const tm_smem_t &m)
 {
     const int KB = a.tiled.kb, KBP = KB + 8, SCW = a.tiled.scw, SCW8 = (SCW + 7) & ~7;
     const int K = (int)a.k, R = (int)a.r, SC = (int)a.s * C;
@@ -763,35 +726,36 @@ __device__ bool tm_stage_weights(const tq_qk_conv &a, int k0, const tm_smem_t &m
         m.ws[rj * KBP + k] = word;
     }
     const int64_t accmax = (int64_t)C * a.r * a.s * 16384; /* |x w| <= 128 * 128 */
-    bool ok = true;
+    bool ok = true, hi_ok = true;
     for (int i = tid; i < KB; i += n_thr) {
         const int gk = k0 + i;
         const float mv = gk < K ? a.o.mult[gk] : 0.0f;
         const int32_t bv = gk < K && a.o.bias ? a.o.bias[gk] : 0;
         m.ms[i] = mv;
         m.bs[i] = bv;
-        uint4 ik = make_uint4(0u, 0u, 0u, 0u);
+        uint4 ik = make_uint4(0u, 0u, 0u, 0u), hf = ik;
         int64_t bm = 0;
-        ok = tm_int_form(mv, bv, a.o.y_zp, accmax, &ik, &bm) && ok;
+        ok = int_form(mv, bv, a.o.y_zp, accmax, &ik, &bm) && ok;
+        hi_ok = int_hi_form(mv, bv, a.o.y_zp, accmax, &hf) && hf.w == 32 && hi_ok;
         m.ik[i] = ik;
         m.bm[i] = bm;
     }
-    return ok;
-}
-
-/* a * b + c, a and b int32, c and the result int64: one instruction (mad.wide.s32) */
-__device__ __forceinline__ int64_t tm_mad_wide(int32_t a, int32_t b, int64_t c)
-{
-    int64_t d;
-    asm("mad.wide.s32 %0, %1, %2, %3;" : "=l"(d) : "r"(a), "r"(b), "l"(c));
-    return d;
+    if (__syncthreads_and(hi_ok)) { /* the high-word forms replace the integer ones */
+        for (int i = tid; i < KB; i += n_thr) {
+            const int gk = k0 + i;
+            uint4 hf = make_uint4(0u, 0u, 0u, 0u);
+            (void)int_hi_form(gk < K ? a.o.mult[gk] : 0.0f, m.bs[i], a.o.y_zp, accmax, &hf);
+            m.ik[i] = hf;
+        }
+        return TM_RQ_HI;
+    }
+    return __syncthreads_and(ok) ? TM_RQ_INT : TM_RQ_FLOAT;
 }
 
 /* Requantise the 16 sums of a thread's m tile (qconv_stem_mma_kernel): channel kc + i of its
  * pixel h is acc[i / 2][2h + i % 2]; the output byte goes to byte i % 4 of wd[h][i / 4].
- * Channel by channel, its constants loaded once. INT: the integer form (tm_int_form), else
- * requant. */
-template <bool INT>
+ * Channel by channel, its constants loaded once. RQ: TM_RQ_*. */
+template <int RQ>
 __device__ __forceinline__ void tm_requant(const tq_qk_conv &a, const tm_smem_t &m,
                                            const int32_t (&acc)[4][4], int kc,
                                            uint32_t (&wd)[2][2])
@@ -804,7 +768,7 @@ __device__ __forceinline__ void tm_requant(const tq_qk_conv &a, const tm_smem_t 
         int64_t bm = 0;
         float mv = 0.0f;
         int32_t bv = 0;
-        if (INT) {
+        if (RQ != TM_RQ_FLOAT) {
             c = m.ik[kc + i];
             bm = m.bm[kc + i];
         } else {
@@ -816,11 +780,10 @@ __device__ __forceinline__ void tm_requant(const tq_qk_conv &a, const tm_smem_t 
         for (int h = 0; h < 2; h++) {
             const int32_t av = acc[i >> 1][2 * h + (i & 1)];
             uint32_t v;
-            if (INT) {
-                const int64_t t = tm_mad_wide(av, (int32_t)c.x, bm);
-                const uint32_t odd = ((uint32_t)((uint64_t)t >> 32) >> c.y) & 1u;
-                const uint64_t u = (uint64_t)t + kz + odd;
-                v = (uint32_t)min(max((int32_t)(u >> 32) >> c.y, ylo), yhi);
+            if (RQ == TM_RQ_HI) {
+                v = (uint32_t)requant_hi(av, c, ylo, yhi);
+            } else if (RQ == TM_RQ_INT) {
+                v = (uint32_t)requant_int(av, c.x, c.y, kz, bm, ylo, yhi);
             } else {
                 v = (uint32_t)requant(a.o, (int64_t)av + bv, (double)mv);
             }
@@ -837,9 +800,11 @@ __device__ __forceinline__ void tm_requant(const tq_qk_conv &a, const tm_smem_t 
  * 31 (kb % 32 == 0, 4 * kb threads). The staged weight rows are kb + 8 words apart and the
  * input rows twp words with twp % 16 == 8 (tq_qk_conv_tiled_setup), so that the fragments'
  * 32-bit loads are free of bank conflicts; weight rows are padded to whole k steps with zeros,
- * so that the loads need no bounds. Epilogue (tm_requant): where every channel of the k tile has
- * the integer form (tm_int_form; the block agrees with __syncthreads_and), integer operations
- * only (about 9 an output); else requant. Either way a thread stores its
+ * so that the loads need no bounds. Epilogue (tm_requant, by tm_stage_weights' verdict on the
+ * k tile's channels, which the block agrees with __syncthreads_and): the high-word form
+ * (int_hi_form: the sums start from the bias; mad.hi, a shift, the clamp) where every channel
+ * has it, else the integer form with its parity step (int_form, about 9 integer operations an
+ * output), else requant. Either way a thread stores its
  * 8 neighbouring channels of a pixel (tm_channel) straight to y: 8 bytes at once where vec8
  * (K % 8 == 0, y 8-byte aligned), else byte by byte. Bit-exact to the dp4a kernel and to the
  * reference. ResNet-50's stem at batch 256 on an H200: 0.56 ms (ncu: 1,750 instructions per
@@ -873,24 +838,26 @@ __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const
         m.xpad[i] = 0u;
     }
     int cur_kt = -1;
-    bool int_ok = false;
+    int rq = TM_RQ_FLOAT;
     for (int tile = blockIdx.x; tile < a.tiled.n_tiles; tile += gridDim.x) {
         const tl_pos q = tl_decode(a, tile);
         __syncthreads();
         if (q.kt != cur_kt) { /* block-uniform */
-            int_ok = __syncthreads_and(tm_stage_weights<C>(a, q.kt * KB, m)) != 0;
+            rq = tm_stage_weights<C>(a, q.kt * KB, m);
             cur_kt = q.kt;
         }
         tl_stage_input<C, SS>(a, q, m.xs);
         __syncthreads();
-        int32_t acc[2][4][4];
+        int32_t acc[2][4][4]; /* the high-word form sums from the bias */
 #pragma unroll
-        for (int mt = 0; mt < 2; mt++) {
+        for (int nt = 0; nt < 4; nt++) {
+            const int32_t b0 = rq == TM_RQ_HI ? m.bs[kc + 2 * nt] : 0;
+            const int32_t b1 = rq == TM_RQ_HI ? m.bs[kc + 2 * nt + 1] : 0;
 #pragma unroll
-            for (int nt = 0; nt < 4; nt++) {
+            for (int mt = 0; mt < 2; mt++) {
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    acc[mt][nt][e] = 0;
+                    acc[mt][nt][e] = (e & 1) ? b1 : b0;
                 }
             }
         }
@@ -924,10 +891,12 @@ __global__ void __launch_bounds__(TL_MAX_THREADS, 2) qconv_stem_mma_kernel(const
 #pragma unroll
         for (int mt = 0; mt < 2; mt++) {
             uint32_t wd[2][2];
-            if (int_ok) {
-                tm_requant<true>(a, m, acc[mt], kc, wd);
+            if (rq == TM_RQ_HI) {
+                tm_requant<TM_RQ_HI>(a, m, acc[mt], kc, wd);
+            } else if (rq == TM_RQ_INT) {
+                tm_requant<TM_RQ_INT>(a, m, acc[mt], kc, wd);
             } else {
-                tm_requant<false>(a, m, acc[mt], kc, wd);
+                tm_requant<TM_RQ_FLOAT>(a, m, acc[mt], kc, wd);
             }
 #pragma unroll
             for (int h = 0; h < 2; h++) {
