@@ -465,6 +465,7 @@ static void test_qadd_int_form(tq_rng *rng)
         q.y_scale = (double)tq_rng_uniform(rng, 0.01f, 0.1f);
         q.a_scale = q.y_scale * (double)tq_rng_uniform(rng, 0.2f, 3.0f);
         q.b_scale = q.y_scale * (double)tq_rng_uniform(rng, 0.2f, 3.0f);
+        q.want_i = true;
         tq_ql_add_form_plan(&q);
         n_f += q.use_f;
         if (!q.use_i) {

@@ -1759,6 +1759,7 @@ static void qk_add_form(tq_qk_add *e, tfmq_dtype ydt)
     f.a_scale = e->as;
     f.b_scale = e->bs;
     f.y_scale = e->ys;
+    f.want_i = true; /* for the pointwise kernel's fused QAdd */
     tq_ql_add_form_plan(&f);
     e->use_dm = f.use_dm;
     e->dka = f.dka;

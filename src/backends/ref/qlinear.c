@@ -517,8 +517,8 @@ static float ql_add_tie(const tq_ql_add_form *q)
     return (double)tf > t ? nextafterf(tf, 0.0f) : tf;
 }
 
-/* The integer form (use_i) when one with ish in [8, 24] equals the definition on every byte
- * pair. For each shift (the most precise first) and multipliers ia, ib within one unit of
+/* The integer form (use_i), where the caller wants one (want_i), when one with ish in [8, 24]
+ * equals the definition on every byte pair. For each shift (the most precise first) and multipliers ia, ib within one unit of
  * dka 2^ish and dkb 2^ish, the offsets ic that work form an interval, found in one pass over
  * the pairs: each unclamped result d needs d 2^ish <= ia a + ib b + ic < (d + 1) 2^ish, a
  * result clamped to lo only the upper bound, to hi only the lower. The first nonempty one,
@@ -527,7 +527,7 @@ static float ql_add_tie(const tq_ql_add_form *q)
 static void ql_add_try_int(tq_ql_add_form *q)
 {
     q->use_i = false;
-    if (!isfinite(q->dka) || !isfinite(q->dkb) || !isfinite(q->dc0)) {
+    if (!q->want_i || !isfinite(q->dka) || !isfinite(q->dkb) || !isfinite(q->dc0)) {
         return;
     }
     const int32_t a0 = q->a_s8 ? -128 : 0, b0 = q->b_s8 ? -128 : 0;

@@ -84,7 +84,9 @@ typedef struct tq_ql_add_form {
      * for every byte pair: y = clamp((ia * a + ib * b + ic) >> ish, lo, hi) on the stored
      * values, in int32 without overflow (the shift arithmetic: a floor); ic carries y_zp and
      * the rounding. For kernels whose operand a is already an integer in a register (the
-     * CUDA pointwise convolution with its QAdd fused). */
+     * CUDA pointwise convolution with its QAdd fused): searched only where the caller sets
+     * want_i (a few milliseconds a node). */
+    bool want_i;
     bool use_i;
     int32_t ia, ib, ic, ish;
 } tq_ql_add_form;

@@ -327,6 +327,7 @@ static bool simd_plan_qadd(const tq_op_ctx *ctx, simd_plan *pl)
     if (tq_ql_bounds(ctx, y->dtype, ys, q->y_zp, &q->lo, &q->hi) != TFMQ_OK) {
         return false;
     }
+    q->want_i = false; /* the float forms serve the vector kernels */
     tq_ql_add_form_plan(q);
     pl->k.kind = TQ_CPU_SIMD_K_QADD;
     pl->k.n = tq_tensor_numel(y);
