@@ -650,9 +650,21 @@ static void test_qconv(tq_rng *rng)
     build_qconv(rng, &tc, &conv_specs[1], U8, U8, "", true);
     check_case(&tc, "QConv with w_zp != 0", false);
     tc_free(&tc);
+    /* 1x1 convolutions over fewer than 32 input channels stay off the AMX tiles (slower there:
+     * onednn_conv.c, conv_amx_unsuited); from 32 up they take them at level amx */
+    const bool amx = tq_cpu_isa_level() >= TQ_CPU_ISA_AMX;
+    build_qconv(rng, &tc, &conv_specs[0], I8, U8, "Relu", false);
+    g_impl_lacks = "amx";
+    check_case(&tc, "QConv 1x1 16 channels (not on AMX)", has_vnni());
+    tc_free(&tc);
+    build_qconv(rng, &tc, &conv_specs[10], I8, U8, "Relu", false);
+    g_impl_lacks = NULL;
+    g_impl_has = amx ? "amx" : NULL;
+    check_case(&tc, "QConv 1x1 64 channels", has_vnni());
+    g_impl_has = NULL;
+    tc_free(&tc);
     /* the level reaches oneDNN: AMX tiles exactly where the level is amx (the cap stopped at
      * avx512_core_bf16 before, and a CPU with AMX never used them) */
-    const bool amx = tq_cpu_isa_level() >= TQ_CPU_ISA_AMX;
     TQ_EXPECT(amx == (g_amx_runs > 0), "level %s, but %d QConv cases ran on AMX",
               tq_cpu_isa_name(tq_cpu_isa_level()), g_amx_runs);
     printf("  level %s: %d QConv cases on AMX tiles\n", tq_cpu_isa_name(tq_cpu_isa_level()),

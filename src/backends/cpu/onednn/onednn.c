@@ -105,6 +105,48 @@ tfmq_status tq_cpu_onednn_pd_create(const tq_cpu_prep *p, const void *desc,
     return TFMQ_OK;
 }
 
+tfmq_status tq_cpu_onednn_pd_create_avoiding(const tq_cpu_prep *p, const void *desc,
+                                             const_dnnl_primitive_attr_t attr,
+                                             dnnl_primitive_desc_t *pd_out, bool *unimpl,
+                                             const char *avoid)
+{
+    tfmq_status st = tq_cpu_onednn_pd_create(p, desc, attr, pd_out, unimpl);
+    const char *impl = NULL;
+    if (st != TFMQ_OK || !*pd_out ||
+        dnnl_primitive_desc_query(*pd_out, dnnl_query_impl_info_str, 0, &impl) != dnnl_success ||
+        !impl || !strstr(impl, avoid)) {
+        return st;
+    }
+    dnnl_engine_t eng;
+    dnnl_primitive_desc_iterator_t it = NULL;
+    if (tq_cpu_onednn_engine(p->ctx, &eng) != TFMQ_OK) {
+        tq_clear_error();
+        return TFMQ_OK; /* keep the first choice */
+    }
+    int32_t prev = tq_cpu_threads_enter(p->n_threads);
+    dnnl_status_t s = dnnl_primitive_desc_iterator_create(&it, desc, attr, eng, NULL);
+    while (s == dnnl_success) {
+        dnnl_primitive_desc_t pd = dnnl_primitive_desc_iterator_fetch(it);
+        const char *name = NULL;
+        if (pd && dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) ==
+                      dnnl_success &&
+            name && !strstr(name, avoid) && !strstr(name, "ref")) {
+            (void)dnnl_primitive_desc_destroy(*pd_out);
+            *pd_out = pd;
+            break;
+        }
+        if (pd) {
+            (void)dnnl_primitive_desc_destroy(pd);
+        }
+        s = dnnl_primitive_desc_iterator_next(it);
+    }
+    tq_cpu_threads_leave(prev);
+    if (it) {
+        (void)dnnl_primitive_desc_iterator_destroy(it);
+    }
+    return TFMQ_OK;
+}
+
 /* ---- the kernel ---- */
 void tq_cpu_onednn_kernel_free(tq_onednn_kernel *k)
 {

@@ -201,6 +201,19 @@ static tfmq_status conv_attr(const tq_cpu_prep *p, const conv_plan *cp,
 
 /* The primitive descriptor of the planned convolution computing from source layout x_tag to
  * destination layout y_tag (the residual is read in y_tag too). */
+/* An INT8 1x1 convolution reducing over fewer than 32 input channels: on AMX tiles (a k step
+ * of 64 bytes) oneDNN's jit_1x1 kernel runs MobileNetV2's 16 -> 96 and 24 -> 144 expansions
+ * at batch 8 1.3x slower than its AVX-512 VNNI kernel (brgconv_1x1; 3.34 against 2.50 ms and
+ * 1.36 against 1.05 on the Intel Xeon of bench/RESULTS.md), while from 32 channels up the
+ * tiles are as fast or faster (96 -> 24: 0.51 against 0.92 ms). Such convolutions take the
+ * first implementation that is not AMX's; TFMQ_CPU_AMX_SMALL_1X1=1 leaves them on AMX. */
+static bool conv_amx_unsuited(const tq_cpu_prep *p, const conv_plan *cp)
+{
+    const char *env = getenv("TFMQ_CPU_AMX_SMALL_1X1");
+    return cp->quant && p->isa >= TQ_CPU_ISA_AMX && cp->wei_nd == 4 && cp->wei[2] == 1 &&
+           cp->wei[3] == 1 && cp->wei[1] < 32 && !(env && strcmp(env, "1") == 0);
+}
+
 static tfmq_status conv_pd(const tq_cpu_prep *p, const conv_plan *cp, dnnl_alg_kind_t alg,
                            dnnl_format_tag_t x_tag, dnnl_format_tag_t y_tag,
                            dnnl_primitive_desc_t *pd)
@@ -235,7 +248,9 @@ static tfmq_status conv_pd(const tq_cpu_prep *p, const conv_plan *cp, dnnl_alg_k
     }
     tfmq_status st = conv_attr(p, cp, &r_md, attr);
     bool unimpl = false;
-    if (st == TFMQ_OK) {
+    if (st == TFMQ_OK && conv_amx_unsuited(p, cp)) {
+        st = tq_cpu_onednn_pd_create_avoiding(p, &cd, attr, pd, &unimpl, "amx");
+    } else if (st == TFMQ_OK) {
         st = tq_cpu_onednn_pd_create(p, &cd, attr, pd, &unimpl);
     }
     (void)dnnl_primitive_attr_destroy(attr);

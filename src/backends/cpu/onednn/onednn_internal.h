@@ -78,6 +78,13 @@ bool tq_cpu_onednn_compute_bf16(const tq_node *node);
 tfmq_status tq_cpu_onednn_pd_create(const tq_cpu_prep *p, const void *desc,
                                     const_dnnl_primitive_attr_t attr, dnnl_primitive_desc_t *pd_out,
                                     bool *unimpl);
+/* The same, passing over implementations whose name contains `avoid` (oneDNN's list in its
+ * order of preference) for the first other one that is not its reference code; oneDNN's first
+ * choice where there is none. */
+tfmq_status tq_cpu_onednn_pd_create_avoiding(const tq_cpu_prep *p, const void *desc,
+                                             const_dnnl_primitive_attr_t attr,
+                                             dnnl_primitive_desc_t *pd_out, bool *unimpl,
+                                             const char *avoid);
 /* A new kernel for primitive descriptor `pd` (the kernel takes pd's implementation name; the
  * caller still destroys pd): stream, primitive and the user scratchpad. */
 tfmq_status tq_cpu_onednn_kernel_new(const tq_cpu_prep *p, const_dnnl_primitive_desc_t pd,
