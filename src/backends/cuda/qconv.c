@@ -1743,8 +1743,10 @@ static bool qk_add_geometry(const tq_cuda_prep *p, tq_qk_add *e)
 }
 
 /* The division-free float arithmetic for e when one equals QAdd's definition on every byte pair
- * (tq_ql_add_form_plan, shared with the CPU's vector kernels); else e keeps the definition. */
-static void qk_add_form(tq_qk_add *e, tfmq_dtype ydt)
+ * (tq_ql_add_form_plan, shared with the CPU's vector kernels); else e keeps the definition.
+ * fused: the QAdd is offered to the pointwise kernel, whose epilogue also takes the integer
+ * form (searched only then: the separate kernel has no use for it). */
+static void qk_add_form(tq_qk_add *e, tfmq_dtype ydt, bool fused)
 {
     tq_ql_add_form f;
     memset(&f, 0, sizeof(f));
@@ -1759,13 +1761,13 @@ static void qk_add_form(tq_qk_add *e, tfmq_dtype ydt)
     f.a_scale = e->as;
     f.b_scale = e->bs;
     f.y_scale = e->ys;
-    f.want_i = true; /* for the pointwise kernel's fused QAdd */
+    f.want_i = fused && !qk_env_off("TFMQ_CUDA_QADD_INT");
     tq_ql_add_form_plan(&f);
     e->use_dm = f.use_dm;
     e->dka = f.dka;
     e->dkb = f.dkb;
     e->dc0 = f.dc0;
-    e->use_i = f.use_i && !qk_env_off("TFMQ_CUDA_QADD_INT");
+    e->use_i = f.use_i;
     e->ia = f.ia;
     e->ib = f.ib;
     e->ic = f.ic;
@@ -1848,7 +1850,7 @@ static tfmq_status qk_prepare_add(const tq_cuda_prep *p, tq_cuda_kernel **k_out)
               !getenv("TFMQ_CUDA_QADD_SCALAR");
     e.form = TQ_QK_ADD_DEF;
     if (e.vec16 && !getenv("TFMQ_CUDA_QADD_F64")) {
-        qk_add_form(&e, ydt);
+        qk_add_form(&e, ydt, false);
     }
     kq->add = e;
     snprintf(kq->impl, sizeof(kq->impl), "%s",
@@ -1905,7 +1907,7 @@ static tfmq_status qk_fused_add(const tq_cuda_prep *p, const tq_tensor *conv_y, 
     e->vec16 = 1;
     e->form = TQ_QK_ADD_DEF;
     if (!getenv("TFMQ_CUDA_QADD_F64")) {
-        qk_add_form(e, ydt);
+        qk_add_form(e, ydt, true);
     }
     return TFMQ_OK;
 }

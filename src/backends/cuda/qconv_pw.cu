@@ -520,14 +520,14 @@ extern "C" int tq_qk_conv_pw_setup(tq_qk_conv *a, const float *mult, const int32
     a->pw = a->k % 128 == 0 ? 4 : 2;
     /* the high-word epilogues where every channel has that form (int_hi_form, with the
      * kernel's bound |x w| <= 2^14): 1 where no channel can meet a tie, else 2 */
-    if (mult && tq_qk_conv_pw_hi_miss(a, mult, bias) < 0) {
-        a->pw_nt = 1;
-        for (int64_t c = 0; c < a->k; c++) {
-            uint4 hf;
-            (void)int_hi_form(mult[c], bias ? bias[c] : 0, a->o.y_zp, a->c * 16384, &hf);
-            a->pw_nt = hf.w < 32 ? 2 : a->pw_nt;
-        }
+    int32_t nt = mult ? 1 : 0;
+    for (int64_t c = 0; nt && c < a->k; c++) {
+        uint4 hf;
+        nt = !int_hi_form(mult[c], bias ? bias[c] : 0, a->o.y_zp, a->c * 16384, &hf) ? 0
+             : hf.w < 32                                                          ? 2
+                                                                                  : nt;
     }
+    a->pw_nt = nt;
     return 1;
 }
 

@@ -110,39 +110,51 @@ tfmq_status tq_cpu_onednn_pd_create_avoiding(const tq_cpu_prep *p, const void *d
                                              dnnl_primitive_desc_t *pd_out, bool *unimpl,
                                              const char *avoid)
 {
-    tfmq_status st = tq_cpu_onednn_pd_create(p, desc, attr, pd_out, unimpl);
-    const char *impl = NULL;
-    if (st != TFMQ_OK || !*pd_out ||
-        dnnl_primitive_desc_query(*pd_out, dnnl_query_impl_info_str, 0, &impl) != dnnl_success ||
-        !impl || !strstr(impl, avoid)) {
+    dnnl_engine_t eng;
+    tfmq_status st = tq_cpu_onednn_engine(p->ctx, &eng);
+    *pd_out = NULL;
+    *unimpl = false;
+    if (st != TFMQ_OK) {
         return st;
     }
-    dnnl_engine_t eng;
     dnnl_primitive_desc_iterator_t it = NULL;
-    if (tq_cpu_onednn_engine(p->ctx, &eng) != TFMQ_OK) {
-        tq_clear_error();
-        return TFMQ_OK; /* keep the first choice */
-    }
     int32_t prev = tq_cpu_threads_enter(p->n_threads);
     dnnl_status_t s = dnnl_primitive_desc_iterator_create(&it, desc, attr, eng, NULL);
-    while (s == dnnl_success) {
+    /* *pd_out: oneDNN's first choice until one without `avoid` (nor "ref") turns up */
+    for (dnnl_status_t n = s; n == dnnl_success; n = dnnl_primitive_desc_iterator_next(it)) {
         dnnl_primitive_desc_t pd = dnnl_primitive_desc_iterator_fetch(it);
         const char *name = NULL;
-        if (pd && dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) ==
-                      dnnl_success &&
-            name && !strstr(name, avoid) && !strstr(name, "ref")) {
-            (void)dnnl_primitive_desc_destroy(*pd_out);
+        const bool good = pd &&
+                          dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) ==
+                              dnnl_success &&
+                          name && !strstr(name, avoid) && !strstr(name, "ref");
+        if (!*pd_out || good) {
+            if (*pd_out) {
+                (void)dnnl_primitive_desc_destroy(*pd_out);
+            }
             *pd_out = pd;
-            break;
-        }
-        if (pd) {
+        } else if (pd) {
             (void)dnnl_primitive_desc_destroy(pd);
         }
-        s = dnnl_primitive_desc_iterator_next(it);
+        if (good) {
+            break;
+        }
     }
     tq_cpu_threads_leave(prev);
     if (it) {
         (void)dnnl_primitive_desc_iterator_destroy(it);
+    }
+    if (s == dnnl_unimplemented) {
+        *unimpl = true;
+        return TFMQ_OK;
+    }
+    if (s != dnnl_success || !*pd_out) {
+        if (*pd_out) {
+            (void)dnnl_primitive_desc_destroy(*pd_out);
+            *pd_out = NULL;
+        }
+        return tq_cpu_onednn_fail(p->ctx, s != dnnl_success ? s : dnnl_runtime_error,
+                                  "primitive descriptor creation");
     }
     return TFMQ_OK;
 }

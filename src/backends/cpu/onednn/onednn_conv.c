@@ -199,8 +199,6 @@ static tfmq_status conv_attr(const tq_cpu_prep *p, const conv_plan *cp,
     return st;
 }
 
-/* The primitive descriptor of the planned convolution computing from source layout x_tag to
- * destination layout y_tag (the residual is read in y_tag too). */
 /* An INT8 1x1 convolution reducing over fewer than 32 input channels: on AMX tiles (a k step
  * of 64 bytes) oneDNN's jit_1x1 kernel runs MobileNetV2's 16 -> 96 and 24 -> 144 expansions
  * at batch 8 1.3x slower than its AVX-512 VNNI kernel (brgconv_1x1; 3.34 against 2.50 ms and
@@ -214,6 +212,8 @@ static bool conv_amx_unsuited(const tq_cpu_prep *p, const conv_plan *cp)
            cp->wei[3] == 1 && cp->wei[1] < 32 && !(env && strcmp(env, "1") == 0);
 }
 
+/* The primitive descriptor of the planned convolution computing from source layout x_tag to
+ * destination layout y_tag (the residual is read in y_tag too). */
 static tfmq_status conv_pd(const tq_cpu_prep *p, const conv_plan *cp, dnnl_alg_kind_t alg,
                            dnnl_format_tag_t x_tag, dnnl_format_tag_t y_tag,
                            dnnl_primitive_desc_t *pd)
