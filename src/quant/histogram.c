@@ -404,7 +404,10 @@ static double tq_round_err_integral(double x)
 }
 
 /* Expected squared error of int8 symmetric quantization with threshold t (scale t/127) over the
- * histogram, values uniform within each bin: rounding error inside [0, t], clipping beyond. */
+ * histogram, values uniform within each bin: rounding error inside [0, t], clipping beyond.
+ * A bin [a, b) below t contributes its count times (1/w) * integral over [a, b) of
+ * (x - s round(x/s))^2 dx = s^3 * integral over [a/s, b/s) of (u - round(u))^2 du: s^2 for the
+ * squared error in steps, s for dx = s du. */
 static double tq_mse_at(const tq_observer *ob, size_t top, double t)
 {
     const double w = ob->range / TQ_HIST_BINS, s = t / 127.0;
@@ -416,11 +419,11 @@ static double tq_mse_at(const tq_observer *ob, size_t top, double t)
         const double a = (double)i * w, b = a + w, c = (double)ob->bins[i];
         double e;
         if (b <= t) {
-            e = s * s * (tq_round_err_integral(b / s) - tq_round_err_integral(a / s)) / w;
+            e = s * s * s * (tq_round_err_integral(b / s) - tq_round_err_integral(a / s)) / w;
         } else if (a >= t) {
             e = ((b - t) * (b - t) * (b - t) - (a - t) * (a - t) * (a - t)) / (3.0 * w);
         } else { /* straddles t: split */
-            e = (s * s * (tq_round_err_integral(t / s) - tq_round_err_integral(a / s)) +
+            e = (s * s * s * (tq_round_err_integral(t / s) - tq_round_err_integral(a / s)) +
                  (b - t) * (b - t) * (b - t) / 3.0) / w;
         }
         err += c * e;
