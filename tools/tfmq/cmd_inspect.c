@@ -148,28 +148,43 @@ static void json_io_list(FILE *f, const tfmq_io_info *ios, size_t n)
     fputs(n ? "\n  ]" : "]", f);
 }
 
+/* The rank of an instruction-set level name in the CPU backend's ladder (tfmq_cpu_info's second
+ * word), 0 for scalar or an unknown name. */
+static int isa_rank(const char *isa)
+{
+    static const char *const ladder[] = {"scalar", "avx2", "avx512", "avx512_vnni", "avx512_bf16",
+                                         "amx"};
+    const size_t n = strcspn(isa, " ");
+    for (int i = (int)(sizeof(ladder) / sizeof(ladder[0])) - 1; i > 0; i--) {
+        if (strlen(ladder[i]) == n && strncmp(isa, ladder[i], n) == 0) {
+            return i;
+        }
+    }
+    return 0;
+}
+
 /* How a model of this precision runs on this machine's CPU (tfmq_cpu_info: "x86-64 ISA ..."). */
 static const char *cpu_note(const char *precision)
 {
     const char *info = tfmq_cpu_info();
     const char *isa = strchr(info, ' ');
-    isa = isa ? isa + 1 : "";
-    bool scalar = strncmp(isa, "scalar", 6) == 0;
-    bool vnni = strncmp(isa, "avx512_vnni", 11) == 0 || strncmp(isa, "avx512_bf16", 11) == 0;
-    bool bf16 = strncmp(isa, "avx512_bf16", 11) == 0;
-    if (!precision || scalar) {
+    const int rank = isa_rank(isa ? isa + 1 : "");
+    const bool vnni = rank >= 3, bf16 = rank >= 4, amx = rank >= 5;
+    if (!precision || rank == 0) {
         return "reference kernels (one thread)";
     }
     if (strcmp(precision, "fp16") == 0) {
         return "FP16 weights, computed in float32 (x86-64 CPUs have no FP16 arithmetic)";
     }
     if (strcmp(precision, "bf16") == 0) {
-        return bf16 ? "BF16 convolutions (AVX512_BF16), other ops in float32"
-                    : "BF16 weights, computed in float32 (this CPU has no BF16 units)";
+        return amx    ? "BF16 convolutions and GEMMs (AMX tiles), other ops in float32"
+               : bf16 ? "BF16 convolutions (AVX512_BF16), other ops in float32"
+                      : "BF16 weights, computed in float32 (this CPU has no BF16 units)";
     }
     if (strcmp(precision, "int8") == 0) {
-        return vnni ? "integer convolutions and GEMMs (oneDNN, VNNI)"
-                    : "integer reference kernels for convolutions (this CPU has no VNNI)";
+        return amx    ? "integer convolutions and GEMMs (oneDNN, AMX tiles and VNNI)"
+               : vnni ? "integer convolutions and GEMMs (oneDNN, VNNI)"
+                      : "integer reference kernels for convolutions (this CPU has no VNNI)";
     }
     return "float32 kernels (oneDNN, SIMD)";
 }
