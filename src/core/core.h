@@ -110,6 +110,9 @@ void tq_store_i64(tfmq_dtype dt, void *base, size_t i, int64_t v);  /* wraps lik
 /* CRC-32C of n bytes, continuing from crc (start with 0). tq_crc32c(0, "123456789", 9) is
  * 0xE3069283. */
 uint32_t tq_crc32c(uint32_t crc, const void *data, size_t n);
+/* The same, always by the table (tq_crc32c uses the CPU's crc32 instruction where it has one):
+ * for the test that compares the two. */
+uint32_t tq_crc32c_table(uint32_t crc, const void *data, size_t n);
 
 /* ---- logging and timing (log.c) ---- */
 void tq_log(tfmq_log_level level, const char *fmt, ...) TQ_PRINTF(2, 3);

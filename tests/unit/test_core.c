@@ -335,6 +335,38 @@ static void test_alloc_hook_per_thread(tq_rng *rng)
     tq_free(NULL, q, 16);
 }
 
+/* CRC-32C: the check value, and the crc32-instruction path (tq_crc32c on x86-64) equal to the
+ * table on random data at every alignment and length, whole and in pieces. */
+static void test_crc32c(tq_rng *rng)
+{
+    TQ_EXPECT_EQ_U64(tq_crc32c(0, "123456789", 9), 0xE3069283u);
+    TQ_EXPECT_EQ_U64(tq_crc32c_table(0, "123456789", 9), 0xE3069283u);
+    TQ_EXPECT_EQ_U64(tq_crc32c(0, "", 0), 0);
+    enum { N = 4096 };
+    static uint8_t buf[N + 16];
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        buf[i] = (uint8_t)tq_rng_below(rng, 256);
+    }
+    for (int k = 0; k < 400; k++) {
+        const size_t off = tq_rng_below(rng, 16), n = tq_rng_below(rng, k < 100 ? 40 : N);
+        const uint32_t seed = (uint32_t)tq_rng_below(rng, 1u << 31);
+        const uint32_t want = tq_crc32c_table(seed, buf + off, n);
+        TQ_EXPECT(tq_crc32c(seed, buf + off, n) == want, "crc32c of %zu bytes at +%zu", n, off);
+        const size_t cut = n ? tq_rng_below(rng, n) : 0;
+        const uint32_t pieces = tq_crc32c(tq_crc32c(seed, buf + off, cut), buf + off + cut, n - cut);
+        TQ_EXPECT(pieces == want, "crc32c of %zu bytes in two pieces at %zu", n, cut);
+    }
+    /* one flipped bit anywhere changes it */
+    const uint32_t whole = tq_crc32c(0, buf, N);
+    for (int k = 0; k < 64; k++) {
+        const size_t at = tq_rng_below(rng, N);
+        const uint8_t bit = (uint8_t)(1u << tq_rng_below(rng, 8));
+        buf[at] ^= bit;
+        TQ_EXPECT(tq_crc32c(0, buf, N) != whole, "bit flip at %zu undetected", at);
+        buf[at] ^= bit;
+    }
+}
+
 int main(int argc, char **argv)
 {
     tq_test_begin(argc, argv);
@@ -348,5 +380,6 @@ int main(int argc, char **argv)
     TQ_RUN(test_last_error_per_thread);
     TQ_RUN(test_alloc_hook_per_thread);
     TQ_RUN(test_arena_hostile_sizes);
+    TQ_RUN(test_crc32c);
     return tq_test_end();
 }
