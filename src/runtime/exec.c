@@ -59,10 +59,16 @@ struct tq_exec {
     bool all_dynamic; /* subgraphs: everything inferred at run time */
     int32_t running_node;
     int32_t n_threads; /* fast CPU backend: threads per run; 0 = reference kernels only */
+    size_t fold_max;   /* constant nodes with larger outputs are not folded (0: TQ_FOLD_MAX_BYTES) */
     tq_exec_observer_fn observer;
     void *observer_ud;
     double *profile_s; /* per node: seconds spent in its kernel, accumulated over runs */
 };
+
+void tq_exec_set_fold_limit(tq_exec *e, size_t max_bytes)
+{
+    e->fold_max = max_bytes;
+}
 
 void tq_exec_set_profile(tq_exec *e, double *seconds_per_node)
 {
@@ -873,7 +879,7 @@ tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_
         /* Shape and Size read only the (planned, hence fixed) shape of their input */
         bool shape_only = n->op == TQ_OP_SHAPE || n->op == TQ_OP_SIZE;
         if (!control && (shape_only || tq_inputs_data_known(&ctx)) &&
-            out_bytes <= TQ_FOLD_MAX_BYTES) {
+            out_bytes <= (e->fold_max ? e->fold_max : TQ_FOLD_MAX_BYTES)) {
             TQ_TRY(st, tq_exec_fold(e, i, &ctx));
             continue;
         }

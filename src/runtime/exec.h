@@ -24,6 +24,13 @@ void tq_exec_destroy(tq_exec *e);
  * (set the observer before planning), subgraph execs and graphs with control flow. */
 void tq_exec_set_threads(tq_exec *e, int32_t n_threads);
 
+/* Fold (compute at plan time) only constant nodes whose outputs take at most max_bytes (0: the
+ * default limit, 64 MiB). Model validation plans with a small limit: the constants that shapes
+ * depend on (Reshape's shape, Slice's starts, ...) are small, while folding every
+ * DequantizeLinear of an INT8 engine's weights computed all its float weights at load (ResNet-50:
+ * 100 MB, a third of load time) only to discard them. Takes effect at the next tq_exec_plan. */
+void tq_exec_set_fold_limit(tq_exec *e, size_t max_bytes);
+
 /* Plan for the given shapes of the caller-fed inputs (in g->inputs order; dtype from the graph).
  * shapes_only: infer and fold but allocate no workspace (model validation, MAC counting). */
 tfmq_status tq_exec_plan(tq_exec *e, const tq_tensor *input_shapes, bool shapes_only);

@@ -13,6 +13,8 @@
 
 /* Largest model file read into memory. Larger weights use ONNX external data. */
 #define TQ_MAX_MODEL_FILE_BYTES ((size_t)2 << 30)
+/* Validation folds only constants up to this size (tq_exec_set_fold_limit): what shapes need. */
+#define TQ_VALIDATE_FOLD_MAX ((size_t)64 << 10)
 
 static tfmq_status tq_read_file(const tfmq_allocator *alloc, const char *path, void **data_out,
                                 size_t *size_out)
@@ -162,6 +164,7 @@ static tfmq_status tq_model_validate(tfmq_model *m)
         }
     }
     TQ_TRY(st, tq_exec_create(g, m->palloc, NULL, &e));
+    tq_exec_set_fold_limit(e, TQ_VALIDATE_FOLD_MAX);
     TQ_TRY(st, tq_exec_plan(e, shapes, true));
     for (size_t i = 0; i < g->n_nodes; i++) {
         m->n_macs += tq_node_macs(g, &g->nodes[i], e);
