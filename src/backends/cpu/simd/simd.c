@@ -290,7 +290,9 @@ static bool simd_plan_qdq(const tq_op_ctx *ctx, simd_plan *pl)
 }
 
 /* tfmq.QAdd over equal shapes with constant quantization parameters. */
-static bool simd_plan_qadd(const tq_op_ctx *ctx, simd_plan *pl)
+/* role_only: what tq_cpu_simd_role needs (whether the kernel takes the node, its role), without
+ * choosing the arithmetic: tq_ql_add_form_plan checks all 65536 byte pairs (~1 ms a QAdd). */
+static bool simd_plan_qadd(const tq_op_ctx *ctx, simd_plan *pl, bool role_only)
 {
     const tq_tensor *a = simd_in(ctx, TQ_QL_X), *b = simd_in(ctx, TQ_QL_W), *y = ctx->out[0];
     if (!simd_known(a) || !simd_known(b) || !simd_known(y) || !simd_same_shape(a, y) ||
@@ -327,15 +329,18 @@ static bool simd_plan_qadd(const tq_op_ctx *ctx, simd_plan *pl)
     if (tq_ql_bounds(ctx, y->dtype, ys, q->y_zp, &q->lo, &q->hi) != TFMQ_OK) {
         return false;
     }
+    pl->k.kind = TQ_CPU_SIMD_K_QADD;
+    pl->role = TQ_CPU_ROLE_SAME;
+    if (role_only) {
+        return true;
+    }
     q->want_i = false; /* the float forms serve the vector kernels */
     tq_ql_add_form_plan(q);
-    pl->k.kind = TQ_CPU_SIMD_K_QADD;
     pl->k.n = tq_tensor_numel(y);
     pl->what = q->use_f    ? "qadd_f32"
                : q->use_fh ? "qadd_f32_checked"
                : q->use_dm ? "qadd_f64mul"
                            : "qadd";
-    pl->role = TQ_CPU_ROLE_SAME;
     return true;
 }
 
@@ -495,7 +500,8 @@ static bool simd_plan_pad(const tq_op_ctx *ctx, simd_plan *pl)
     return true;
 }
 
-static bool simd_plan_node(const tq_op_ctx *ctx, simd_plan *pl)
+/* role_only: enough for the role (tq_cpu_simd_role), not for a kernel (simd_plan_qadd). */
+static bool simd_plan_node(const tq_op_ctx *ctx, simd_plan *pl, bool role_only)
 {
     memset(pl, 0, sizeof(*pl));
     if (!ctx || !ctx->node || ctx->n_in < 1 || ctx->n_out < 1 || !ctx->in[0] || !ctx->out[0]) {
@@ -519,7 +525,7 @@ static bool simd_plan_node(const tq_op_ctx *ctx, simd_plan *pl)
     case TQ_OP_DEQUANTIZE_LINEAR:
         return simd_plan_qdq(ctx, pl);
     case TQ_OP_QADD:
-        return simd_plan_qadd(ctx, pl);
+        return simd_plan_qadd(ctx, pl, role_only);
     case TQ_OP_MAX_POOL:
     case TQ_OP_AVERAGE_POOL:
     case TQ_OP_GLOBAL_AVERAGE_POOL:
@@ -538,7 +544,7 @@ static bool simd_plan_node(const tq_op_ctx *ctx, simd_plan *pl)
 tq_cpu_role tq_cpu_simd_role(const tq_op_ctx *ctx)
 {
     simd_plan pl;
-    return simd_plan_node(ctx, &pl) ? pl.role : TQ_CPU_ROLE_PLAIN;
+    return simd_plan_node(ctx, &pl, true) ? pl.role : TQ_CPU_ROLE_PLAIN;
 }
 
 /* ---- layouts: whether the prepared kernel can run with the exec's choice ---- */
@@ -822,7 +828,7 @@ tfmq_status tq_cpu_prepare_simd(const tq_cpu_prep *p, tq_cpu_kernel **k_out)
 {
     *k_out = NULL;
     simd_plan pl;
-    if (!p || !simd_plan_node(p->ctx, &pl) || !simd_fit_layouts(p, &pl)) {
+    if (!p || !simd_plan_node(p->ctx, &pl, false) || !simd_fit_layouts(p, &pl)) {
         return TFMQ_OK;
     }
     tq_cpu_simd_kernel *k = tq_alloc(p->alloc, sizeof(*k));
