@@ -441,8 +441,8 @@ static void json_num(FILE *f, const char *key, double v, bool comma)
 
 /* The JSON document, built in memory (open_memstream) and written atomically. */
 static int write_json(const char *path, bool force, const char *model_path, const char *device,
-                      int32_t threads, double min_time, const bench_row *rows, size_t n_rows,
-                      const char *notes)
+                      int32_t threads, double min_time, double load_ms, const bench_row *rows,
+                      size_t n_rows, const char *notes)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -462,8 +462,8 @@ static int write_json(const char *path, bool force, const char *model_path, cons
             fputc(ch, f);
         }
     }
-    fprintf(f, "\",\n  \"device\": \"%s\", \"threads\": %d, \"min_time_s\": %g,\n", device,
-            (int)threads, min_time);
+    fprintf(f, "\",\n  \"device\": \"%s\", \"threads\": %d, \"min_time_s\": %g, \"load_ms\": %.3f,\n",
+            device, (int)threads, min_time, load_ms);
     fprintf(f, "  \"notes\": \"%s\",\n  \"rows\": [\n", notes);
     for (size_t i = 0; i < n_rows; i++) {
         const bench_row *r = &rows[i];
@@ -639,9 +639,11 @@ int cmd_bench(int argc, char **argv)
             }
         }
     }
+    const double load0 = cli_now_ms();
     if ((rc = cli_load_model(model_path, &model)) != CLI_EXIT_OK) {
         goto done;
     }
+    const double load_ms = cli_now_ms() - load0; /* tfmq_model_load: read, check, import */
     memset(&info, 0, sizeof(info));
     info.struct_size = sizeof(info);
     if ((st = tfmq_model_get_info(model, &info)) != TFMQ_OK) {
@@ -780,8 +782,9 @@ int cmd_bench(int argc, char **argv)
     }
     /* the table */
     printf("tfmq bench: %s on %s, %d thread%s (0: backend default), >= %d runs and %.1f s per "
-           "cell\n",
-           model_path, device, (int)threads, threads == 1 ? "" : "s", MIN_REPEATS, min_time);
+           "cell; model loaded in %.1f ms\n",
+           model_path, device, (int)threads, threads == 1 ? "" : "s", MIN_REPEATS, min_time,
+           load_ms);
     /* session creation: on cuda it autotunes (seconds), or builds the plan cache's plans */
     const bool on_cuda = strcmp(backend, "cuda") == 0;
     const char *cache_file = plan_cache ? plan_cache : getenv("TFMQ_CUDA_PLAN_CACHE");
@@ -820,7 +823,7 @@ int cmd_bench(int argc, char **argv)
     }
 
     if (json_path && (rc = write_json(json_path, force, model_path, device, threads, min_time,
-                                      rows, n_rows, notes)) != CLI_EXIT_OK) {
+                                      load_ms, rows, n_rows, notes)) != CLI_EXIT_OK) {
         goto done;
     }
     if (chart_path) {
