@@ -59,21 +59,21 @@ __attribute__((target("sse4.2"))) static uint32_t tq_crc32c_sse42(uint32_t crc, 
     return ~(uint32_t)c;
 }
 
-/* 0 unknown, 1 table, 2 the instruction: the same answer whoever decides it first. */
-static _Atomic int tq_crc_impl;
+static pthread_once_t tq_crc_impl_once = PTHREAD_ONCE_INIT;
+static bool tq_crc_hw; /* decided once: the instruction, unless TFMQ_CRC32C=table */
+
+static void tq_crc_impl_init(void)
+{
+    const char *env = getenv("TFMQ_CRC32C");
+    tq_crc_hw = (!env || strcmp(env, "table") != 0) && __builtin_cpu_supports("sse4.2");
+}
 #endif
 
 uint32_t tq_crc32c(uint32_t crc, const void *data, size_t n)
 {
 #ifdef TQ_CRC_HW
-    int impl = tq_crc_impl;
-    if (!impl) {
-        const char *env = getenv("TFMQ_CRC32C");
-        __builtin_cpu_init();
-        impl = (!env || strcmp(env, "table") != 0) && __builtin_cpu_supports("sse4.2") ? 2 : 1;
-        tq_crc_impl = impl;
-    }
-    if (impl == 2) {
+    (void)pthread_once(&tq_crc_impl_once, tq_crc_impl_init);
+    if (tq_crc_hw) {
         return tq_crc32c_sse42(crc, data, n);
     }
 #endif

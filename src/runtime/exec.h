@@ -28,7 +28,7 @@ void tq_exec_set_threads(tq_exec *e, int32_t n_threads);
  * default limit, 64 MiB). Model validation plans with a small limit: the constants that shapes
  * depend on (Reshape's shape, Slice's starts, ...) are small, while folding every
  * DequantizeLinear of an INT8 engine's weights computed all its float weights at load (ResNet-50:
- * 100 MB, a third of load time) only to discard them. Takes effect at the next tq_exec_plan. */
+ * 100 MB, a sixth of load plus session creation) only to discard them. Takes effect at the next tq_exec_plan. */
 void tq_exec_set_fold_limit(tq_exec *e, size_t max_bytes);
 
 /* Plan for the given shapes of the caller-fed inputs (in g->inputs order; dtype from the graph).
