@@ -415,8 +415,8 @@ static bool kw_name_match(const char *s, const char *want)
  * components of weight_names entries ("kernel" for "conv2d/kernel:0", "query/kernel" with sub2
  * "query" for "mha/query/kernel:0"), else the entry at `pos`; Keras 3 .keras: positional
  * vars/<pos> under layers/<wpath>[/<sub3>]. */
-static tfmq_status kweight_sub(kctx *c, const char *sub2, const char *sub3, const char *wname,
-                               int pos, tq_kw *w)
+static tfmq_status kweight_read(kctx *c, const char *sub2, const char *sub3, const char *wname,
+                                int pos, tq_kw *w)
 {
     tq_kbuild *b = c->b;
     tfmq_status st;
@@ -470,6 +470,26 @@ static tfmq_status kweight_sub(kctx *c, const char *sub2, const char *sub3, cons
     snprintf(path, sizeof(path), "%.400s/%.400s", c->cur->name, found);
     tq_kstrs_free(c->alloc, &names);
     return tq_kh5_read_f32(c->alloc, *b->wroot, path, what, w);
+}
+
+/* A layer's weight `wname` (position pos among the layer's weights where names do not match).
+ * A weight without elements is refused: the layers' loops run over its dimensions one by one,
+ * and [2, 2, 2^56, 0] would spin through 2^56 empty iterations (a fuzzed file did). */
+static tfmq_status kweight_sub(kctx *c, const char *sub2, const char *sub3, const char *wname,
+                               int pos, tq_kw *w)
+{
+    tfmq_status st = kweight_read(c, sub2, sub3, wname, pos, w);
+    if (st == TFMQ_OK && w->n == 0) {
+        char got[96];
+        tq_tensor a;
+        memset(&a, 0, sizeof(a));
+        a.rank = w->rank;
+        memcpy(a.dims, w->dims, sizeof(a.dims));
+        tq_kw_free(c->alloc, w);
+        return kfail(c, TFMQ_ERR_PARSE, "weight '%s' has no elements (shape %s)", wname,
+                     tq_shape_str(&a, got, sizeof(got)));
+    }
+    return st;
 }
 
 static tfmq_status kweight(kctx *c, const char *wname, int pos, tq_kw *w)
@@ -822,6 +842,10 @@ static tfmq_status L_depthwise(kctx *c, const cJSON *cfg, kt **in, size_t n_in, 
         (st = cfg_act(c, cfg, &act)) != TFMQ_OK || (st = k_nchw(c, in[0], &x)) != TFMQ_OK) {
         return st;
     }
+    if (mult < 1) {
+        return kfail(c, TFMQ_ERR_PARSE, "depth_multiplier %lld: must be at least 1",
+                     (long long)mult);
+    }
     if ((st = kweight(c, "depthwise_kernel", 0, &k)) != TFMQ_OK) {
         return st;
     }
@@ -855,6 +879,10 @@ static tfmq_status L_separable(kctx *c, const cJSON *cfg, kt **in, size_t n_in, 
         (st = cfg_bool(c, cfg, "use_bias", true, &use_bias)) != TFMQ_OK ||
         (st = cfg_act(c, cfg, &act)) != TFMQ_OK || (st = k_nchw(c, in[0], &x)) != TFMQ_OK) {
         return st;
+    }
+    if (mult < 1) {
+        return kfail(c, TFMQ_ERR_PARSE, "depth_multiplier %lld: must be at least 1",
+                     (long long)mult);
     }
     TQ_TRY(st, kweight(c, "depthwise_kernel", 0, &k));
     int64_t kd[4] = {gm.kernel[0], gm.kernel[1], -1, mult};
