@@ -82,7 +82,9 @@ tsan-test:
 	  ctest -L tsan --output-on-failure
 
 # libFuzzer targets (tests/fuzz/README.md): clang, ASan + UBSan, build-fuzz. fuzz-smoke runs each
-# target FUZZ_SECONDS (60) on a copy of its corpus; fuzz is the long campaign (1800 s each).
+# target FUZZ_SECONDS (60) on a copy of its corpus with a fixed seed (FUZZ_SEED, 1), so that CI
+# and its rehearsal in a fresh clone explore alike; fuzz is the long campaign (1800 s each, a new
+# seed each run), which is where new inputs are looked for.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TARGETS = fuzz_onnx fuzz_onnx_run fuzz_engine fuzz_tensor_pb fuzz_npy fuzz_image fuzz_calib_cache \
                fuzz_tf_savedmodel fuzz_tf_bundle fuzz_keras fuzz_keras_config fuzz_plan_cache
@@ -93,6 +95,8 @@ fuzz-build:
 	@cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
 
 fuzz-smoke: FUZZ_SECONDS ?= 60
+fuzz-smoke: FUZZ_SEED ?= 1
 fuzz: FUZZ_SECONDS ?= 1800
+fuzz: FUZZ_SEED ?= 0
 fuzz-smoke fuzz: fuzz-build
-	@bash tests/fuzz/run_fuzz.sh $(FUZZ_BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	@FUZZ_SEED=$(FUZZ_SEED) bash tests/fuzz/run_fuzz.sh $(FUZZ_BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)

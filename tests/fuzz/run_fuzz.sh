@@ -4,6 +4,7 @@
 # crashes. Used by `make fuzz-smoke` and `make fuzz`; see README.md.
 # Usage: run_fuzz.sh BIN_DIR SECONDS TARGET...
 # Crashing inputs go to BIN_DIR/../fuzz-artifacts/<target>/; exit 1 if any target crashed.
+# FUZZ_SEED: libFuzzer's -seed (0, the default here: a new one each run). `make fuzz-smoke` sets 1.
 set -u
 bin=$1; secs=$2; shift 2
 src=$(cd "$(dirname "$0")" && pwd)
@@ -18,7 +19,7 @@ for t in "$@"; do
   cp -n "$src/corpus/$t/"* "$work/$t/" 2>/dev/null
   log="$arts/$t/last.log"
   echo "== $t: $secs s (log $log)"
-  "$bin/$t" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -max_len=8192 \
+  "$bin/$t" -max_total_time="$secs" -seed="${FUZZ_SEED:-0}" -rss_limit_mb=2048 -timeout=10 -max_len=8192 \
     -print_final_stats=1 -artifact_prefix="$arts/$t/" "$work/$t" >"$log" 2>&1
   rc=$?
   execs=$(grep -a '^stat::number_of_executed_units' "$log" | awk '{print $2}')
