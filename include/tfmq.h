@@ -97,7 +97,9 @@ TFMQ_API const char *tfmq_backends(void);
 /** How this process runs models on the CPU, e.g. "x86-64 avx512_bf16 (cpu: avx512_bf16),
  *  2 threads by default, oneDNN 2.6.3": the instruction-set level in use (TFMQ_CPU_ISA can lower
  *  it; "scalar" runs the reference kernels only), the default thread count of a session and the
- *  oneDNN version. Thread-safety: safe. */
+ *  oneDNN version. The levels, lowest first: scalar, avx2, avx512, avx512_vnni, avx512_bf16, amx;
+ *  each has what the ones before it have (so INT8 VNNI from avx512_vnni, BF16 units from
+ *  avx512_bf16 up). Thread-safety: safe. */
 TFMQ_API const char *tfmq_cpu_info(void);
 
 /** Version of the compiled-engine file format this library writes (and the newest it reads).

@@ -148,8 +148,8 @@ static void json_io_list(FILE *f, const tfmq_io_info *ios, size_t n)
     fputs(n ? "\n  ]" : "]", f);
 }
 
-/* The rank of an instruction-set level name in the CPU backend's ladder (tfmq_cpu_info's second
- * word), 0 for scalar or an unknown name. */
+/* The rank of an instruction-set level name (tfmq_cpu_info's second word) in the ladder that
+ * tfmq.h documents for tfmq_cpu_info, 0 for scalar or an unknown name. */
 static int isa_rank(const char *isa)
 {
     static const char *const ladder[] = {"scalar", "avx2", "avx512", "avx512_vnni", "avx512_bf16",
